@@ -1,0 +1,41 @@
+"""Pristine stdlib modules, whatever monkey-patching has done to sys.modules since.
+
+Green modules bind the originals they wrap through `original(name)`. The patcher records the
+original of every module it replaces here before swapping the green one into sys.modules.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from types import ModuleType
+
+_saved: dict[str, ModuleType] = {}
+
+
+def original(name: str) -> ModuleType:
+    """The real stdlib module `name`, never a green replacement."""
+    try:
+        return _saved[name]
+    except KeyError:
+        pass
+    module = sys.modules.get(name)
+    if module is not None and not getattr(module, "__green__", None):
+        _saved[name] = module
+        return module
+    # The green module sits in sys.modules (or nothing does): import the real one aside.
+    replaced = sys.modules.pop(name, None)
+    try:
+        module = importlib.import_module(name)
+    finally:
+        if replaced is not None:
+            sys.modules[name] = replaced
+        else:
+            sys.modules.pop(name, None)
+    _saved[name] = module
+    return module
+
+
+def save(name: str, module: ModuleType) -> None:
+    """Record `module` as the original of `name` (done by the patcher before it patches)."""
+    _saved.setdefault(name, module)

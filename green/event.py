@@ -1,0 +1,85 @@
+"""Event: a one-shot result that any number of green threads can wait for (eventlet semantics)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from green._waiter import Waiter
+from green.greenthread import _exception_from
+from green.hubs.hub import TIMED_OUT
+
+__all__ = ["Event"]
+
+_NOT_READY: Any = object()
+
+
+class Event:
+    """`send(value)` once; every `wait()` returns that value (or raises the sent exception).
+
+    Unlike `threading.Event`, an Event carries a value and must be `reset()` before it can be
+    sent again; sending twice raises AssertionError.
+    """
+
+    def __init__(self) -> None:
+        self._waiters: dict[Waiter, None] = {}
+        self._result: Any = _NOT_READY
+        self._exception: BaseException | None = None
+
+    def __repr__(self) -> str:
+        state = "ready" if self.ready() else f"{len(self._waiters)} waiting"
+        return f"<Event {state}>"
+
+    def ready(self) -> bool:
+        """True once a value or an exception has been sent."""
+        return self._result is not _NOT_READY
+
+    def has_exception(self) -> bool:
+        return self._exception is not None
+
+    def has_result(self) -> bool:
+        return self.ready() and self._exception is None
+
+    def poll(self, notready: Any = None) -> Any:
+        """The sent value (or raise the sent exception) if ready, else `notready`."""
+        if self.ready():
+            return self.wait()
+        return notready
+
+    def reset(self) -> None:
+        """Make a sent Event sendable again; raises AssertionError if it was never sent."""
+        if not self.ready():
+            raise AssertionError("reset() on an Event that has not been sent")
+        self._result = _NOT_READY
+        self._exception = None
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Return the sent value (raise the sent exception); None if `timeout` passes first."""
+        if self._result is _NOT_READY:
+            waiter = Waiter()
+            self._waiters[waiter] = None
+            try:
+                if waiter.wait(timeout) is TIMED_OUT:
+                    return None
+            finally:
+                self._waiters.pop(waiter, None)
+        if self._exception is not None:
+            raise self._exception
+        return self._result
+
+    def send(self, result: Any = None, exc: Any = None) -> None:
+        """Wake every waiter with `result` (or with `exc`, an exception or exc_info tuple)."""
+        if self._result is not _NOT_READY:
+            raise AssertionError("send() on an Event that was already sent; reset() it first")
+        if exc is not None:
+            self._exception = _exception_from(exc if isinstance(exc, tuple) else (exc,))
+            self._result = None
+        else:
+            self._result = result
+        waiters, self._waiters = self._waiters, {}
+        for waiter in waiters:
+            waiter.wake()
+
+    def send_exception(self, *args: Any) -> None:
+        """Make every waiter raise: ``send_exception(ValueError("x"))`` or
+        ``send_exception(ValueError, "x")`` or an exc_info triple."""
+        self.send(None, args)

@@ -1,0 +1,288 @@
+"""Green threads: spawn, sleep, kill, and the GreenThread object (eventlet's names and semantics)."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from typing import Any, Callable
+
+from greenlet import GreenletExit, getcurrent, greenlet
+
+from green._waiter import Waiter
+from green.hubs import get_hub
+from green.hubs.hub import BlockingInHubError, Timer
+
+__all__ = [
+    "GreenThread",
+    "getcurrent",
+    "kill",
+    "sleep",
+    "spawn",
+    "spawn_after",
+    "spawn_after_local",
+    "spawn_n",
+]
+
+_switch_into = greenlet.switch
+_names = itertools.count(1)
+
+
+def sleep(seconds: float = 0) -> None:
+    """Park the calling green thread for `seconds`; ``sleep(0)`` lets every other ready green
+    thread run once (and the hub poll for I/O) before this one continues.
+
+    Raises BlockingInHubError when called from inside the hub.
+    """
+    hub = get_hub()
+    current = getcurrent()
+    if current is hub:
+        raise BlockingInHubError("sleep() called inside the hub (a timer or callback)")
+    if seconds <= 0:
+        entry = (current.switch, ())
+        hub._ready.append(entry)
+        try:
+            _switch_into(hub)
+        except BaseException:
+            # Resumed by an exception (killed, Timeout): our queue entry must not wake us later.
+            try:
+                hub._ready.remove(entry)
+            except ValueError:
+                pass
+            raise
+        return
+    timer = hub.call_later(seconds, current.switch)
+    try:
+        _switch_into(hub)
+    finally:
+        timer.cancel()
+
+
+class GreenThread(greenlet):
+    """A green thread running ``function(*args, **kwargs)``; created by `spawn`.
+
+    `wait()` returns the function's result or re-raises its exception; `link` registers
+    callbacks run at exit; `kill` raises an exception (default GreenletExit) inside it.
+    """
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        args: tuple = (),
+        kwargs: dict[str, Any] | None = None,
+        name: str | None = None,
+    ) -> None:
+        hub = get_hub()
+        super().__init__(parent=hub)
+        self._hub = hub
+        self._function = function
+        self._args = args
+        self._kwargs = kwargs or {}
+        self._result: Any = None
+        self._exc_info: tuple | None = None
+        self._finished = False
+        self._killed_before_start: BaseException | None = None
+        self._exit_waiters: list[Waiter] = []
+        self._links: list[tuple[Callable[..., Any], tuple, dict[str, Any]]] = []
+        self._start_timer: Timer | None = None
+        self.name = name or f"GreenThread-{next(_names)}"
+
+    def __repr__(self) -> str:
+        function = getattr(self._function, "__qualname__", repr(self._function))
+        if self._finished:
+            state = "failed" if self._exc_info else "finished"
+        elif self:
+            state = "running" if getcurrent() is self else "waiting"
+        else:
+            state = "scheduled"
+        return f"<GreenThread {self.name} {function} {state}>"
+
+    def run(self) -> None:  # type: ignore[override]
+        self._start_timer = None
+        try:
+            if self._killed_before_start is not None:
+                raise self._killed_before_start
+            result = self._function(*self._args, **self._kwargs)
+        except BaseException:
+            exc_info = sys.exc_info()
+            self._finish_with_exception(exc_info)
+            if isinstance(exc_info[1], (KeyboardInterrupt, SystemExit)):
+                raise
+        else:
+            self._finish(result)
+        finally:
+            self._function = None  # type: ignore[assignment]
+            self._args = ()
+            self._kwargs = {}
+
+    def _finish(self, result: Any) -> None:
+        self._result = result
+        self._finished = True
+        for waiter in self._exit_waiters:
+            waiter.wake()
+        self._exit_waiters = []
+        self._run_links()
+
+    def _finish_with_exception(self, exc_info: tuple) -> None:
+        self._exc_info = exc_info
+        self._finished = True
+        unobserved = not self._exit_waiters and not self._links
+        for waiter in self._exit_waiters:
+            waiter.wake()
+        self._exit_waiters = []
+        if unobserved and not isinstance(exc_info[1], (GreenletExit, KeyboardInterrupt, SystemExit)):
+            self._hub._report(f"{self!r}, which nobody waits for")
+            # Printed once; a later wait() still re-raises it.
+        self._run_links()
+
+    def _run_links(self) -> None:
+        links, self._links = self._links, []
+        for function, args, kwargs in links:
+            try:
+                function(self, *args, **kwargs)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException:
+                self._hub._report(f"link {function!r} of {self!r}")
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def dead(self) -> bool:  # type: ignore[override]
+        """True once the green thread has finished (returned, raised or was killed)."""
+        return self._finished or greenlet.dead.__get__(self)  # type: ignore[attr-defined]
+
+    def ready(self) -> bool:
+        return self._finished
+
+    def wait(self) -> Any:
+        """Wait for the green thread to finish; return its result or re-raise its exception.
+
+        A green thread killed with the default GreenletExit re-raises GreenletExit here.
+        """
+        if not self._finished:
+            waiter = Waiter(self._hub)
+            self._exit_waiters.append(waiter)
+            try:
+                waiter.wait()
+            finally:
+                if not waiter.woken:
+                    try:
+                        self._exit_waiters.remove(waiter)
+                    except ValueError:
+                        pass
+        if self._exc_info is not None:
+            raise self._exc_info[1].with_traceback(self._exc_info[2])
+        return self._result
+
+    def link(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Call ``function(self, *args, **kwargs)`` when the green thread finishes (at once if it
+        already has)."""
+        if self._finished:
+            function(self, *args, **kwargs)
+        else:
+            self._links.append((function, args, kwargs))
+
+    def unlink(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+        """Remove a callback added by `link`; returns whether it was found."""
+        for index, entry in enumerate(self._links):
+            if entry[0] == function and (not args or entry[1] == args) and (not kwargs or entry[2] == kwargs):
+                del self._links[index]
+                return True
+        return False
+
+    def kill(self, *throw_args: Any) -> Any:
+        """Raise an exception (default GreenletExit) in the green thread and wait for it to
+        end; the caller continues after the victim has finished or caught the exception."""
+        return kill(self, *throw_args)
+
+    def cancel(self, *throw_args: Any) -> None:
+        """Kill the green thread only if it has not started yet."""
+        if not self:
+            kill(self, *throw_args)
+
+
+def _exception_from(throw_args: tuple) -> BaseException:
+    if not throw_args:
+        return GreenletExit()
+    kind = throw_args[0]
+    value = throw_args[1] if len(throw_args) > 1 else None
+    traceback = throw_args[2] if len(throw_args) > 2 else None
+    if isinstance(kind, BaseException):
+        exception = kind
+    elif value is None:
+        exception = kind()
+    elif isinstance(value, BaseException):
+        exception = value
+    else:
+        exception = kind(*value) if isinstance(value, tuple) else kind(value)
+    if traceback is not None:
+        exception = exception.with_traceback(traceback)
+    return exception
+
+
+def kill(thread: greenlet, *throw_args: Any) -> None:
+    """Raise an exception (default GreenletExit) in `thread` as soon as the hub runs it.
+
+    A green thread that has not started yet dies without running. A thread killing itself
+    raises at once. Otherwise the caller yields so the victim runs its cleanup first.
+    """
+    if thread.dead:
+        return
+    hub = get_hub()
+    exception = _exception_from(throw_args)
+    current = getcurrent()
+    if thread is current:
+        raise exception
+    if not thread:  # not started
+        if isinstance(thread, GreenThread):
+            thread._killed_before_start = exception
+            if thread._start_timer is not None:
+                thread._start_timer.cancel()
+                thread._start_timer = None
+                hub._ready.append((thread.switch, ()))
+        else:
+            thread.throw(exception) if current is hub else hub._ready.append((thread.throw, (exception,)))
+        if current is not hub:
+            sleep(0)
+        return
+    if current is hub:
+        thread.throw(exception)
+        return
+    hub._ready.append((_throw_if_alive, (thread, exception)))
+    sleep(0)
+
+
+def _throw_if_alive(thread: greenlet, exception: BaseException) -> None:
+    if not thread.dead:
+        thread.throw(exception)
+
+
+def spawn(function: Callable[..., Any], *args: Any, **kwargs: Any) -> GreenThread:
+    """Start ``function(*args, **kwargs)`` in a new green thread at the hub's next turn."""
+    thread = GreenThread(function, args, kwargs)
+    thread._hub._ready.append((thread.switch, ()))
+    return thread
+
+
+def spawn_n(function: Callable[..., Any], *args: Any, **kwargs: Any) -> greenlet:
+    """Like `spawn`, for fire-and-forget work: no result is kept; an exception is printed."""
+    return spawn(function, *args, **kwargs)
+
+
+def spawn_after(seconds: float, function: Callable[..., Any], *args: Any, **kwargs: Any) -> GreenThread:
+    """Start ``function(*args, **kwargs)`` in a new green thread after `seconds`.
+
+    `cancel()` before then prevents it from ever running.
+    """
+    thread = GreenThread(function, args, kwargs)
+    thread._start_timer = thread._hub.call_later(seconds, thread.switch)
+    return thread
+
+
+def spawn_after_local(seconds: float, function: Callable[..., Any], *args: Any, **kwargs: Any) -> GreenThread:
+    """Like `spawn_after`, but cancelled if the spawning green thread exits first."""
+    thread = spawn_after(seconds, function, *args, **kwargs)
+    parent = getcurrent()
+    if isinstance(parent, GreenThread):
+        parent.link(lambda _, victim=thread: victim.cancel())
+    return thread

@@ -1,0 +1,104 @@
+"""Hub selection: one hub per OS thread, over the best backend available.
+
+The backend is chosen, in order, by `use_hub(name)`, the ``GREEN_HUB`` environment variable
+(``epoll``, ``poll`` or ``select``), or the first of epoll, poll, select that this platform has.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+
+import _thread
+
+from green.hubs.hub import READ, WRITE, BlockingInHubError, Handle, Hub, LoopExit, Timer
+
+__all__ = [
+    "READ",
+    "WRITE",
+    "BlockingInHubError",
+    "Handle",
+    "Hub",
+    "LoopExit",
+    "Timer",
+    "available_backends",
+    "get_hub",
+    "use_hub",
+]
+
+BACKENDS = ("epoll", "poll", "select")
+
+# The real _thread._local, bound before any monkey-patching can replace it.
+_state = _thread._local()
+_chosen: str | None = None
+
+
+def _backend_module(name: str) -> ModuleType:
+    if name not in BACKENDS:
+        raise ValueError(f"unknown hub {name!r}; choose one of {', '.join(BACKENDS)}")
+    module = importlib.import_module(f"green.hubs.{name}")
+    return module
+
+
+def available_backends() -> list[str]:
+    """The backends this platform supports, best first."""
+    import select
+
+    return [name for name in BACKENDS if name == "select" or hasattr(select, name)]
+
+
+def _default_name() -> str:
+    if _chosen is not None:
+        return _chosen
+    requested = os.environ.get("GREEN_HUB", "").strip().lower()
+    if requested:
+        if requested not in available_backends():
+            raise ValueError(
+                f"GREEN_HUB={requested!r} is not available here; "
+                f"choose one of {', '.join(available_backends())}"
+            )
+        return requested
+    return available_backends()[0]
+
+
+def get_hub() -> Hub:
+    """The hub of the calling OS thread, created on first use."""
+    try:
+        return _state.hub
+    except AttributeError:
+        hub = Hub(_backend_module(_default_name()).Backend())
+        _state.hub = hub
+        return hub
+
+
+def use_hub(name: str | None = None) -> None:
+    """Choose the backend (``"epoll"``, ``"poll"``, ``"select"``; None: the default) for hubs
+    created from now on, and replace the calling thread's hub if it is idle.
+
+    Raises ValueError for an unknown or unavailable backend and RuntimeError if the current
+    hub still has work (waiting green threads, timers or callbacks).
+    """
+    global _chosen
+    if name is not None:
+        if name not in available_backends():
+            raise ValueError(f"hub {name!r} is not available; choose one of {available_backends()}")
+    hub = getattr(_state, "hub", None)
+    if hub is not None:
+        counts = hub.counts()
+        if counts["waiters"] or counts["timers"] or counts["ready"]:
+            raise RuntimeError(f"cannot replace a hub that still has work: {counts}")
+        for fd in list(hub._fds):
+            hub.notify_closing(fd)
+        hub.close()
+        del _state.hub
+    _chosen = name
+
+
+def _reinit_in_child() -> None:
+    hub = getattr(_state, "hub", None)
+    if hub is not None:
+        hub._reinit_after_fork(_backend_module(hub.backend.name).Backend())
+
+
+os.register_at_fork(after_in_child=_reinit_in_child)

@@ -1,0 +1,575 @@
+"""The hub: the one loop per OS thread that resumes parked green threads.
+
+Why it looks like this
+----------------------
+A green thread runs until it would block. Then it parks: it records *what* would wake it (an fd
+becoming readable or writable, a timer, an entry on the ready queue) and switches to the hub, a
+greenlet that owns all of those records. The hub is the only code that switches *into* a parked
+green thread. Every wake-up -- I/O readiness, an expired timer, a callback from `call_soon` or from
+another OS thread -- is dispatched from `Hub.run`, so the order in which things happen can always
+be explained by reading one function.
+
+One loop iteration:
+
+1. run the callbacks that were on the ready queue when the iteration began (callbacks they add
+   wait for the next iteration, so a green thread calling ``sleep(0)`` in a loop cannot starve I/O);
+2. ask the backend for I/O readiness, sleeping at most until the earliest timer (not at all if
+   the ready queue is not empty);
+3. switch to the green thread parked on each ready (fd, direction);
+4. run the expired timers.
+
+Kernel facts and the decisions they force:
+
+* Readiness is level-triggered in all three backends. An fd that stays registered while nobody
+  waits on it would be reported again and again, so when the backend reports a direction that no
+  green thread waits for, the hub narrows the fd's registration to what is waited for (one
+  system call). An fd whose interest did not change is *not* touched between waits: a socket
+  that waits for input, reads, answers and waits again costs no epoll_ctl at all. That is where
+  a TCP server's speed comes from.
+* epoll forgets an fd when it is closed, and the fd number is then reused. A green object that
+  closes an fd must call `notify_closing(fd)` first: the hub forgets its registration and wakes
+  every green thread parked on it with ``OSError(EBADF)`` instead of leaving it hanging.
+* A parked green thread may be resumed by exactly one wake-up source. Sources that switch to it
+  directly from the loop (readiness, timers, `Timeout`, kill) clear their own record first, and
+  the parked code removes every other record it left (in ``finally``) as soon as it runs again.
+  The one queued source, ``sleep(0)``, removes its queue entry if the thread is resumed by an
+  exception instead. Wake-ups of I/O waits may still be spurious; callers retry the real call.
+* When nothing can ever happen again -- no ready callbacks, no timers, no green thread waiting
+  on an fd, no other OS thread promising to call back -- the hub raises `LoopExit` in the main
+  green thread instead of sleeping forever: a deadlock is reported, not hung.
+* ``KeyboardInterrupt`` and ``SystemExit`` that surface in the hub (a signal arriving while the
+  hub sleeps in ``poll``) are re-raised in the main green thread, never swallowed.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import heapq
+import itertools
+import os
+import sys
+import traceback
+from time import monotonic
+from typing import Any, Callable, Protocol
+
+from greenlet import GreenletExit, getcurrent, greenlet
+
+READ = 1
+WRITE = 2
+
+# Compact the timer heap when this many cancelled timers sit in it and they are at least
+# half of it: cancelling stays O(1) and a million cancelled timeouts leave memory flat.
+_COMPACT_MINIMUM = 1024
+
+
+class Backend(Protocol):
+    """What a backend provides: fds and masks only (READ, WRITE)."""
+
+    name: str
+
+    def register(self, fd: int, mask: int) -> None: ...
+    def modify(self, fd: int, mask: int) -> None: ...
+    def unregister(self, fd: int) -> None: ...
+    def poll(self, timeout: float | None) -> list[tuple[int, int]]: ...
+    def close(self) -> None: ...
+
+
+class LoopExit(RuntimeError):
+    """Raised in the main green thread when it waits for something that can never happen."""
+
+
+class BlockingInHubError(RuntimeError):
+    """A blocking green call was made from inside the hub (a timer or callback)."""
+
+
+class _TimedOut:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<timed out>"
+
+
+TIMED_OUT: Any = _TimedOut()
+
+
+class Timer:
+    """A callback the hub runs once, `seconds` after `call_later`; `cancel()` prevents it."""
+
+    __slots__ = ("when", "callback", "args", "hub")
+
+    def __init__(self, hub: Hub, when: float, callback: Callable[..., Any], args: tuple) -> None:
+        self.hub = hub
+        self.when = when
+        self.callback: Callable[..., Any] | None = callback
+        self.args = args
+
+    @property
+    def pending(self) -> bool:
+        """True until the timer has fired or been cancelled."""
+        return self.callback is not None
+
+    def cancel(self) -> None:
+        """Prevent the callback from running; harmless if it already ran or was cancelled."""
+        if self.callback is not None:
+            self.callback = None
+            self.args = ()
+            self.hub._timer_cancelled()
+
+    def __repr__(self) -> str:
+        state = "pending" if self.callback is not None else "done"
+        return f"<Timer at {self.when:.6f} {state} {self.callback!r}>"
+
+
+class Handle:
+    """A callback queued by `call_soon`; `cancel()` before it runs prevents it."""
+
+    __slots__ = ("callback", "args")
+
+    def __init__(self, callback: Callable[..., Any], args: tuple) -> None:
+        self.callback: Callable[..., Any] | None = callback
+        self.args = args
+
+    def cancel(self) -> None:
+        self.callback = None
+        self.args = ()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.callback is None
+
+    def _run(self) -> None:
+        callback = self.callback
+        if callback is not None:
+            self.callback = None
+            callback(*self.args)
+
+
+class _FdState:
+    """Who waits on one fd, and what the backend has registered for it."""
+
+    __slots__ = ("reader", "writer", "registered")
+
+    def __init__(self) -> None:
+        self.reader: greenlet | None = None
+        self.writer: greenlet | None = None
+        self.registered = 0
+
+
+_switch_into = greenlet.switch
+
+
+def _default_exception_handler(where: str, exc_info: tuple) -> None:
+    sys.stderr.write(f"green: unhandled exception in {where}\n")
+    traceback.print_exception(*exc_info)
+    sys.stderr.flush()
+
+
+class Hub(greenlet):
+    """The event loop of one OS thread. Get it with `green.hubs.get_hub()`."""
+
+    # Applied to every hub: route reports of exceptions nobody else will see (a failing timer
+    # callback, a green thread nobody waits for). Called as handler(where, exc_info).
+    exception_handler: Callable[[str, tuple], None] = staticmethod(_default_exception_handler)
+
+    def __init__(self, backend: Backend) -> None:
+        root = getcurrent()
+        while root.parent is not None:
+            root = root.parent
+        super().__init__(parent=root)
+        self.backend = backend
+        self._ready: collections.deque[tuple[Callable[..., Any], tuple]] = collections.deque()
+        self._timers: list[tuple[float, int, Timer]] = []
+        self._timer_sequence = itertools.count()
+        self._cancelled_timers = 0
+        self._fds: dict[int, _FdState] = {}
+        self._references = 0
+        self._wakeup_pending = False
+        self._wakeup_read, self._wakeup_write = os.pipe()
+        os.set_blocking(self._wakeup_read, False)
+        os.set_blocking(self._wakeup_write, False)
+        backend.register(self._wakeup_read, READ)
+        self.closed = False
+        # Called with (stall_seconds) by the blocking detector; see green.debug.
+        self.iterations = 0
+
+    # -- the waist ----------------------------------------------------------------------------
+
+    def wait_readable(self, fd: int, timeout: float | None = None) -> bool:
+        """Park the calling green thread until `fd` may be readable.
+
+        Returns True on readiness (possibly spurious: retry the real call) and False when
+        `timeout` seconds passed first. Raises OSError(EBADF) if the fd is closed through
+        `notify_closing` meanwhile, RuntimeError if another green thread already waits to read it,
+        BlockingInHubError if called from the hub.
+        """
+        current = getcurrent()
+        if current is self:
+            raise BlockingInHubError("cannot wait for I/O inside the hub (a timer or callback)")
+        state = self._fds.get(fd)
+        if state is None:
+            state = self._fds[fd] = _FdState()
+        elif state.reader is not None:
+            raise RuntimeError(
+                f"fd {fd} is already waited on for reading by {state.reader!r}; "
+                f"{current!r} cannot wait to read it at the same time"
+            )
+        state.reader = current
+        if not state.registered & READ:
+            self._register(fd, state, state.registered | READ)
+        if timeout is None:
+            try:
+                _switch_into(self)
+            finally:
+                if state.reader is current:
+                    state.reader = None
+            return True
+        timer = self.call_later(timeout, self._expire_reader, state, current)
+        try:
+            result = _switch_into(self)
+        finally:
+            if state.reader is current:
+                state.reader = None
+            timer.cancel()
+        return result is not TIMED_OUT
+
+    def wait_writable(self, fd: int, timeout: float | None = None) -> bool:
+        """Park the calling green thread until `fd` may be writable; see `wait_readable`."""
+        current = getcurrent()
+        if current is self:
+            raise BlockingInHubError("cannot wait for I/O inside the hub (a timer or callback)")
+        state = self._fds.get(fd)
+        if state is None:
+            state = self._fds[fd] = _FdState()
+        elif state.writer is not None:
+            raise RuntimeError(
+                f"fd {fd} is already waited on for writing by {state.writer!r}; "
+                f"{current!r} cannot wait to write it at the same time"
+            )
+        state.writer = current
+        if not state.registered & WRITE:
+            self._register(fd, state, state.registered | WRITE)
+        if timeout is None:
+            try:
+                _switch_into(self)
+            finally:
+                if state.writer is current:
+                    state.writer = None
+            return True
+        timer = self.call_later(timeout, self._expire_writer, state, current)
+        try:
+            result = _switch_into(self)
+        finally:
+            if state.writer is current:
+                state.writer = None
+            timer.cancel()
+        return result is not TIMED_OUT
+
+    def notify_closing(self, fd: int) -> None:
+        """Forget `fd` before it is closed; its waiters wake with OSError(EBADF).
+
+        Call this before closing (or handing away) an fd that green code may have waited on.
+        """
+        state = self._fds.pop(fd, None)
+        if state is None:
+            return
+        if state.registered:
+            try:
+                self.backend.unregister(fd)
+            except (OSError, ValueError, KeyError):
+                pass
+        for waiter in (state.reader, state.writer):
+            if waiter is not None:
+                error = OSError(errno.EBADF, "file descriptor was closed while waiting", fd)
+                self._ready.append((self._throw_closed, (state, waiter, error)))
+
+    def call_soon(self, callback: Callable[..., Any], *args: Any) -> Handle:
+        """Run `callback(*args)` in the hub at its next turn; returns a cancellable Handle."""
+        handle = Handle(callback, args)
+        self._ready.append((handle._run, ()))
+        return handle
+
+    def call_later(self, seconds: float, callback: Callable[..., Any], *args: Any) -> Timer:
+        """Run `callback(*args)` in the hub after `seconds`; returns a Timer with `cancel()`."""
+        when = monotonic() + seconds
+        timer = Timer(self, when, callback, args)
+        heapq.heappush(self._timers, (when, next(self._timer_sequence), timer))
+        return timer
+
+    def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Like `call_soon`, callable from any OS thread; wakes the hub if it sleeps in poll."""
+        self._ready.append((callback, args))
+        if not self._wakeup_pending:
+            self._wakeup_pending = True
+            try:
+                os.write(self._wakeup_write, b"\0")
+            except (BlockingIOError, OSError):
+                pass
+
+    def wake_from_signal(self) -> None:
+        """Make a sleeping poll return; safe to call from a signal handler."""
+        try:
+            os.write(self._wakeup_write, b"\0")
+        except OSError:
+            pass
+
+    def add_reference(self) -> None:
+        """Promise that something outside the hub (another OS thread, a signal) will call back.
+
+        While references are held, an idle hub sleeps instead of raising `LoopExit`.
+        """
+        self._references += 1
+
+    def remove_reference(self) -> None:
+        self._references -= 1
+
+    def switch(self, *args: Any, **kwargs: Any) -> Any:
+        """Park the calling green thread; it runs again when something schedules it."""
+        if getcurrent() is self:
+            raise BlockingInHubError("the hub cannot switch to itself (blocking call in the hub)")
+        return _switch_into(self, *args, **kwargs)
+
+    # -- introspection ------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Numbers of registered fds, pending timers and ready callbacks (the hub's load)."""
+        return {
+            "fds": len(self._fds),
+            "waiters": sum(
+                (state.reader is not None) + (state.writer is not None)
+                for state in self._fds.values()
+            ),
+            "timers": len(self._timers) - self._cancelled_timers,
+            "ready": len(self._ready),
+        }
+
+    def waiters(self) -> list[tuple[int, str, greenlet]]:
+        """(fd, "read" or "write", green thread) for every green thread parked on an fd."""
+        found = []
+        for fd, state in self._fds.items():
+            if state.reader is not None:
+                found.append((fd, "read", state.reader))
+            if state.writer is not None:
+                found.append((fd, "write", state.writer))
+        return found
+
+    def pending_timers(self) -> list[Timer]:
+        """Timers not yet fired or cancelled, earliest first."""
+        return [timer for _, _, timer in sorted(self._timers) if timer.callback is not None]
+
+    def __repr__(self) -> str:
+        return f"<Hub {self.backend.name} {self.counts()}>"
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _register(self, fd: int, state: _FdState, mask: int) -> None:
+        backend = self.backend
+        if state.registered:
+            try:
+                backend.modify(fd, mask)
+            except FileNotFoundError:
+                backend.register(fd, mask)
+        else:
+            try:
+                backend.register(fd, mask)
+            except FileExistsError:
+                backend.modify(fd, mask)
+        state.registered = mask
+
+    def _narrow(self, fd: int, state: _FdState) -> None:
+        """Register for exactly the directions somebody waits on (after an unwanted event)."""
+        mask = (READ if state.reader is not None else 0) | (WRITE if state.writer is not None else 0)
+        if mask == state.registered:
+            return
+        if mask:
+            self._register(fd, state, mask)
+        else:
+            state.registered = 0
+            try:
+                self.backend.unregister(fd)
+            except (OSError, ValueError, KeyError):
+                pass
+
+    def _expire_reader(self, state: _FdState, waiter: greenlet) -> None:
+        if state.reader is waiter:
+            state.reader = None
+            waiter.switch(TIMED_OUT)
+
+    def _expire_writer(self, state: _FdState, waiter: greenlet) -> None:
+        if state.writer is waiter:
+            state.writer = None
+            waiter.switch(TIMED_OUT)
+
+    def _throw_closed(self, state: _FdState, waiter: greenlet, error: OSError) -> None:
+        # The waiter may have been resumed (timed out, killed) since the fd was closed.
+        if state.reader is waiter:
+            state.reader = None
+        elif state.writer is waiter:
+            state.writer = None
+        else:
+            return
+        waiter.throw(error)
+
+    def _timer_cancelled(self) -> None:
+        self._cancelled_timers += 1
+        timers = self._timers
+        if self._cancelled_timers > _COMPACT_MINIMUM and self._cancelled_timers * 2 > len(timers):
+            timers[:] = [entry for entry in timers if entry[2].callback is not None]
+            heapq.heapify(timers)
+            self._cancelled_timers = 0
+
+    def _drain_wakeup(self) -> None:
+        self._wakeup_pending = False
+        try:
+            while os.read(self._wakeup_read, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _idle_forever(self) -> bool:
+        if self._references > 0:
+            return False
+        for state in self._fds.values():
+            if state.reader is not None or state.writer is not None:
+                return False
+        return True
+
+    def _report(self, where: str) -> None:
+        try:
+            type(self).exception_handler(where, sys.exc_info())
+        except Exception:
+            traceback.print_exc()
+
+    def _raise_in_main(self, error: BaseException) -> None:
+        main = self.parent
+        if main is None or main.dead:
+            raise error
+        main.throw(error)
+
+    def run(self) -> None:  # type: ignore[override]
+        ready = self._ready
+        popleft = ready.popleft
+        timers = self._timers
+        fds = self._fds
+        heappop = heapq.heappop
+        while True:
+            self.iterations += 1
+            count = len(ready)
+            while count:
+                count -= 1
+                callback, args = popleft()
+                try:
+                    callback(*args)
+                except (KeyboardInterrupt, SystemExit) as error:
+                    self._raise_in_main(error)
+                except GreenletExit:
+                    pass
+                except BaseException:
+                    self._report(f"callback {callback!r}")
+
+            if ready:
+                timeout: float | None = 0.0
+            elif timers:
+                timeout = timers[0][0] - monotonic()
+                if timeout < 0.0:
+                    timeout = 0.0
+            else:
+                timeout = None
+                if self._idle_forever():
+                    try:
+                        self._raise_in_main(
+                            LoopExit(
+                                "this wait would block forever: no green thread can run, no fd "
+                                "is waited on and no timer is pending"
+                            )
+                        )
+                    except (KeyboardInterrupt, SystemExit) as error:
+                        self._raise_in_main(error)
+                    continue
+            try:
+                events = self.backend.poll(timeout)
+            except (KeyboardInterrupt, SystemExit) as error:
+                self._raise_in_main(error)
+                continue
+            except InterruptedError:
+                continue
+
+            for fd, mask in events:
+                state = fds.get(fd)
+                if state is None:
+                    if fd == self._wakeup_read:
+                        self._drain_wakeup()
+                    else:
+                        try:
+                            self.backend.unregister(fd)
+                        except (OSError, ValueError, KeyError):
+                            pass
+                    continue
+                reader = state.reader if mask & READ else None
+                writer = state.writer if mask & WRITE else None
+                if (mask & READ and reader is None) or (mask & WRITE and writer is None):
+                    self._narrow(fd, state)
+                try:
+                    if reader is not None:
+                        state.reader = None
+                        reader.switch()
+                    if writer is not None and state.writer is writer:
+                        state.writer = None
+                        writer.switch()
+                except (KeyboardInterrupt, SystemExit) as error:
+                    self._raise_in_main(error)
+                except BaseException:
+                    self._report(f"I/O wake-up of fd {fd}")
+
+            if timers and timers[0][0] <= monotonic():
+                now = monotonic()
+                while timers and timers[0][0] <= now:
+                    timer = heappop(timers)[2]
+                    callback = timer.callback
+                    if callback is None:
+                        self._cancelled_timers -= 1
+                        continue
+                    timer.callback = None
+                    try:
+                        callback(*timer.args)
+                    except (KeyboardInterrupt, SystemExit) as error:
+                        self._raise_in_main(error)
+                    except GreenletExit:
+                        pass
+                    except BaseException:
+                        self._report(f"timer {callback!r}")
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def _reinit_after_fork(self, backend: Backend) -> None:
+        """In a forked child: a fresh backend and wake-up pipe, the same registrations."""
+        old_read, old_write = self._wakeup_read, self._wakeup_write
+        self.backend = backend
+        self._wakeup_read, self._wakeup_write = os.pipe()
+        os.set_blocking(self._wakeup_read, False)
+        os.set_blocking(self._wakeup_write, False)
+        backend.register(self._wakeup_read, READ)
+        self._wakeup_pending = False
+        for fd in (old_read, old_write):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        for fd, state in list(self._fds.items()):
+            if state.registered:
+                try:
+                    backend.register(fd, state.registered)
+                except OSError:
+                    state.registered = 0
+
+    def close(self) -> None:
+        """Release the backend and wake-up pipe. The hub must be idle."""
+        if self.closed:
+            return
+        self.closed = True
+        self.backend.close()
+        for fd in (self._wakeup_read, self._wakeup_write):
+            try:
+                os.close(fd)
+            except OSError:
+                pass

@@ -1,0 +1,40 @@
+"""poll(2) backend: the kernel keeps no state, so register/modify/unregister are dict updates."""
+
+from __future__ import annotations
+
+import math
+import select
+
+READ = 1
+WRITE = 2
+
+_IN = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | select.POLLNVAL
+_OUT = select.POLLOUT | select.POLLERR | select.POLLHUP | select.POLLNVAL
+_TO_KERNEL = (0, select.POLLIN | select.POLLPRI, select.POLLOUT, select.POLLIN | select.POLLPRI | select.POLLOUT)
+
+
+class Backend:
+    name = "poll"
+
+    def __init__(self) -> None:
+        self._poll = select.poll()
+
+    def register(self, fd: int, mask: int) -> None:
+        self._poll.register(fd, _TO_KERNEL[mask])
+
+    def modify(self, fd: int, mask: int) -> None:
+        self._poll.modify(fd, _TO_KERNEL[mask])
+
+    def unregister(self, fd: int) -> None:
+        self._poll.unregister(fd)
+
+    def poll(self, timeout: float | None) -> list[tuple[int, int]]:
+        # Milliseconds, rounded up: rounding a 0.4 ms timeout down to 0 would spin.
+        milliseconds = None if timeout is None else math.ceil(timeout * 1000.0)
+        return [
+            (fd, (READ if kernel_mask & _IN else 0) | (WRITE if kernel_mask & _OUT else 0))
+            for fd, kernel_mask in self._poll.poll(milliseconds)
+        ]
+
+    def close(self) -> None:
+        self._poll = select.poll()

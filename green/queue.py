@@ -1,0 +1,310 @@
+"""Green replacement of the stdlib `queue` module.
+
+`Queue`, `LifoQueue`, `PriorityQueue` and `SimpleQueue` behave like the stdlib's, with blocking
+`get`/`put` parking only the calling green thread; `Empty`, `Full` (and `ShutDown` where the
+running Python has it) are the stdlib's own classes. `LightQueue` is a Queue without task
+tracking (`task_done`/`join`), as in eventlet. ``maxsize <= 0`` or None means unbounded.
+
+Getters and putters are served in FIFO order: an item put while green threads wait to get is
+handed to the longest waiting one, and space freed by a get goes to the longest waiting putter.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+from typing import Any
+
+from green._stdlib import original
+from green._waiter import Waiter
+from green.hubs.hub import TIMED_OUT
+
+_queue = original("queue")
+
+__green__ = "queue"
+__implements__ = ["Queue", "LifoQueue", "PriorityQueue", "SimpleQueue"]
+__removes__: list[str] = []
+
+Empty = _queue.Empty
+Full = _queue.Full
+
+
+class ShutDown(Exception):
+    """Raised by put/get on a queue that was shut down (the stdlib's class on Python 3.13+)."""
+
+
+ShutDown = getattr(_queue, "ShutDown", ShutDown)  # type: ignore[misc]  # noqa: F811
+
+__all__ = ["Empty", "Full", "LifoQueue", "LightQueue", "PriorityQueue", "Queue", "ShutDown", "SimpleQueue"]
+
+
+class LightQueue:
+    """A FIFO queue for green threads without `task_done`/`join`."""
+
+    def __init__(self, maxsize: int | None = 0) -> None:
+        self.maxsize = maxsize if maxsize is not None and maxsize > 0 else 0
+        self._getters: dict[Waiter, None] = {}
+        self._putters: dict[Waiter, Any] = {}
+        self.is_shutdown = False
+        self._init(self.maxsize)
+
+    # Storage hooks, as in the stdlib: subclasses change the order.
+    def _init(self, maxsize: int) -> None:
+        self.queue: Any = collections.deque()
+
+    def _qsize(self) -> int:
+        return len(self.queue)
+
+    def _put(self, item: Any) -> None:
+        self.queue.append(item)
+
+    def _get(self) -> Any:
+        return self.queue.popleft()
+
+    def _put_back(self, item: Any) -> None:
+        self.queue.appendleft(item)
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} maxsize={self.maxsize} size={self._qsize()} "
+            f"getters={len(self._getters)} putters={len(self._putters)}>"
+        )
+
+    def qsize(self) -> int:
+        return self._qsize()
+
+    def __len__(self) -> int:
+        return self._qsize()
+
+    def empty(self) -> bool:
+        return not self._qsize()
+
+    def full(self) -> bool:
+        return 0 < self.maxsize <= self._qsize()
+
+    def getting(self) -> int:
+        """How many green threads are waiting to get."""
+        return len(self._getters)
+
+    def putting(self) -> int:
+        """How many green threads are waiting to put."""
+        return len(self._putters)
+
+    def resize(self, size: int | None) -> None:
+        """Change `maxsize`; waiting putters are let in if there is room now."""
+        self.maxsize = size if size is not None and size > 0 else 0
+        self._admit_putters()
+
+    def _counted(self) -> None:
+        """A put has completed (task tracking hook)."""
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        """Put `item`; if the queue is full, wait (at most `timeout`) or raise Full."""
+        if self.is_shutdown:
+            raise ShutDown
+        if self._getters and not self._qsize():
+            waiter = next(iter(self._getters))
+            del self._getters[waiter]
+            waiter.wake(item)
+            self._counted()
+            return
+        if not self.maxsize or self._qsize() < self.maxsize:
+            self._put(item)
+            self._counted()
+            return
+        if not block:
+            raise Full
+        if timeout is not None and timeout < 0:
+            raise ValueError("'timeout' must be a non-negative number")
+        waiter = Waiter()
+        self._putters[waiter] = item
+        try:
+            result = waiter.wait(timeout)
+        finally:
+            self._putters.pop(waiter, None)
+        if waiter.woken:
+            return
+        if result is TIMED_OUT:
+            raise Full
+        raise AssertionError("putter resumed without a wake-up")  # pragma: no cover
+
+    def put_nowait(self, item: Any) -> None:
+        self.put(item, False)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        """Remove and return an item; if empty, wait (at most `timeout`) or raise Empty."""
+        if self._qsize():
+            item = self._get()
+            if self._putters:
+                self._admit_putters()
+            return item
+        if self._putters:  # maxsize shrank to zero room while putters waited
+            self._admit_putters()
+            if self._qsize():
+                return self.get(False)
+        if self.is_shutdown:
+            raise ShutDown
+        if not block:
+            raise Empty
+        if timeout is not None and timeout < 0:
+            raise ValueError("'timeout' must be a non-negative number")
+        waiter = Waiter()
+        self._getters[waiter] = None
+        try:
+            result = waiter.wait(timeout)
+        except BaseException:
+            if waiter.woken and waiter.exception is None:
+                # An item was handed to us but we are leaving: give it to the next one.
+                self._put_back(waiter.value)
+                self._wake_getter()
+            raise
+        finally:
+            self._getters.pop(waiter, None)
+        if waiter.woken:
+            return waiter.value
+        if result is TIMED_OUT:
+            raise Empty
+        raise AssertionError("getter resumed without a wake-up")  # pragma: no cover
+
+    def get_nowait(self) -> Any:
+        return self.get(False)
+
+    def _wake_getter(self) -> None:
+        if self._getters and self._qsize():
+            waiter = next(iter(self._getters))
+            del self._getters[waiter]
+            waiter.wake(self._get())
+
+    def _admit_putters(self) -> None:
+        while self._putters and (not self.maxsize or self._qsize() < self.maxsize):
+            waiter = next(iter(self._putters))
+            item = self._putters.pop(waiter)
+            self._put(item)
+            self._counted()
+            waiter.wake()
+        self._wake_getter()
+
+    def shutdown(self, immediate: bool = False) -> None:
+        """Make future puts raise ShutDown; gets raise it once the queue is empty.
+
+        With `immediate`, the queue is emptied at once. Waiting putters (and, when the queue is
+        empty, getters) wake with ShutDown.
+        """
+        self.is_shutdown = True
+        if immediate:
+            while self._qsize():
+                self._get()
+                self._task_discarded()
+        for waiter in list(self._putters):
+            waiter.throw(ShutDown())
+        self._putters.clear()
+        if not self._qsize():
+            for waiter in list(self._getters):
+                waiter.throw(ShutDown())
+            self._getters.clear()
+
+    def _task_discarded(self) -> None:
+        """An unfinished item was dropped by shutdown(immediate=True) (task tracking hook)."""
+
+
+class Queue(LightQueue):
+    """A FIFO queue with `task_done` and `join`, like `queue.Queue`."""
+
+    def __init__(self, maxsize: int | None = 0) -> None:
+        self.unfinished_tasks = 0
+        self._joiners: dict[Waiter, None] = {}
+        super().__init__(maxsize)
+
+    def _counted(self) -> None:
+        self.unfinished_tasks += 1
+
+    def _task_discarded(self) -> None:
+        self.task_done()
+
+    def task_done(self) -> None:
+        """Mark one item from `get` as processed; raises ValueError if called too often."""
+        if self.unfinished_tasks <= 0:
+            raise ValueError("task_done() called too many times")
+        self.unfinished_tasks -= 1
+        if self.unfinished_tasks == 0:
+            joiners, self._joiners = self._joiners, {}
+            for waiter in joiners:
+                waiter.wake()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until every item put has been marked with `task_done`.
+
+        Returns True; False only if the (green-only) `timeout` passed first.
+        """
+        if self.unfinished_tasks == 0:
+            return True
+        waiter = Waiter()
+        self._joiners[waiter] = None
+        try:
+            result = waiter.wait(timeout)
+        finally:
+            self._joiners.pop(waiter, None)
+        return result is not TIMED_OUT or waiter.woken
+
+
+class LifoQueue(Queue):
+    """Last in, first out."""
+
+    def _init(self, maxsize: int) -> None:
+        self.queue = []
+
+    def _put(self, item: Any) -> None:
+        self.queue.append(item)
+
+    def _get(self) -> Any:
+        return self.queue.pop()
+
+    def _put_back(self, item: Any) -> None:
+        self.queue.append(item)
+
+
+class PriorityQueue(Queue):
+    """Lowest first (entries are typically ``(priority, data)`` tuples)."""
+
+    def _init(self, maxsize: int) -> None:
+        self.queue = []
+
+    def _put(self, item: Any) -> None:
+        heapq.heappush(self.queue, item)
+
+    def _get(self) -> Any:
+        return heapq.heappop(self.queue)
+
+    def _put_back(self, item: Any) -> None:
+        heapq.heappush(self.queue, item)
+
+
+class SimpleQueue:
+    """An unbounded FIFO queue without task tracking, like `queue.SimpleQueue`."""
+
+    def __init__(self) -> None:
+        self._queue = LightQueue()
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        self._queue.put(item)
+
+    def put_nowait(self, item: Any) -> None:
+        self._queue.put(item)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        return self._queue.get(block, timeout)
+
+    def get_nowait(self) -> Any:
+        return self._queue.get(False)
+
+    def empty(self) -> bool:
+        return self._queue.empty()
+
+    def qsize(self) -> int:
+        return self._queue.qsize()
+
+    __class_getitem__ = classmethod(lambda cls, item: cls)  # type: ignore[assignment]
+
+
+for _cls in (LightQueue, Queue, LifoQueue, PriorityQueue):
+    _cls.__class_getitem__ = classmethod(lambda cls, item: cls)  # type: ignore[attr-defined]

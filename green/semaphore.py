@@ -1,0 +1,135 @@
+"""Semaphore, BoundedSemaphore and CappedSemaphore for green threads.
+
+A release with green threads waiting hands the unit straight to the first of them, so waiters
+acquire in FIFO order and a running green thread cannot barge ahead of one that waited.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from green._waiter import Waiter
+from green.hubs.hub import TIMED_OUT
+
+__all__ = ["BoundedSemaphore", "CappedSemaphore", "Semaphore"]
+
+
+class Semaphore:
+    """A counter; `acquire` waits while it is zero. Like `threading.Semaphore`, cooperatively."""
+
+    def __init__(self, value: int = 1) -> None:
+        if value < 0:
+            raise ValueError(f"Semaphore value must be >= 0, not {value!r}")
+        self.counter = value
+        self._waiters: dict[Waiter, None] = {}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} counter={self.counter} waiters={len(self._waiters)}>"
+
+    def locked(self) -> bool:
+        return self.counter <= 0
+
+    @property
+    def balance(self) -> int:
+        """The counter minus the number of waiting green threads."""
+        return self.counter - len(self._waiters)
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        """Take one unit; returns False if not `blocking` or `timeout` passes first."""
+        if timeout is not None and not blocking:
+            raise ValueError("can't specify a timeout for a non-blocking call")
+        if self.counter > 0 and not self._waiters:
+            self.counter -= 1
+            return True
+        if not blocking:
+            return False
+        waiter = Waiter()
+        self._waiters[waiter] = None
+        try:
+            result = waiter.wait(timeout)
+        except BaseException:
+            if waiter.woken:  # the unit was handed to us; pass it on
+                self.release()
+            raise
+        finally:
+            self._waiters.pop(waiter, None)
+        return result is not TIMED_OUT or waiter.woken
+
+    def release(self, blocking: bool = True) -> bool:
+        """Give one unit back, waking the longest waiting green thread if any."""
+        while self._waiters:
+            waiter = next(iter(self._waiters))
+            del self._waiters[waiter]
+            if waiter.greenlet is not None:
+                waiter.wake(True)
+                return True
+        self.counter += 1
+        return True
+
+    def __enter__(self) -> Semaphore:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+
+class BoundedSemaphore(Semaphore):
+    """A Semaphore whose `release` raises ValueError if it would exceed the initial value."""
+
+    def __init__(self, value: int = 1) -> None:
+        super().__init__(value)
+        self.original_counter = value
+
+    def release(self, blocking: bool = True) -> bool:
+        if self.counter >= self.original_counter and not self._waiters:
+            raise ValueError("BoundedSemaphore released too many times")
+        return super().release(blocking)
+
+
+class CappedSemaphore:
+    """A Semaphore whose `release` *waits* while the counter is at `limit` (eventlet)."""
+
+    def __init__(self, count: int, limit: int) -> None:
+        if count < 0:
+            raise ValueError("CappedSemaphore count must be >= 0")
+        if count > limit:
+            count = limit
+        self.lower_bound = Semaphore(count)
+        self.upper_bound = Semaphore(limit - count)
+
+    def __repr__(self) -> str:
+        return f"<CappedSemaphore balance={self.balance}>"
+
+    @property
+    def balance(self) -> int:
+        return self.lower_bound.balance - self.upper_bound.balance
+
+    @property
+    def counter(self) -> int:
+        return self.lower_bound.counter
+
+    def locked(self) -> bool:
+        return self.lower_bound.locked()
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        if not self.lower_bound.acquire(blocking, timeout):
+            return False
+        self.upper_bound.release()
+        return True
+
+    def release(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        if not self.upper_bound.acquire(blocking, timeout):
+            return False
+        self.lower_bound.release()
+        return True
+
+    def __enter__(self) -> CappedSemaphore:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.release()

@@ -1,0 +1,41 @@
+"""Shared test fixtures: every test leaves the hub empty."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import green
+from green.hubs import get_hub
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"green hub: {get_hub().backend.name} (GREEN_HUB={os.environ.get('GREEN_HUB', '')!r})"
+
+
+@pytest.fixture(autouse=True)
+def hub_left_empty():
+    """Fail a test that leaves fds, timers or ready callbacks behind in the hub."""
+    hub = get_hub()
+    before = hub.counts()
+    yield hub
+    # Let green threads the test finished with run to their end.
+    for _ in range(10):
+        counts = hub.counts()
+        if not counts["ready"] and not counts["timers"] and not counts["waiters"]:
+            break
+        green.sleep(0)
+    counts = hub.counts()
+    leaks = {key: counts[key] - before.get(key, 0) for key in ("fds", "waiters", "timers", "ready")}
+    leaks = {key: value for key, value in leaks.items() if value > 0}
+    if leaks:
+        details = [repr(entry) for entry in hub.waiters()] + [repr(t) for t in hub.pending_timers()]
+        # Clean up so the next test starts from an empty hub, then fail this one.
+        for timer in hub.pending_timers():
+            timer.cancel()
+        hub._ready.clear()
+        for fd in list(hub._fds):
+            hub.notify_closing(fd)
+        hub._ready.clear()
+        pytest.fail(f"test left the hub with {leaks}: {details}", pytrace=False)
