@@ -23,15 +23,14 @@ def original(name: str) -> ModuleType:
     if module is not None and not getattr(module, "__green__", None):
         _saved[name] = module
         return module
-    # The green module sits in sys.modules (or nothing does): import the real one aside.
-    replaced = sys.modules.pop(name, None)
+    if module is None:
+        return _saved.setdefault(name, importlib.import_module(name))
+    # The green module sits in sys.modules: import the real one aside, then put the green back.
+    replaced = sys.modules.pop(name)
     try:
         module = importlib.import_module(name)
     finally:
-        if replaced is not None:
-            sys.modules[name] = replaced
-        else:
-            sys.modules.pop(name, None)
+        sys.modules[name] = replaced
     _saved[name] = module
     return module
 

@@ -81,7 +81,9 @@ class GreenPool:
     def waitall(self) -> None:
         """Wait until every green thread of the pool has finished."""
         if getcurrent() in self.coroutines_running:
-            raise RuntimeError("calling waitall() from within one of the GreenPool's green threads will never finish")
+            raise RuntimeError(
+                "calling waitall() from within one of the GreenPool's green threads will never finish"
+            )
         if self.coroutines_running:
             self.no_coros_running.wait()
 
@@ -92,7 +94,7 @@ class GreenPool:
 
     def imap(self, function: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]:
         """Like `map`, running up to `size` calls at once; results in order."""
-        return self.starmap(function, zip(*iterables))
+        return self.starmap(function, zip(*iterables, strict=False))
 
 
 def _spawn_into(pile: GreenPile, function: Callable[..., Any], iterable: Iterable[tuple]) -> Iterator[Any]:

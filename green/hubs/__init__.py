@@ -6,11 +6,10 @@ The backend is chosen, in order, by `use_hub(name)`, the ``GREEN_HUB`` environme
 
 from __future__ import annotations
 
+import _thread
 import importlib
 import os
 from types import ModuleType
-
-import _thread
 
 from green.hubs.hub import READ, WRITE, BlockingInHubError, Handle, Hub, LoopExit, Timer
 

@@ -151,8 +151,9 @@ class _FdState:
     __slots__ = ("reader", "writer", "registered")
 
     def __init__(self) -> None:
-        self.reader: greenlet | None = None
-        self.writer: greenlet | None = None
+        # The parked green threads (greenlets), or None.
+        self.reader: Any = None
+        self.writer: Any = None
         self.registered = 0
 
 
@@ -336,8 +337,7 @@ class Hub(greenlet):
         return {
             "fds": len(self._fds),
             "waiters": sum(
-                (state.reader is not None) + (state.writer is not None)
-                for state in self._fds.values()
+                (state.reader is not None) + (state.writer is not None) for state in self._fds.values()
             ),
             "timers": len(self._timers) - self._cancelled_timers,
             "ready": len(self._ready),
@@ -467,6 +467,9 @@ class Hub(greenlet):
                 except BaseException:
                     self._report(f"callback {callback!r}")
 
+            while timers and timers[0][2].callback is None:
+                heappop(timers)
+                self._cancelled_timers -= 1
             if ready:
                 timeout: float | None = 0.0
             elif timers:
@@ -525,19 +528,19 @@ class Hub(greenlet):
                 now = monotonic()
                 while timers and timers[0][0] <= now:
                     timer = heappop(timers)[2]
-                    callback = timer.callback
-                    if callback is None:
+                    timer_callback = timer.callback
+                    if timer_callback is None:
                         self._cancelled_timers -= 1
                         continue
                     timer.callback = None
                     try:
-                        callback(*timer.args)
+                        timer_callback(*timer.args)
                     except (KeyboardInterrupt, SystemExit) as error:
                         self._raise_in_main(error)
                     except GreenletExit:
                         pass
                     except BaseException:
-                        self._report(f"timer {callback!r}")
+                        self._report(f"timer {timer_callback!r}")
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -10,7 +10,12 @@ WRITE = 2
 
 _IN = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | select.POLLNVAL
 _OUT = select.POLLOUT | select.POLLERR | select.POLLHUP | select.POLLNVAL
-_TO_KERNEL = (0, select.POLLIN | select.POLLPRI, select.POLLOUT, select.POLLIN | select.POLLPRI | select.POLLOUT)
+_TO_KERNEL = (
+    0,
+    select.POLLIN | select.POLLPRI,
+    select.POLLOUT,
+    select.POLLIN | select.POLLPRI | select.POLLOUT,
+)
 
 
 class Backend:

@@ -24,9 +24,12 @@ class Backend:
     def register(self, fd: int, mask: int) -> None:
         if fd < 0:
             raise ValueError(f"invalid file descriptor {fd}")
-        self.modify(fd, mask)
+        self._set(fd, mask)
 
     def modify(self, fd: int, mask: int) -> None:
+        self._set(fd, mask)
+
+    def _set(self, fd: int, mask: int) -> None:
         if mask & READ:
             self._readers.add(fd)
         else:
@@ -46,20 +49,28 @@ class Backend:
         except (OSError, ValueError) as error:
             if isinstance(error, OSError) and error.errno != errno.EBADF:
                 raise
-            return self._bad_fds()
+            return self._poll_around_bad_fds()
         events: dict[int, int] = dict.fromkeys(readable, READ)
         for fd in writable:
             events[fd] = events.get(fd, 0) | WRITE
         return list(events.items())
 
-    def _bad_fds(self) -> list[tuple[int, int]]:
+    def _poll_around_bad_fds(self) -> list[tuple[int, int]]:
         bad = []
         for fd in self._readers | self._writers:
             try:
                 os.fstat(fd)
             except OSError:
-                bad.append((fd, READ | WRITE))
-        return bad
+                bad.append(fd)
+        good_readers = self._readers.difference(bad)
+        good_writers = self._writers.difference(bad)
+        readable, writable, _ = select.select(good_readers, good_writers, (), 0)
+        events: dict[int, int] = dict.fromkeys(bad, READ | WRITE)
+        for fd in readable:
+            events[fd] = READ
+        for fd in writable:
+            events[fd] = events.get(fd, 0) | WRITE
+        return list(events.items())
 
     def close(self) -> None:
         self._readers.clear()

@@ -1,0 +1,287 @@
+"""The hub's waist: waits, timers, callbacks, closing, errors, selection."""
+
+from __future__ import annotations
+
+import errno
+import gc
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import tracemalloc
+
+import pytest
+
+import green
+from green.hubs import BlockingInHubError, LoopExit, get_hub, use_hub
+from green.hubs.hub import Hub
+
+
+@pytest.fixture
+def pair():
+    left, right = socket.socketpair()
+    left.setblocking(False)
+    right.setblocking(False)
+    yield left, right
+    hub = get_hub()
+    for sock in (left, right):
+        if sock.fileno() >= 0:
+            hub.notify_closing(sock.fileno())
+        sock.close()
+
+
+def test_wait_readable_wakes_on_data(pair):
+    left, right = pair
+    hub = get_hub()
+    green.spawn_after(0.01, right.send, b"x")
+    assert hub.wait_readable(left.fileno()) is True
+    assert left.recv(1) == b"x"
+
+
+def test_wait_readable_timeout_returns_false(pair):
+    left, _ = pair
+    started = time.monotonic()
+    assert get_hub().wait_readable(left.fileno(), 0.02) is False
+    assert time.monotonic() - started >= 0.019
+
+
+def test_wait_writable_is_immediate_on_empty_buffer(pair):
+    left, _ = pair
+    assert get_hub().wait_writable(left.fileno(), 1.0) is True
+
+
+def test_registration_is_kept_between_waits(pair):
+    """An fd whose interest did not change costs no backend call on the next wait."""
+    left, right = pair
+    hub = get_hub()
+    calls = []
+    backend = hub.backend
+    original_register, original_modify = backend.register, backend.modify
+    backend.register = lambda *a: (calls.append(("register", a)), original_register(*a))[1]
+    backend.modify = lambda *a: (calls.append(("modify", a)), original_modify(*a))[1]
+    try:
+        for _ in range(5):
+            green.spawn(right.send, b"x")
+            hub.wait_readable(left.fileno())
+            left.recv(1)
+    finally:
+        del backend.register, backend.modify
+    assert [name for name, _ in calls] == ["register"]
+
+
+def test_two_readers_on_one_fd_is_an_error_naming_it(pair):
+    left, _ = pair
+    hub = get_hub()
+    first = green.spawn(hub.wait_readable, left.fileno())
+    green.sleep(0)
+    with pytest.raises(RuntimeError, match=f"fd {left.fileno()} is already waited on for reading"):
+        hub.wait_readable(left.fileno())
+    first.kill()
+
+
+def test_notify_closing_wakes_waiters_with_ebadf(pair):
+    left, _ = pair
+    hub = get_hub()
+    reader = green.spawn(hub.wait_readable, left.fileno())
+    green.sleep(0)
+    hub.notify_closing(left.fileno())
+    with pytest.raises(OSError) as info:
+        reader.wait()
+    assert info.value.errno == errno.EBADF
+
+
+def test_notify_closing_after_timeout_does_not_wake_twice(pair):
+    left, _ = pair
+    hub = get_hub()
+    results = []
+
+    def waiter():
+        results.append(hub.wait_readable(left.fileno(), 0.001))
+        green.sleep(0.05)
+        results.append("slept")
+
+    thread = green.spawn(waiter)
+    green.sleep(0.01)
+    hub.notify_closing(left.fileno())
+    thread.wait()
+    assert results == [False, "slept"]
+
+
+def test_blocking_call_inside_hub_is_an_error():
+    hub = get_hub()
+    errors = []
+
+    def in_hub():
+        try:
+            green.sleep(0)
+        except BlockingInHubError as error:
+            errors.append(error)
+
+    hub.call_soon(in_hub)
+    green.sleep(0)
+    assert len(errors) == 1
+
+
+def test_call_soon_order_and_cancel():
+    hub = get_hub()
+    seen = []
+    hub.call_soon(seen.append, 1)
+    cancelled = hub.call_soon(seen.append, 2)
+    hub.call_soon(seen.append, 3)
+    cancelled.cancel()
+    green.sleep(0)
+    assert seen == [1, 3]
+
+
+def test_call_later_order_and_cancel():
+    hub = get_hub()
+    seen = []
+    hub.call_later(0.02, seen.append, "late")
+    hub.call_later(0.01, seen.append, "early")
+    timer = hub.call_later(0.005, seen.append, "never")
+    timer.cancel()
+    assert not timer.pending
+    green.sleep(0.03)
+    assert seen == ["early", "late"]
+
+
+def test_call_soon_threadsafe_wakes_a_sleeping_hub():
+    hub = get_hub()
+    done = green.Event()
+    hub.add_reference()
+    try:
+        thread = threading.Thread(target=lambda: (time.sleep(0.02), hub.call_soon_threadsafe(done.send, "x")))
+        thread.start()
+        started = time.monotonic()
+        # No timer and no fd: only the wake-up pipe can end the hub's poll.
+        assert done.wait() == "x"
+        assert time.monotonic() - started < 1.0
+        thread.join()
+    finally:
+        hub.remove_reference()
+
+
+def test_exception_in_timer_is_reported_and_hub_survives(capsys):
+    hub = get_hub()
+    hub.call_later(0, lambda: 1 / 0)
+    green.sleep(0.001)
+    green.sleep(0)
+    assert "ZeroDivisionError" in capsys.readouterr().err
+    assert green.spawn(lambda: 42).wait() == 42
+
+
+def test_exception_handler_hook():
+    reports = []
+    previous = Hub.exception_handler
+    Hub.exception_handler = staticmethod(lambda where, exc_info: reports.append((where, exc_info[0])))
+    try:
+        get_hub().call_soon(lambda: {}["missing"])
+        green.sleep(0)
+    finally:
+        Hub.exception_handler = previous
+    assert reports and reports[0][1] is KeyError
+
+
+def test_deadlock_raises_loop_exit_in_main():
+    with pytest.raises(LoopExit, match="block forever"):
+        green.Event().wait()
+
+
+def test_cancelled_timers_do_not_pile_up():
+    hub = get_hub()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        for _ in range(20_000):
+            hub.call_later(10, int).cancel()
+        baseline = tracemalloc.get_traced_memory()[0]
+        for _ in range(200_000):
+            hub.call_later(10, int).cancel()
+        grown = tracemalloc.get_traced_memory()[0] - baseline
+    finally:
+        tracemalloc.stop()
+    assert len(hub._timers) < 5000
+    assert grown < 500_000
+
+
+def test_million_timeouts_leave_memory_flat():
+    """1,000,000 Timeouts set and cancelled: the timer heap and RSS stay flat."""
+    code = """
+import green, resource
+from green.hubs import get_hub
+def rss(): return int(open('/proc/self/statm').read().split()[1]) * 4096
+for _ in range(100_000):
+    green.Timeout(10).cancel()
+before = rss()
+for _ in range(1_000_000):
+    green.Timeout(10).cancel()
+after = rss()
+print(len(get_hub()._timers), after - before)
+"""
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    heap, grown = map(int, output.stdout.split())
+    assert heap < 5000
+    assert grown < 2_000_000
+
+
+def test_use_hub_rejects_unknown_and_switches_backend():
+    with pytest.raises(ValueError):
+        use_hub("kqueue-does-not-exist")
+    name = get_hub().backend.name
+    try:
+        use_hub("select")
+        assert get_hub().backend.name == "select"
+        assert green.spawn(lambda: 7).wait() == 7
+    finally:
+        use_hub(name)
+    assert get_hub().backend.name == name
+
+
+def test_hub_per_os_thread():
+    hubs = []
+    thread = threading.Thread(target=lambda: (hubs.append(get_hub()), green.sleep(0), get_hub().close()))
+    thread.start()
+    thread.join()
+    assert hubs and hubs[0] is not get_hub()
+
+
+def test_green_hub_environment_variable_selects_backend():
+    for name in green.hubs.available_backends():
+        output = subprocess.run(
+            [sys.executable, "-c", "from green.hubs import get_hub; print(get_hub().backend.name)"],
+            env={**os.environ, "GREEN_HUB": name},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        assert output.stdout.strip() == name
+
+
+def test_keyboard_interrupt_from_callback_reaches_main():
+    def interrupt():
+        raise KeyboardInterrupt
+
+    get_hub().call_soon(interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        green.sleep(0.01)
+
+
+def test_fork_child_gets_working_hub(pair):
+    left, right = pair
+    get_hub().wait_writable(left.fileno())
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ok = green.spawn(lambda: (green.sleep(0.01), 5)[1]).wait() == 5
+            right.send(b"y")
+            ok = ok and get_hub().wait_readable(left.fileno(), 2.0) is True
+            os._exit(0 if ok else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

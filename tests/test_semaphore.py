@@ -1,0 +1,94 @@
+"""Semaphore, BoundedSemaphore, CappedSemaphore."""
+
+from __future__ import annotations
+
+import pytest
+
+import green
+from green.hubs import get_hub
+
+
+def test_acquire_release_counter():
+    semaphore = green.Semaphore(2)
+    assert semaphore.acquire() and semaphore.acquire()
+    assert semaphore.locked()
+    assert semaphore.acquire(blocking=False) is False
+    semaphore.release()
+    assert semaphore.counter == 1
+
+
+def test_waiters_acquire_in_fifo_order():
+    semaphore = green.Semaphore(0)
+    order = []
+
+    def worker(name):
+        with semaphore:
+            order.append(name)
+
+    threads = [green.spawn(worker, index) for index in range(5)]
+    green.sleep(0)
+    for _ in range(5):
+        semaphore.release()
+    for thread in threads:
+        thread.wait()
+    assert order == list(range(5))
+
+
+def test_no_barging_past_waiters():
+    semaphore = green.Semaphore(0)
+    order = []
+    waiter = green.spawn(lambda: (semaphore.acquire(), order.append("waiter")))
+    green.sleep(0)
+    semaphore.release()
+    # The unit belongs to the waiter now; a non-blocking grab must fail.
+    assert semaphore.acquire(blocking=False) is False
+    waiter.wait()
+    assert order == ["waiter"]
+
+
+def test_acquire_timeout():
+    semaphore = green.Semaphore(0)
+    assert semaphore.acquire(timeout=0.01) is False
+    with pytest.raises(ValueError):
+        semaphore.acquire(blocking=False, timeout=1)
+
+
+def test_killed_waiter_passes_unit_on():
+    semaphore = green.Semaphore(0)
+    first = green.spawn(semaphore.acquire)
+    second = green.spawn(semaphore.acquire)
+    green.sleep(0)
+
+    def hand_over_then_kill():
+        semaphore.release()  # handed to first...
+        first.throw(green.GreenletExit())  # ...which dies before running: the unit goes on
+
+    get_hub().call_soon(hand_over_then_kill)
+    with pytest.raises(green.GreenletExit):
+        first.wait()
+    assert second.wait() is True
+
+
+def test_bounded_semaphore_over_release():
+    semaphore = green.BoundedSemaphore(1)
+    with pytest.raises(ValueError):
+        semaphore.release()
+    semaphore.acquire()
+    semaphore.release()
+
+
+def test_negative_value_rejected():
+    with pytest.raises(ValueError):
+        green.Semaphore(-1)
+
+
+def test_capped_semaphore_release_blocks_at_limit():
+    semaphore = green.CappedSemaphore(1, 2)
+    assert semaphore.release(blocking=False) is True
+    assert semaphore.release(blocking=False) is False
+    releaser = green.spawn(semaphore.release)
+    green.sleep(0)
+    assert not releaser.dead
+    semaphore.acquire()
+    releaser.wait()
+    assert semaphore.balance == 2
