@@ -10,7 +10,7 @@ from greenlet import GreenletExit, getcurrent, greenlet
 
 from green._waiter import Waiter
 from green.hubs import get_hub
-from green.hubs.hub import BlockingInHubError, Timer
+from green.hubs.hub import BlockingInHubError, Hub, Timer
 
 __all__ = [
     "GreenThread",
@@ -64,27 +64,55 @@ class GreenThread(greenlet):
     callbacks run at exit; `kill` raises an exception (default GreenletExit) inside it.
     """
 
+    __slots__ = (
+        "_hub",
+        "_function",
+        "_args",
+        "_kwargs",
+        "_result",
+        "_exc_info",
+        "_finished",
+        "_killed_before_start",
+        "_exit_waiters",
+        "_links",
+        "_start_timer",
+        "_name",
+    )
+
     def __init__(
         self,
         function: Callable[..., Any],
         args: tuple = (),
         kwargs: dict[str, Any] | None = None,
         name: str | None = None,
+        hub: Hub | None = None,
     ) -> None:
-        hub = get_hub()
-        super().__init__(parent=hub)
+        if hub is None:
+            hub = get_hub()
+        greenlet.__init__(self, None, hub)
         self._hub = hub
         self._function = function
         self._args = args
-        self._kwargs = kwargs or {}
+        self._kwargs = kwargs
         self._result: Any = None
         self._exc_info: tuple | None = None
         self._finished = False
         self._killed_before_start: BaseException | None = None
-        self._exit_waiters: list[Waiter] = []
-        self._links: list[tuple[Callable[..., Any], tuple, dict[str, Any]]] = []
+        self._exit_waiters: list[Waiter] | None = None
+        self._links: list[tuple[Callable[..., Any], tuple, dict[str, Any]]] | None = None
         self._start_timer: Timer | None = None
-        self.name = name or f"GreenThread-{next(_names)}"
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        """A readable name: the one given, else ``GreenThread-N`` numbered on first use."""
+        if self._name is None:
+            self._name = f"GreenThread-{next(_names)}"
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value
 
     def __repr__(self) -> str:
         function = getattr(self._function, "__qualname__", repr(self._function))
@@ -97,45 +125,47 @@ class GreenThread(greenlet):
         return f"<GreenThread {self.name} {function} {state}>"
 
     def run(self) -> None:  # type: ignore[override]
-        self._start_timer = None
         try:
             if self._killed_before_start is not None:
                 raise self._killed_before_start
-            result = self._function(*self._args, **self._kwargs)
+            if self._kwargs:
+                result = self._function(*self._args, **self._kwargs)
+            else:
+                result = self._function(*self._args)
         except BaseException:
             exc_info = sys.exc_info()
+            self._function = self._args = self._kwargs = None  # type: ignore[assignment]
             self._finish_with_exception(exc_info)
             if isinstance(exc_info[1], (KeyboardInterrupt, SystemExit)):
                 raise
         else:
-            self._finish(result)
-        finally:
-            self._function = None  # type: ignore[assignment]
-            self._args = ()
-            self._kwargs = {}
-
-    def _finish(self, result: Any) -> None:
-        self._result = result
-        self._finished = True
-        for waiter in self._exit_waiters:
-            waiter.wake()
-        self._exit_waiters = []
-        self._run_links()
+            self._function = self._args = self._kwargs = None  # type: ignore[assignment]
+            self._result = result
+            self._finished = True
+            if self._exit_waiters is not None:
+                for waiter in self._exit_waiters:
+                    waiter.wake()
+                self._exit_waiters = None
+            if self._links is not None:
+                self._run_links()
 
     def _finish_with_exception(self, exc_info: tuple) -> None:
         self._exc_info = exc_info
         self._finished = True
-        unobserved = not self._exit_waiters and not self._links
-        for waiter in self._exit_waiters:
-            waiter.wake()
-        self._exit_waiters = []
+        waiters = self._exit_waiters
+        unobserved = not waiters and not self._links
+        if waiters:
+            for waiter in waiters:
+                waiter.wake()
+        self._exit_waiters = None
         if unobserved and not isinstance(exc_info[1], (GreenletExit, KeyboardInterrupt, SystemExit)):
-            self._hub._report(f"{self!r}, which nobody waits for")
             # Printed once; a later wait() still re-raises it.
-        self._run_links()
+            self._hub._report(f"{self!r}, which nobody waits for")
+        if self._links is not None:
+            self._run_links()
 
     def _run_links(self) -> None:
-        links, self._links = self._links, []
+        links, self._links = self._links or [], None
         for function, args, kwargs in links:
             try:
                 function(self, *args, **kwargs)
@@ -161,11 +191,13 @@ class GreenThread(greenlet):
         """
         if not self._finished:
             waiter = Waiter(self._hub)
+            if self._exit_waiters is None:
+                self._exit_waiters = []
             self._exit_waiters.append(waiter)
             try:
                 waiter.wait()
             finally:
-                if not waiter.woken:
+                if not waiter.woken and self._exit_waiters is not None:
                     try:
                         self._exit_waiters.remove(waiter)
                     except ValueError:
@@ -180,13 +212,15 @@ class GreenThread(greenlet):
         if self._finished:
             function(self, *args, **kwargs)
         else:
+            if self._links is None:
+                self._links = []
             self._links.append((function, args, kwargs))
 
     def unlink(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
         """Remove a callback added by `link`; returns whether it was found."""
-        for index, entry in enumerate(self._links):
+        for index, entry in enumerate(self._links or ()):
             if entry[0] == function and (not args or entry[1] == args) and (not kwargs or entry[2] == kwargs):
-                del self._links[index]
+                del self._links[index]  # type: ignore[union-attr]
                 return True
         return False
 
@@ -259,8 +293,9 @@ def _throw_if_alive(thread: greenlet, exception: BaseException) -> None:
 
 def spawn(function: Callable[..., Any], *args: Any, **kwargs: Any) -> GreenThread:
     """Start ``function(*args, **kwargs)`` in a new green thread at the hub's next turn."""
-    thread = GreenThread(function, args, kwargs)
-    thread._hub._ready.append((thread.switch, ()))
+    hub = get_hub()
+    thread = GreenThread(function, args, kwargs, None, hub)
+    hub._ready.append((thread.switch, ()))
     return thread
 
 

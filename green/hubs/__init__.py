@@ -68,6 +68,11 @@ def get_hub() -> Hub:
     except AttributeError:
         hub = Hub(_backend_module(_default_name()).Backend())
         _state.hub = hub
+        blocking = os.environ.get("GREEN_DEBUG_BLOCKING")
+        if blocking:
+            from green.debug import _enable_from_environment
+
+            _enable_from_environment(hub, blocking)
         return hub
 
 

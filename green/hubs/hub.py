@@ -191,7 +191,7 @@ class Hub(greenlet):
         os.set_blocking(self._wakeup_write, False)
         backend.register(self._wakeup_read, READ)
         self.closed = False
-        # Called with (stall_seconds) by the blocking detector; see green.debug.
+        # Loop turns; the blocking detector (green.debug) samples it from another OS thread.
         self.iterations = 0
 
     # -- the waist ----------------------------------------------------------------------------
@@ -471,6 +471,12 @@ class Hub(greenlet):
                 heappop(timers)
                 self._cancelled_timers -= 1
             if ready:
+                if not fds:
+                    # Only callbacks to run: no fd could become ready, so skip the poll system
+                    # call (threadsafe callbacks land on the ready queue directly).
+                    if timers and timers[0][0] <= monotonic():
+                        self._run_timers()
+                    continue
                 timeout: float | None = 0.0
             elif timers:
                 timeout = timers[0][0] - monotonic()
@@ -525,22 +531,26 @@ class Hub(greenlet):
                     self._report(f"I/O wake-up of fd {fd}")
 
             if timers and timers[0][0] <= monotonic():
-                now = monotonic()
-                while timers and timers[0][0] <= now:
-                    timer = heappop(timers)[2]
-                    timer_callback = timer.callback
-                    if timer_callback is None:
-                        self._cancelled_timers -= 1
-                        continue
-                    timer.callback = None
-                    try:
-                        timer_callback(*timer.args)
-                    except (KeyboardInterrupt, SystemExit) as error:
-                        self._raise_in_main(error)
-                    except GreenletExit:
-                        pass
-                    except BaseException:
-                        self._report(f"timer {timer_callback!r}")
+                self._run_timers()
+
+    def _run_timers(self) -> None:
+        timers = self._timers
+        now = monotonic()
+        while timers and timers[0][0] <= now:
+            timer = heapq.heappop(timers)[2]
+            callback = timer.callback
+            if callback is None:
+                self._cancelled_timers -= 1
+                continue
+            timer.callback = None
+            try:
+                callback(*timer.args)
+            except (KeyboardInterrupt, SystemExit) as error:
+                self._raise_in_main(error)
+            except GreenletExit:
+                pass
+            except BaseException:
+                self._report(f"timer {callback!r}")
 
     # -- lifecycle ----------------------------------------------------------------------------
 
