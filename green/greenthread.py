@@ -130,8 +130,10 @@ class GreenThread(greenlet):
                 raise self._killed_before_start
             if self._kwargs:
                 result = self._function(*self._args, **self._kwargs)
-            else:
+            elif self._args:
                 result = self._function(*self._args)
+            else:
+                result = self._function()
         except BaseException:
             exc_info = sys.exc_info()
             self._function = self._args = self._kwargs = None  # type: ignore[assignment]
