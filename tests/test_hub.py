@@ -285,3 +285,17 @@ def test_fork_child_gets_working_hub(pair):
             os._exit(2)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_burst_of_spawns_does_not_starve_due_timers():
+    """The ready queue is served in slices, so a due timer waits for one slice, not the whole burst."""
+    fired_at = []
+    get_hub().call_later(0, lambda: fired_at.append(time.monotonic()))
+    threads = [green.spawn(int) for _ in range(50_000)]
+    yielded_at = time.monotonic()
+    for thread in threads:
+        thread.wait()
+    finished_at = time.monotonic()
+    assert fired_at
+    # The timer ran early in the burst, not after all 50,000 green threads.
+    assert fired_at[0] - yielded_at < (finished_at - yielded_at) / 2

@@ -11,6 +11,7 @@ import importlib
 import os
 from types import ModuleType
 
+from green._stdlib import original
 from green.hubs.hub import READ, WRITE, BlockingInHubError, Handle, Hub, LoopExit, Timer
 
 __all__ = [
@@ -42,8 +43,7 @@ def _backend_module(name: str) -> ModuleType:
 
 def available_backends() -> list[str]:
     """The backends this platform supports, best first."""
-    import select
-
+    select = original("select")  # the real one, even after monkey-patching
     return [name for name in BACKENDS if name == "select" or hasattr(select, name)]
 
 

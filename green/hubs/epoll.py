@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-import select
+from green._stdlib import original
+
+# The real module, even when this backend is first imported after monkey-patching.
+select = original("select")
+
 
 READ = 1
 WRITE = 2

@@ -62,6 +62,11 @@ WRITE = 2
 # half of it: cancelling stays O(1) and a million cancelled timeouts leave memory flat.
 _COMPACT_MINIMUM = 1024
 
+# The ready queue is run for at most this long before timers and I/O get a turn (checked every
+# _SLICE_CHECK callbacks, so short batches never read the clock).
+_BATCH_SECONDS = 0.005
+_SLICE_CHECK = 64
+
 
 class Backend(Protocol):
     """What a backend provides: fds and masks only (READ, WRITE)."""
@@ -217,7 +222,15 @@ class Hub(greenlet):
             )
         state.reader = current
         if not state.registered & READ:
-            self._register(fd, state, state.registered | READ)
+            try:
+                self._register(fd, state, state.registered | READ)
+            except BaseException:
+                # The backend refused the fd (EPERM for a regular file in epoll, EBADF): forget
+                # this wait, or the fd would look waited on forever.
+                state.reader = None
+                if not state.registered and state.writer is None:
+                    self._fds.pop(fd, None)
+                raise
         if timeout is None:
             try:
                 _switch_into(self)
@@ -249,7 +262,15 @@ class Hub(greenlet):
             )
         state.writer = current
         if not state.registered & WRITE:
-            self._register(fd, state, state.registered | WRITE)
+            try:
+                self._register(fd, state, state.registered | WRITE)
+            except BaseException:
+                # The backend refused the fd (EPERM for a regular file in epoll, EBADF): forget
+                # this wait, or the fd would look waited on forever.
+                state.writer = None
+                if not state.registered and state.reader is None:
+                    self._fds.pop(fd, None)
+                raise
         if timeout is None:
             try:
                 _switch_into(self)
@@ -419,12 +440,16 @@ class Hub(greenlet):
             self._cancelled_timers = 0
 
     def _drain_wakeup(self) -> None:
-        self._wakeup_pending = False
+        # Empty the pipe first, clear the flag second. The other order loses wake-ups: a thread
+        # could see the cleared flag, write its byte and set the flag, the read here would then
+        # swallow that byte, and the flag would stay set with an empty pipe, so no later
+        # call_soon_threadsafe would ever write again while the hub sleeps in poll.
         try:
             while os.read(self._wakeup_read, 4096):
                 pass
         except BlockingIOError:
             pass
+        self._wakeup_pending = False
 
     def _idle_forever(self) -> bool:
         if self._references > 0:
@@ -455,6 +480,11 @@ class Hub(greenlet):
         while True:
             self.iterations += 1
             count = len(ready)
+            # A long batch (say 100,000 freshly spawned green threads) is cut into slices of at
+            # most _BATCH_SECONDS so that expired timers and I/O are served in between; the rest
+            # stays at the front of the queue, in order.
+            sliced = count > _SLICE_CHECK
+            slice_end = monotonic() + _BATCH_SECONDS if sliced else 0.0
             while count:
                 count -= 1
                 callback, args = popleft()
@@ -466,6 +496,8 @@ class Hub(greenlet):
                     pass
                 except BaseException:
                     self._report(f"callback {callback!r}")
+                if sliced and not count % _SLICE_CHECK and monotonic() > slice_end:
+                    break
 
             while timers and timers[0][2].callback is None:
                 heappop(timers)

@@ -7,8 +7,12 @@ each bad fd as ready in both directions, so its waiters retry and meet the error
 from __future__ import annotations
 
 import errno
-import os
-import select
+
+from green._stdlib import original
+
+# The real modules, even when this backend is first imported after monkey-patching.
+os = original("os")
+select = original("select")
 
 READ = 1
 WRITE = 2
