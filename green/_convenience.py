@@ -1,0 +1,154 @@
+"""Shortcuts for network programs: `listen`, `connect`, `serve`, `StopServe`, `wrap_ssl`.
+
+They are reached as ``green.listen`` etc. and behave like eventlet's functions of the same names.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any, Callable
+
+from greenlet import GreenletExit
+
+from green import socket as _socket
+from green.greenpool import GreenPool
+from green.greenthread import GreenThread, getcurrent, kill
+
+__all__ = ["StopServe", "connect", "listen", "serve", "wrap_ssl"]
+
+
+class StopServe(Exception):
+    """Raise it in a `serve` handler to make `serve` return."""
+
+
+def listen(
+    addr: Any,
+    family: int = _socket.AF_INET,
+    backlog: int = 50,
+    reuse_addr: bool = True,
+    reuse_port: bool | None = None,
+) -> _socket.socket:
+    """A green TCP socket bound to `addr` and listening (for AF_UNIX, `addr` is a path).
+
+    `reuse_addr` sets SO_REUSEADDR. `reuse_port` sets SO_REUSEPORT where the platform has it;
+    None (the default) means: set it unless the port is 0 (an ephemeral port is never shared).
+    Raises OSError (e.g. EADDRINUSE) as bind/listen do.
+    """
+    sock = _socket.socket(family, _socket.SOCK_STREAM)
+    try:
+        if reuse_addr and sys.platform != "win32":
+            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+        if family in (_socket.AF_INET, getattr(_socket, "AF_INET6", None)):
+            if reuse_port is None:
+                reuse_port = addr[1] != 0
+            if reuse_port and hasattr(_socket, "SO_REUSEPORT"):
+                try:
+                    sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEPORT, 1)
+                except OSError:
+                    pass  # some kernels reject it for some families; the bind decides
+        sock.bind(addr)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def connect(addr: Any, family: int = _socket.AF_INET, bind: Any = None) -> _socket.socket:
+    """A green stream socket connected to `addr`, bound to `bind` first if given.
+
+    Raises what `socket.connect` raises (ConnectionRefusedError, ...)."""
+    sock = _socket.socket(family, _socket.SOCK_STREAM)
+    try:
+        if bind is not None:
+            sock.bind(bind)
+        sock.connect(addr)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def serve(sock: Any, handle: Callable[[Any, Any], Any], concurrency: int = 1000) -> None:
+    """Accept connections on the listening `sock` forever, running ``handle(client_socket,
+    client_address)`` for each in a green thread (at most `concurrency` at once; accepting
+    waits for a free slot).
+
+    Returns when a handler raises `StopServe` (other handlers keep running). Any other exception
+    of a handler is printed to stderr and serving goes on. The handler owns the client socket
+    and should close it. Errors of `accept` itself (e.g. the listening socket was closed)
+    propagate.
+    """
+    pool = GreenPool(concurrency)
+    server = getcurrent()
+    try:
+        while True:
+            client, address = sock.accept()
+            thread = pool.spawn(handle, client, address)
+            thread.link(_handler_done, server)
+            del client, address, thread
+    except StopServe:
+        return
+
+
+def _handler_done(thread: GreenThread, server: Any) -> None:
+    try:
+        thread.wait()
+    except StopServe:
+        kill(server, StopServe)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:
+        if not isinstance(sys.exc_info()[1], GreenletExit):
+            traceback.print_exc()
+
+
+def wrap_ssl(sock: Any, *args: Any, **kwargs: Any) -> Any:
+    """Wrap a green socket with green TLS (``green.ssl``); returns the TLS socket.
+
+    The arguments are those of the old ``ssl.wrap_socket`` (removed from the stdlib in 3.12):
+    keyfile, certfile, server_side, cert_reqs, ssl_version, ca_certs, do_handshake_on_connect,
+    suppress_ragged_eofs, ciphers. A green `SSLContext` is built from them, with no host name
+    check (like the old function) and without its deprecation warning. Raises ImportError when
+    green.ssl is not available, and what `SSLContext` raises for bad files or settings.
+    """
+    try:
+        from green import ssl as green_ssl  # type: ignore[attr-defined]
+    except ModuleNotFoundError as error:
+        if error.name != "green.ssl":
+            raise
+        raise ImportError("wrap_ssl needs green.ssl, which is not available") from error
+    return _wrap_with_context(green_ssl, sock, *args, **kwargs)
+
+
+def _wrap_with_context(
+    ssl: Any,
+    sock: Any,
+    keyfile: str | None = None,
+    certfile: str | None = None,
+    server_side: bool = False,
+    cert_reqs: Any = None,
+    ssl_version: Any = None,
+    ca_certs: str | None = None,
+    do_handshake_on_connect: bool = True,
+    suppress_ragged_eofs: bool = True,
+    ciphers: str | None = None,
+) -> Any:
+    if ssl_version is None:
+        ssl_version = ssl.PROTOCOL_TLS_SERVER if server_side else ssl.PROTOCOL_TLS_CLIENT
+    context = ssl.SSLContext(ssl_version)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE if cert_reqs is None else cert_reqs
+    if ca_certs:
+        context.load_verify_locations(ca_certs)
+    if certfile:
+        context.load_cert_chain(certfile, keyfile)
+    if ciphers:
+        context.set_ciphers(ciphers)
+    return context.wrap_socket(
+        sock,
+        server_side=server_side,
+        do_handshake_on_connect=do_handshake_on_connect,
+        suppress_ragged_eofs=suppress_ragged_eofs,
+    )

@@ -1,0 +1,122 @@
+"""Green replacement of the stdlib `os` module: `read` and `write` that park only the caller, and
+`close`/`closerange` that tell the hub first.
+
+Why it looks like this
+----------------------
+`os.read` and `os.write` get fds of every kind: pipes and terminals (which may block), regular
+files (which the kernel always reports ready, and which epoll refuses to watch), and fds in
+blocking as well as non-blocking mode. Changing an fd to non-blocking mode is not an option: the
+mode belongs to the open file description, shared with other processes (a child's end of a
+pipe). So every call first asks ``poll`` with a zero timeout whether the fd is ready:
+
+* ready: the call cannot block for long -- regular files are always ready, a readable pipe has
+  data. `write` of more than ``PIPE_BUF`` bytes to a *blocking* pipe or socket could still wait
+  for the reader to drain it all, so such a write is cut to ``PIPE_BUF`` bytes (a short write,
+  which `os.write` callers must handle anyway);
+* not ready: park on ``hub.wait_readable``/``wait_writable`` and ask again.
+
+A non-blocking fd that raises BlockingIOError after all (another process drained the pipe) parks
+the same way. `close` and `closerange` call ``hub.notify_closing`` first, so green threads waiting
+on those fds wake with OSError(EBADF) and the fd numbers are reused cleanly.
+
+`waitpid`, `fork` and the rest are the stdlib's here; the patcher deals with processes.
+"""
+
+from __future__ import annotations
+
+import stat as _stat
+from typing import TYPE_CHECKING, Any
+
+from green._stdlib import original
+from green.hubs import _state as _hub_state
+from green.hubs import get_hub
+
+_os = original("os")
+_select = original("select")
+
+__green__ = "os"
+__implements__ = ["read", "write", "close", "closerange"]
+__removes__: list[str] = []
+
+for _name in dir(_os):
+    if _name.startswith("__") or _name in __implements__ or _name in __removes__:
+        continue
+    globals()[_name] = getattr(_os, _name)
+del _name
+
+if TYPE_CHECKING:
+    # The names copied from the stdlib module above are invisible to type checkers.
+    def __getattr__(name: str) -> Any: ...
+
+
+_real_read = _os.read
+_real_write = _os.write
+_real_close = _os.close
+_real_closerange = _os.closerange
+_Poll = _select.poll
+_POLLIN = _select.POLLIN
+_POLLOUT = _select.POLLOUT
+# Whatever else poll reports (hang-up, error, invalid fd) means the real call will not block.
+_NOT_WAITING = ~(_POLLIN | _POLLOUT) & 0xFFFF
+_PIPE_BUF = getattr(_select, "PIPE_BUF", 512)
+
+
+def _ready(fd: int, events: int) -> bool:
+    """Would a read (POLLIN) or write (POLLOUT) on `fd` return at once?"""
+    watcher = _Poll()
+    watcher.register(fd, events)
+    found = watcher.poll(0)
+    return bool(found) and bool(found[0][1] & (events | _NOT_WAITING))
+
+
+def read(fd: int, length: int) -> bytes:
+    """Read at most `length` bytes from `fd`, parking only the calling green thread until data
+    (or end of file) is there. Raises what `os.read` raises; OSError(EBADF) if the fd is closed
+    with `close` while waiting."""
+    while True:
+        if _ready(fd, _POLLIN):
+            try:
+                return _real_read(fd, length)
+            except BlockingIOError:
+                pass
+        get_hub().wait_readable(fd)
+
+
+def write(fd: int, data: Any) -> int:
+    """Write bytes to `fd`, parking only the calling green thread until it can take some.
+    Returns the number written, which may be less than ``len(data)`` (see the module notes)."""
+    while True:
+        if _ready(fd, _POLLOUT):
+            try:
+                if len(data) > _PIPE_BUF and _os.get_blocking(fd) and not _is_file(fd):
+                    with memoryview(data) as view, view.cast("B") as octets:
+                        return _real_write(fd, octets[:_PIPE_BUF])
+                return _real_write(fd, data)
+            except BlockingIOError:
+                pass
+        get_hub().wait_writable(fd)
+
+
+def _is_file(fd: int) -> bool:
+    """Regular files and block devices: writes to them never wait for a reader."""
+    mode = _os.fstat(fd).st_mode
+    return _stat.S_ISREG(mode) or _stat.S_ISBLK(mode)
+
+
+def close(fd: int) -> None:
+    """Close `fd`; green threads waiting on it first wake with OSError(EBADF)."""
+    hub = getattr(_hub_state, "hub", None)
+    if hub is not None:
+        hub.notify_closing(fd)
+    _real_close(fd)
+
+
+def closerange(fd_low: int, fd_high: int) -> None:
+    """Close every fd from `fd_low` up to (not including) `fd_high`, ignoring errors; the hub
+    forgets them first."""
+    hub = getattr(_hub_state, "hub", None)
+    if hub is not None:
+        # The hub's fd table is small; the range may be huge (closerange(3, 65536)).
+        for fd in [fd for fd in hub._fds if fd_low <= fd < fd_high]:
+            hub.notify_closing(fd)
+    _real_closerange(fd_low, fd_high)

@@ -1,0 +1,691 @@
+"""green.socket: the stdlib socket contract, cooperatively, and every fault the stdlib's way."""
+
+from __future__ import annotations
+
+import errno
+import gc
+import hashlib
+import http.client
+import http.server
+import io
+import os
+import socket as stdsocket
+import struct
+import sys
+import tempfile
+import time
+import warnings
+
+import pytest
+
+import green
+import green.socket as gsocket
+from green.hubs import get_hub
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on (bound, then released)."""
+    with stdsocket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def pair():
+    a, b = gsocket.socketpair()
+    yield a, b
+    a.close()
+    b.close()
+
+
+@pytest.fixture
+def listener():
+    server = gsocket.socket(gsocket.AF_INET, gsocket.SOCK_STREAM)
+    server.setsockopt(gsocket.SOL_SOCKET, gsocket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen(128)
+    yield server
+    server.close()
+
+
+def tcp_pair(listener):
+    client = gsocket.socket()
+    client.connect(listener.getsockname())
+    served, _ = listener.accept()
+    return client, served
+
+
+# -- the object -------------------------------------------------------------------------------
+
+
+def test_attributes_match_the_stdlib(listener):
+    real = stdsocket.socket()
+    try:
+        sock = gsocket.socket()
+        with sock:
+            assert sock.family == real.family == stdsocket.AF_INET
+            assert isinstance(sock.family, stdsocket.AddressFamily)
+            assert sock.type == real.type == stdsocket.SOCK_STREAM  # no SOCK_NONBLOCK bit
+            assert sock.proto == real.proto
+            assert sock.gettimeout() is None and sock.getblocking()
+            assert repr(sock).startswith("<green.socket.socket fd=")
+            assert repr(sock).split(" ", 1)[1] == repr(real).split(" ", 1)[1].replace(
+                f"fd={real.fileno()}", f"fd={sock.fileno()}"
+            )
+            assert not os.get_blocking(sock.fileno())  # the kernel socket never blocks
+            assert gsocket.SocketType is gsocket.socket
+            assert gsocket.timeout is TimeoutError
+        assert "[closed]" in repr(sock)
+        assert sock.fileno() == -1
+        sock.close()  # twice is harmless
+    finally:
+        real.close()
+
+
+def test_settimeout_validates_like_the_stdlib():
+    real = stdsocket.socket()
+    sock = gsocket.socket()
+    try:
+        for value in (None, 0, 0.0, 1, 2.5, True):
+            real.settimeout(value)
+            sock.settimeout(value)
+            assert sock.gettimeout() == real.gettimeout()
+            assert sock.getblocking() == real.getblocking()
+        for value in (-1, "1", float("nan"), [], 1j):
+            with pytest.raises(Exception) as expected:
+                real.settimeout(value)
+            with pytest.raises(type(expected.value)) as got:
+                sock.settimeout(value)
+            assert str(got.value) == str(expected.value)
+        sock.setblocking(False)
+        assert sock.gettimeout() == 0.0 and not sock.getblocking()
+        sock.setblocking(True)
+        assert sock.gettimeout() is None
+    finally:
+        real.close()
+        sock.close()
+
+
+def test_default_timeout_is_inherited():
+    old = stdsocket.getdefaulttimeout()
+    gsocket.setdefaulttimeout(3.0)
+    try:
+        with gsocket.socket() as sock:
+            assert sock.gettimeout() == 3.0
+    finally:
+        gsocket.setdefaulttimeout(old)
+
+
+def test_operations_on_a_closed_socket_raise_ebadf_like_the_stdlib():
+    real = stdsocket.socket()
+    real.close()
+    sock = gsocket.socket()
+    sock.close()
+    for name, args in (("recv", (1,)), ("send", (b"x",)), ("accept", ()), ("getsockname", ())):
+        with pytest.raises(OSError) as expected:
+            getattr(real, name)(*args)
+        with pytest.raises(OSError) as got:
+            getattr(sock, name)(*args)
+        assert got.value.errno == expected.value.errno == errno.EBADF
+
+
+# -- closing while others wait ----------------------------------------------------------------
+
+
+def test_close_wakes_a_waiting_reader_with_ebadf_at_once(pair):
+    a, b = pair
+    reader = green.spawn(a.recv, 10)
+    green.sleep(0)  # the reader parks in recv
+    assert [entry[1:] for entry in get_hub().waiters()] == [("read", reader)]
+    started = time.monotonic()
+    a.close()
+    with pytest.raises(OSError) as caught:
+        reader.wait()
+    assert caught.value.errno == errno.EBADF
+    assert time.monotonic() - started < 0.5
+    assert get_hub().waiters() == []
+
+
+def test_close_wakes_a_waiting_writer_with_ebadf(pair):
+    a, b = pair
+    a.setsockopt(gsocket.SOL_SOCKET, gsocket.SO_SNDBUF, 4096)
+    writer = green.spawn(a.sendall, b"x" * 4_000_000)
+    green.sleep(0)
+    a.close()
+    with pytest.raises(OSError) as caught:
+        writer.wait()
+    assert caught.value.errno == errno.EBADF
+
+
+def test_reused_fd_numbers_never_wake_the_wrong_green_thread():
+    a, b = gsocket.socketpair()
+    old_fd = a.fileno()
+    reader = green.spawn(a.recv, 10)
+    green.sleep(0)
+    a.close()
+    b.close()
+    with pytest.raises(OSError):
+        reader.wait()
+    # The lowest free fd numbers come back: the new pair reuses the old number.
+    c, d = gsocket.socketpair()
+    try:
+        assert old_fd in (c.fileno(), d.fileno())
+        receiver, sender = (c, d) if c.fileno() == old_fd else (d, c)
+        receiver.settimeout(2)
+        second = green.spawn(receiver.recv, 10)
+        green.sleep(0)
+        sender.send(b"fresh")
+        assert second.wait() == b"fresh"
+    finally:
+        c.close()
+        d.close()
+
+
+def test_a_socket_dropped_without_close_leaves_no_stale_registration():
+    a, b = gsocket.socketpair()
+    a.settimeout(1)
+    b.send(b"1")
+    assert a.recv(1) == b"1"
+    reader = green.spawn(a.recv, 1)  # registers the fd with the hub's backend
+    green.sleep(0)
+    b.send(b"2")
+    assert reader.wait() == b"2"
+    old_fd = a.fileno()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        del a, reader
+        gc.collect()
+    assert old_fd not in get_hub()._fds
+    c, d = gsocket.socketpair()
+    try:
+        receiver, sender = (c, d) if c.fileno() == old_fd else (d, c)
+        assert receiver.fileno() == old_fd
+        receiver.settimeout(2)
+        waiting = green.spawn(receiver.recv, 10)
+        green.sleep(0)
+        sender.send(b"ok")
+        assert waiting.wait() == b"ok"
+    finally:
+        b.close()
+        c.close()
+        d.close()
+
+
+def test_two_green_threads_reading_one_socket_is_an_error_naming_the_fd(pair):
+    a, b = pair
+    first = green.spawn(a.recv, 10)
+    green.sleep(0)
+    with pytest.raises(RuntimeError, match=f"fd {a.fileno()} "):
+        a.recv(10)
+    b.send(b"data")
+    assert first.wait() == b"data"
+
+
+# -- errors the stdlib way ----------------------------------------------------------------------
+
+
+def test_connect_refused_is_what_the_stdlib_raises():
+    port = free_port()
+    with stdsocket.socket() as real, pytest.raises(OSError) as expected:
+        real.connect(("127.0.0.1", port))
+    with gsocket.socket() as sock, pytest.raises(OSError) as got:
+        sock.connect(("127.0.0.1", port))
+    assert type(got.value) is type(expected.value) is ConnectionRefusedError
+    assert got.value.errno == expected.value.errno
+    with gsocket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) == errno.ECONNREFUSED
+
+
+def test_unreachable_unix_path_is_what_the_stdlib_raises(tmp_path):
+    # "Unreachable" on loopback: an AF_UNIX address whose path does not exist.
+    missing = str(tmp_path / "nobody-listens-here")
+    with stdsocket.socket(stdsocket.AF_UNIX) as real, pytest.raises(OSError) as expected:
+        real.connect(missing)
+    with gsocket.socket(gsocket.AF_UNIX) as sock, pytest.raises(OSError) as got:
+        sock.connect(missing)
+    assert type(got.value) is type(expected.value) is FileNotFoundError
+    with gsocket.socket(gsocket.AF_UNIX) as sock:
+        assert sock.connect_ex(missing) == errno.ENOENT
+
+
+def test_peer_reset_is_what_the_stdlib_raises(listener):
+    def provoke(client, served):
+        served.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_LINGER, struct.pack("ii", 1, 0))
+        served.close()
+        with pytest.raises(OSError) as caught:
+            client.recv(10)
+        client.close()
+        return caught.value
+
+    got = provoke(*tcp_pair(listener))
+    # The same with plain stdlib sockets.
+    real_client = stdsocket.create_connection(listener.getsockname())
+    served, _ = listener.accept()
+    expected = provoke(real_client, served)
+    assert type(got) is type(expected) is ConnectionResetError
+    assert got.errno == expected.errno
+
+
+def test_peer_reset_while_waiting(listener):
+    client, served = tcp_pair(listener)
+    reader = green.spawn(client.recv, 10)
+    green.sleep(0)
+    served.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_LINGER, struct.pack("ii", 1, 0))
+    served.close()
+    with pytest.raises(ConnectionResetError):
+        reader.wait()
+    client.close()
+
+
+def test_send_to_a_closed_peer_raises_broken_pipe(pair):
+    a, b = pair
+    b.close()
+    with pytest.raises(BrokenPipeError):
+        a.sendall(b"x" * 100)
+
+
+def test_half_close_peer_reads_end_of_stream_and_can_still_answer(listener):
+    client, served = tcp_pair(listener)
+    try:
+        client.sendall(b"request")
+        client.shutdown(gsocket.SHUT_WR)
+        received = b""
+        while True:
+            chunk = served.recv(100)
+            if not chunk:
+                break
+            received += chunk
+        assert received == b"request"
+        served.sendall(b"answer")
+        served.close()
+        assert client.recv(100) == b"answer"
+        assert client.recv(100) == b""
+    finally:
+        client.close()
+        served.close()
+
+
+# -- timeouts -----------------------------------------------------------------------------------
+
+
+def test_recv_timeout_raises_timed_out(pair):
+    a, b = pair
+    a.settimeout(0.05)
+    started = time.monotonic()
+    with pytest.raises(gsocket.timeout) as caught:
+        a.recv(10)
+    assert type(caught.value) is TimeoutError and str(caught.value) == "timed out"
+    assert 0.04 <= time.monotonic() - started < 1.0
+    # Still usable after a timeout.
+    b.send(b"late")
+    assert a.recv(10) == b"late"
+
+
+def test_accept_timeout(listener):
+    listener.settimeout(0.02)
+    with pytest.raises(TimeoutError, match="timed out"):
+        listener.accept()
+
+
+def test_sendall_timeout_covers_the_whole_call(pair):
+    a, b = pair
+    a.setsockopt(gsocket.SOL_SOCKET, gsocket.SO_SNDBUF, 4096)
+    a.settimeout(0.1)
+
+    def slow_reader():
+        # Reads a little now and then: each read lets sendall progress, but not enough.
+        for _ in range(20):
+            green.sleep(0.02)
+            b.recv(1024)
+
+    reader = green.spawn(slow_reader)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="timed out"):
+        a.sendall(b"x" * 10_000_000)
+    assert time.monotonic() - started < 0.5
+    reader.kill()
+
+
+def test_non_blocking_socket_raises_blocking_io_error(pair):
+    a, b = pair
+    a.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        a.recv(10)
+    b.send(b"x")
+    green.sleep(0.01)
+    assert a.recv(10) == b"x"
+
+
+# -- data transfer ------------------------------------------------------------------------------
+
+
+def test_sendall_partial_writes_to_a_slow_reader(pair):
+    a, b = pair
+    a.setsockopt(gsocket.SOL_SOCKET, gsocket.SO_SNDBUF, 4096)
+    payload = os.urandom(2_000_000)
+    received = bytearray()
+    waits_before = get_hub().iterations
+
+    def reader():
+        while len(received) < len(payload):
+            chunk = b.recv(65536)
+            assert chunk
+            received.extend(chunk)
+            green.sleep(0)  # slow: let the writer run between reads
+
+    thread = green.spawn(reader)
+    a.sendall(memoryview(payload))
+    thread.wait()
+    assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()
+    assert get_hub().iterations - waits_before > 10  # the writer really waited, many times
+
+
+def test_sendall_of_non_byte_items_counts_bytes(pair):
+    import array
+
+    a, b = pair
+    data = array.array("i", range(1000))
+    a.sendall(data)
+    received = b""
+    while len(received) < data.itemsize * len(data):
+        received += b.recv(100000)
+    assert received == data.tobytes()
+
+
+def test_recv_into_recvfrom_into_and_scatter_gather(pair):
+    a, b = pair
+    buffer = bytearray(10)
+    reader = green.spawn(a.recv_into, buffer)
+    green.sleep(0)
+    b.send(b"hello")
+    assert reader.wait() == 5 and bytes(buffer[:5]) == b"hello"
+    b.sendmsg([b"ab", b"cd"])
+    assert a.recvmsg(10)[0] == b"abcd"
+    b.send(b"xyz")
+    count, _ = a.recvfrom_into(buffer)
+    assert bytes(buffer[:count]) == b"xyz"
+    first, second = bytearray(2), bytearray(5)
+    b.send(b"1234567")
+    assert a.recvmsg_into([first, second])[0] == 7 and first + second == b"1234567"
+
+
+def test_many_concurrent_echo_clients(listener):
+    clients = 50
+    rounds = 10
+
+    def echo(conn):
+        with conn:
+            while True:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                conn.sendall(data)
+
+    def server():
+        for _ in range(clients):
+            conn, _ = listener.accept()
+            green.spawn(echo, conn)
+
+    def client(number):
+        with gsocket.create_connection(listener.getsockname()) as sock:
+            for round_number in range(rounds):
+                message = f"{number}:{round_number};".encode() * 50
+                sock.sendall(message)
+                received = b""
+                while len(received) < len(message):
+                    received += sock.recv(4096)
+                assert received == message
+        return number
+
+    acceptor = green.spawn(server)
+    pool = green.GreenPool(clients)
+    assert sorted(pool.imap(client, range(clients))) == list(range(clients))
+    acceptor.wait()
+
+
+def test_udp_sendto_recvfrom():
+    receiver = gsocket.socket(gsocket.AF_INET, gsocket.SOCK_DGRAM)
+    sender = gsocket.socket(gsocket.AF_INET, gsocket.SOCK_DGRAM)
+    try:
+        receiver.bind(("127.0.0.1", 0))
+        sender.bind(("127.0.0.1", 0))
+        waiting = green.spawn(receiver.recvfrom, 100)
+        green.sleep(0)
+        sender.sendto(b"datagram", receiver.getsockname())
+        assert waiting.wait() == (b"datagram", sender.getsockname())
+        sender.sendto(b"by name", 0, ("localhost", receiver.getsockname()[1]))
+        assert receiver.recvfrom(100)[0] == b"by name"
+        receiver.settimeout(0.02)
+        with pytest.raises(TimeoutError):
+            receiver.recvfrom(100)
+    finally:
+        receiver.close()
+        sender.close()
+
+
+def test_unix_stream_socket(tmp_path):
+    path = str(tmp_path / "server.sock")
+    server = gsocket.socket(gsocket.AF_UNIX, gsocket.SOCK_STREAM)
+    try:
+        server.bind(path)
+        server.listen()
+
+        def serve_one():
+            conn, _ = server.accept()
+            with conn:
+                conn.sendall(conn.recv(100).upper())
+
+        thread = green.spawn(serve_one)
+        with gsocket.socket(gsocket.AF_UNIX) as client:
+            client.connect(path)
+            client.sendall(b"unix")
+            assert client.recv(100) == b"UNIX"
+        thread.wait()
+    finally:
+        server.close()
+
+
+def test_ipv6_loopback():
+    if not stdsocket.has_ipv6:
+        pytest.skip("this Python has no IPv6 support")
+    try:
+        server = gsocket.socket(gsocket.AF_INET6)
+        server.bind(("::1", 0))
+    except OSError as error:
+        server.close()
+        print(f"::1 unavailable: {error}")
+        pytest.skip(f"IPv6 loopback ::1 is not available here: {error}")
+    try:
+        server.listen()
+        thread = green.spawn(lambda: server.accept()[0])
+        with gsocket.create_connection(server.getsockname()[:2]) as client:
+            served = thread.wait()
+            with served:
+                client.sendall(b"six")
+                assert served.recv(10) == b"six"
+                assert served.family == gsocket.AF_INET6
+    finally:
+        server.close()
+
+
+# -- module functions ---------------------------------------------------------------------------
+
+
+def test_accept_returns_green_sockets_with_the_default_timeout(listener):
+    listener.settimeout(5)
+    client, served = tcp_pair(listener)
+    with client, served:
+        assert type(served) is gsocket.socket
+        assert served.gettimeout() is None
+        assert served.type == gsocket.SOCK_STREAM and not os.get_blocking(served.fileno())
+
+
+def test_create_connection_timeout_and_source_address(listener):
+    with gsocket.create_connection(
+        listener.getsockname(), timeout=2.5, source_address=("127.0.0.1", 0)
+    ) as sock:
+        assert type(sock) is gsocket.socket
+        assert sock.gettimeout() == 2.5
+        assert sock.getsockname()[0] == "127.0.0.1"
+        served, _ = listener.accept()
+        served.close()
+
+
+def test_create_connection_errors():
+    port = free_port()
+    with pytest.raises(ConnectionRefusedError):
+        gsocket.create_connection(("127.0.0.1", port))
+    if sys.version_info >= (3, 11):
+        with pytest.raises(ExceptionGroup) as group:  # noqa: F821
+            gsocket.create_connection(("127.0.0.1", port), all_errors=True)
+        assert all(isinstance(error, ConnectionRefusedError) for error in group.value.exceptions)
+
+
+def test_connect_resolves_host_names_cooperatively(listener):
+    with gsocket.socket() as sock:
+        sock.connect(("localhost", listener.getsockname()[1]))
+        served, _ = listener.accept()
+        served.close()
+    assert gsocket.gethostbyname("localhost") == "127.0.0.1"
+    assert gsocket.getaddrinfo("127.0.0.1", 80, gsocket.AF_INET, gsocket.SOCK_STREAM)[0][4] == (
+        "127.0.0.1",
+        80,
+    )
+
+
+def test_create_server_socketpair_fromfd_dup_detach():
+    server = gsocket.create_server(("127.0.0.1", 0))
+    with server:
+        assert type(server) is gsocket.socket
+        with gsocket.create_connection(server.getsockname()) as client:
+            served, _ = server.accept()
+            with served:
+                duplicate = served.dup()
+                with duplicate:
+                    assert duplicate.fileno() != served.fileno()
+                    client.sendall(b"dup")
+                    assert duplicate.recv(10) == b"dup"
+                again = gsocket.fromfd(served.fileno(), gsocket.AF_INET, gsocket.SOCK_STREAM)
+                with again:
+                    client.sendall(b"fromfd")
+                    assert again.recv(10) == b"fromfd"
+    a, b = gsocket.socketpair()
+    fd = a.detach()
+    assert a.fileno() == -1
+    revived = gsocket.socket(fileno=fd)
+    with revived, b:
+        assert revived.family == gsocket.AF_UNIX
+        b.send(b"back")
+        assert revived.recv(10) == b"back"
+
+
+def test_sendfile_regular_file_and_file_object(pair):
+    a, b = pair
+    payload = os.urandom(300_000)
+    with tempfile.TemporaryFile() as file:
+        file.write(payload)
+        file.seek(0)
+        received = bytearray()
+
+        def reader():
+            while len(received) < len(payload) - 1000:
+                received.extend(b.recv(65536))
+
+        thread = green.spawn(reader)
+        assert a.sendfile(file, offset=1000) == len(payload) - 1000
+        thread.wait()
+        assert bytes(received) == payload[1000:]
+        assert file.tell() == len(payload)
+    memory = io.BytesIO(b"in memory")
+    assert a.sendfile(memory, count=2) == 2
+    assert b.recv(10) == b"in"
+    with tempfile.TemporaryFile("w+") as text, pytest.raises(ValueError, match="binary mode"):
+        a.sendfile(text)
+    a.setblocking(False)
+    with pytest.raises(ValueError, match="non-blocking"):  # as the stdlib
+        a.sendfile(io.BytesIO(b"x"))
+
+
+def test_makefile_refcount_keeps_the_fd_until_the_file_closes(pair):
+    a, b = pair
+    reader = a.makefile("rb")
+    a.close()
+    assert a.fileno() != -1  # the file still uses it
+    b.sendall(b"line one\nline two\n")
+    assert reader.readline() == b"line one\n"
+    reader.close()
+    assert a.fileno() == -1
+
+
+def test_makefile_with_http_client_against_http_server(listener, monkeypatch):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            body = f"you asked for {self.path}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    def serve_one():
+        conn, address = listener.accept()
+        with conn:
+            Handler(conn, address, None)
+
+    server = green.spawn(serve_one)
+    monkeypatch.setattr(http.client, "socket", gsocket)  # http.client connects with green sockets
+    host, port = listener.getsockname()
+    connection = http.client.HTTPConnection(host, port, timeout=5)
+    try:
+        for path in ("/one", "/two"):  # two requests on one keep-alive connection
+            connection.request("GET", path)
+            response = connection.getresponse()
+            assert response.status == 200
+            assert response.read() == f"you asked for {path}".encode()
+        assert type(connection.sock) is gsocket.socket
+    finally:
+        connection.close()
+    server.wait()
+
+
+def test_declarations():
+    assert gsocket.__green__ == "socket"
+    for name in gsocket.__implements__:
+        assert hasattr(stdsocket, name), name
+        assert getattr(gsocket, name) is not getattr(stdsocket, name)
+    assert gsocket.AF_INET is stdsocket.AF_INET
+    assert gsocket.SocketIO is stdsocket.SocketIO
+
+
+def test_connect_timeout_against_a_full_backlog():
+    # A listener that never accepts, with a full accept queue: Linux drops further SYNs, so a
+    # connect stays in progress until its timeout.
+    server = stdsocket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    connected = []
+    try:
+        for _ in range(8):
+            sock = gsocket.socket()
+            sock.settimeout(0.1)
+            try:
+                sock.connect(server.getsockname())
+            except TimeoutError as error:
+                assert str(error) == "timed out"
+                sock.close()
+                with gsocket.socket() as again:
+                    again.settimeout(0.05)
+                    # As the stdlib: connect_ex reports a timeout as EWOULDBLOCK.
+                    assert again.connect_ex(server.getsockname()) == errno.EWOULDBLOCK
+                break
+            connected.append(sock)
+        else:
+            pytest.skip("this kernel completed every connect to a full backlog; no connect timeout to test")
+    finally:
+        for sock in connected:
+            sock.close()
+        server.close()

@@ -1,0 +1,146 @@
+"""green.time and green.os: sleep, read, write, close that park only the caller."""
+
+from __future__ import annotations
+
+import errno
+import os as stdos
+import tempfile
+import time as stdtime
+
+import pytest
+
+import green
+import green.os as gos
+import green.time as gtime
+from green.hubs import get_hub
+
+
+def test_time_declarations_and_reexports():
+    assert gtime.__green__ == "time" and gtime.__implements__ == ["sleep"]
+    assert gtime.monotonic is stdtime.monotonic and gtime.struct_time is stdtime.struct_time
+    assert gtime.sleep is not stdtime.sleep
+
+
+def test_sleep_lets_others_run():
+    ran = []
+    green.spawn(ran.append, "other")
+    started = stdtime.monotonic()
+    gtime.sleep(0.02)
+    assert ran == ["other"]
+    assert stdtime.monotonic() - started >= 0.015
+    green.spawn(ran.append, "again")
+    gtime.sleep(0)
+    assert ran == ["other", "again"]
+
+
+def test_sleep_rejects_what_the_stdlib_rejects():
+    for value in (-1, -0.5, float("nan"), "1", None, 1j):
+        with pytest.raises(Exception) as expected:
+            stdtime.sleep(value)
+        with pytest.raises(type(expected.value)) as got:
+            gtime.sleep(value)
+        assert str(got.value) == str(expected.value)
+
+
+def test_os_declarations_and_reexports():
+    assert gos.__green__ == "os"
+    for name in gos.__implements__:
+        assert hasattr(stdos, name)
+    assert gos.path is stdos.path and gos.getpid is stdos.getpid and gos.waitpid is stdos.waitpid
+
+
+@pytest.fixture
+def pipe():
+    read_end, write_end = stdos.pipe()
+    yield read_end, write_end
+    for fd in (read_end, write_end):
+        try:
+            gos.close(fd)
+        except OSError:
+            pass
+
+
+@pytest.mark.parametrize("blocking", [True, False], ids=["blocking-fd", "non-blocking-fd"])
+def test_read_parks_only_the_caller(pipe, blocking):
+    read_end, write_end = pipe
+    stdos.set_blocking(read_end, blocking)
+    ran = []
+
+    def writer():
+        ran.append("writer")
+        gos.write(write_end, b"data")
+
+    green.spawn(writer)
+    assert gos.read(read_end, 100) == b"data"
+    assert ran == ["writer"]
+    assert stdos.get_blocking(read_end) is blocking  # the fd's mode is left alone
+
+
+@pytest.mark.parametrize("blocking", [True, False], ids=["blocking-fd", "non-blocking-fd"])
+def test_write_to_a_full_pipe_parks_only_the_caller(pipe, blocking):
+    read_end, write_end = pipe
+    stdos.set_blocking(write_end, blocking)
+    payload = b"z" * 1_000_000  # far more than a pipe holds
+    received = bytearray()
+
+    def reader():
+        while len(received) < len(payload):
+            received.extend(gos.read(read_end, 65536))
+
+    thread = green.spawn(reader)
+    view = memoryview(payload)
+    while view:
+        written = gos.write(write_end, view)
+        assert written > 0
+        view = view[written:]
+    thread.wait()
+    assert bytes(received) == payload
+
+
+def test_read_end_of_file_and_regular_files(pipe):
+    read_end, write_end = pipe
+    gos.close(write_end)
+    assert gos.read(read_end, 10) == b""
+    with tempfile.TemporaryFile() as file:
+        fd = file.fileno()
+        assert gos.write(fd, b"x" * 100_000) == 100_000  # regular files are never cut short
+        stdos.lseek(fd, 0, 0)
+        assert gos.read(fd, 5) == b"xxxxx"
+
+
+def test_close_wakes_a_waiting_reader_with_ebadf(pipe):
+    read_end, write_end = pipe
+    reader = green.spawn(gos.read, read_end, 10)
+    green.sleep(0)
+    gos.close(read_end)
+    with pytest.raises(OSError) as caught:
+        reader.wait()
+    assert caught.value.errno == errno.EBADF
+    with pytest.raises(OSError) as caught:
+        gos.close(read_end)
+    assert caught.value.errno == errno.EBADF
+
+
+def test_closerange_tells_the_hub(pipe):
+    read_end, write_end = pipe
+    reader = green.spawn(gos.read, read_end, 10)
+    green.sleep(0)
+    assert read_end in get_hub()._fds
+    gos.closerange(read_end, read_end + 1)  # a range of one: other tests' fds stay open
+    with pytest.raises(OSError):
+        reader.wait()
+    assert read_end not in get_hub()._fds
+
+
+def test_a_wait_the_backend_refuses_leaves_no_waiter_behind():
+    # epoll refuses regular files (EPERM); the other backends report them ready. Either way the
+    # hub must not keep a waiter (green.os never waits on a regular file, but others might).
+    with tempfile.TemporaryFile() as file:
+        fd = file.fileno()
+        hub = get_hub()
+        try:
+            assert hub.wait_readable(fd, 0.5) is True
+        except PermissionError:
+            pass
+        assert hub.waiters() == []
+        hub.notify_closing(fd)
