@@ -1,0 +1,556 @@
+"""green._resolver against a real DNS server on loopback, and against the stdlib where it can be."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dnsserver import DNSServer
+
+import green
+from green import _resolver
+from green.timeout import Timeout
+
+RECORDS = {
+    "www.test.": [("A", "192.0.2.1"), ("AAAA", "2001:db8::1")],
+    "v4only.test.": [("A", "192.0.2.9")],
+    "two.test.": [("A", "192.0.2.21"), ("A", "192.0.2.22")],
+    "alias.test.": [("CNAME", "middle.test.")],
+    "middle.test.": [("CNAME", "www.test.")],
+    "partial-alias.test.": [("CNAME", "v4only.test.")],
+    "text-only.test.": [("TXT", "no addresses here")],
+    "truncated.test.": [("A", "192.0.2.7")],
+    "1.2.0.192.in-addr.arpa.": [("PTR", "www.test.")],
+}
+
+STREAM = (socket.SOCK_STREAM, socket.IPPROTO_TCP)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[DNSServer]:
+    with DNSServer(RECORDS) as running:
+        yield running
+
+
+class Setup:
+    """The files the resolver reads in one test, and a way to change them."""
+
+    def __init__(self, directory: Path, server: DNSServer) -> None:
+        self.server = server
+        self.resolv_conf = directory / "resolv.conf"
+        self.hosts = directory / "hosts"
+        self._stamp = time.time() - 100
+        self.write_resolv_conf("nameserver 127.0.0.1\nsearch test\noptions timeout:1 attempts:1 ndots:1\n")
+        self.write_hosts("10.9.9.9 filehost filealias\n")
+        _resolver.configure(resolv_conf=str(self.resolv_conf), hosts=str(self.hosts), port=server.port)
+
+    def _bump(self, path: Path) -> None:
+        # A distinct modification time even on file systems with coarse timestamps.
+        self._stamp += 1
+        os.utime(path, (self._stamp, self._stamp))
+
+    def write_resolv_conf(self, text: str) -> None:
+        self.resolv_conf.write_text(text)
+        self._bump(self.resolv_conf)
+
+    def write_hosts(self, text: str) -> None:
+        self.hosts.write_text(text)
+        self._bump(self.hosts)
+
+    def asked(self, transport: str | None = None) -> list[str]:
+        return self.server.names_asked(transport)
+
+
+@pytest.fixture
+def setup(tmp_path: Path, server: DNSServer) -> Iterator[Setup]:
+    server.queries.clear()
+    yield Setup(tmp_path, server)
+    _resolver.configure()
+
+
+def addresses(results: list[tuple[Any, ...]]) -> list[Any]:
+    return [result[4][0] for result in results]
+
+
+def outcome(function: Any, *args: Any) -> Any:
+    try:
+        return function(*args)
+    except (OSError, TypeError, ValueError, OverflowError, UnicodeError) as error:
+        return type(error), error.args
+
+
+# -- DNS -----------------------------------------------------------------------------------------
+
+
+def test_a_record(setup: Setup) -> None:
+    result = _resolver.getaddrinfo("www.test", 80, socket.AF_INET, socket.SOCK_STREAM)
+    assert result == [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("192.0.2.1", 80))]
+    assert isinstance(result[0][0], socket.AddressFamily)
+    assert isinstance(result[0][1], socket.SocketKind)
+    assert setup.asked("udp") == ["www.test."]
+
+
+def test_aaaa_record(setup: Setup) -> None:
+    result = _resolver.getaddrinfo("www.test", "http", socket.AF_INET6, socket.SOCK_STREAM)
+    assert result == [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("2001:db8::1", 80, 0, 0))]
+
+
+def test_unspec_asks_both_types_at_once(setup: Setup) -> None:
+    result = _resolver.getaddrinfo("www.test", 443)
+    assert sorted(set(addresses(result))) == ["192.0.2.1", "2001:db8::1"]
+    # One entry per socket type, as glibc: stream, datagram, raw for each address.
+    assert [entry[1] for entry in result] == [socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_RAW] * 2
+    assert sorted(query[2] for query in setup.server.queries) == ["A", "AAAA"]
+
+
+def test_every_address_is_returned(setup: Setup) -> None:
+    result = _resolver.getaddrinfo("two.test", 80, socket.AF_INET, *STREAM)
+    assert sorted(addresses(result)) == ["192.0.2.21", "192.0.2.22"]
+    assert _resolver.gethostbyname_ex("two.test")[2] in (
+        ["192.0.2.21", "192.0.2.22"],
+        ["192.0.2.22", "192.0.2.21"],
+    )
+
+
+def test_search_domains_and_ndots(setup: Setup) -> None:
+    # No dot (< ndots): search domains first, the bare name last.
+    assert addresses(_resolver.getaddrinfo("www", 80, socket.AF_INET, *STREAM)) == ["192.0.2.1"]
+    assert setup.asked() == ["www.test."]
+    setup.server.queries.clear()
+    with pytest.raises(socket.gaierror):
+        _resolver.getaddrinfo("nothing", 80, socket.AF_INET, *STREAM)
+    assert setup.asked() == ["nothing.test.", "nothing."]
+    # Enough dots: the name as given first; a trailing dot means no search at all.
+    setup.server.queries.clear()
+    with pytest.raises(socket.gaierror):
+        _resolver.getaddrinfo("nothing.here", 80, socket.AF_INET, *STREAM)
+    assert setup.asked() == ["nothing.here.", "nothing.here.test."]
+    setup.server.queries.clear()
+    with pytest.raises(socket.gaierror):
+        _resolver.getaddrinfo("nothing.", 80, socket.AF_INET, *STREAM)
+    assert setup.asked() == ["nothing."]
+
+
+def test_cname_chain(setup: Setup) -> None:
+    result = _resolver.getaddrinfo("alias", 80, socket.AF_INET, *STREAM, socket.AI_CANONNAME)
+    assert result == [(socket.AF_INET, socket.SOCK_STREAM, 6, "www.test", ("192.0.2.1", 80))]
+    assert _resolver.gethostbyname_ex("alias.test") == (
+        "www.test",
+        ["alias.test", "middle.test"],
+        ["192.0.2.1"],
+    )
+
+
+def test_unfinished_cname_chain_is_followed(setup: Setup) -> None:
+    result = _resolver.getaddrinfo("partial-alias.test", 80, socket.AF_INET, *STREAM, socket.AI_CANONNAME)
+    assert result == [(socket.AF_INET, socket.SOCK_STREAM, 6, "v4only.test", ("192.0.2.9", 80))]
+    assert setup.asked() == ["partial-alias.test.", "v4only.test."]
+
+
+def test_nxdomain_is_eai_noname(setup: Setup) -> None:
+    for function, argument in [
+        (_resolver.getaddrinfo, ("missing.test.", 80)),
+        (_resolver.gethostbyname, ("missing.test.",)),
+        (_resolver.gethostbyname_ex, ("missing.test.",)),
+    ]:
+        with pytest.raises(socket.gaierror) as caught:
+            function(*argument)
+        assert caught.value.args == (socket.EAI_NONAME, "Name or service not known")
+
+
+def test_name_without_addresses_is_eai_nodata(setup: Setup) -> None:
+    # glibc 2.36 answers EAI_NODATA (-5) when the name exists without an address of the family
+    # (checked against the stdlib talking to this same server).
+    for family in (socket.AF_INET6, socket.AF_UNSPEC):
+        host = "v4only.test" if family == socket.AF_INET6 else "text-only.test"
+        with pytest.raises(socket.gaierror) as caught:
+            _resolver.getaddrinfo(host, 80, family)
+        assert caught.value.args == (socket.EAI_NODATA, "No address associated with hostname")
+
+
+def test_v4_mapped(setup: Setup) -> None:
+    mapped = socket.AI_V4MAPPED
+    result = _resolver.getaddrinfo("v4only.test", 80, socket.AF_INET6, *STREAM, mapped)
+    assert addresses(result) == ["::ffff:192.0.2.9"]
+    result = _resolver.getaddrinfo("www.test", 80, socket.AF_INET6, *STREAM, mapped)
+    assert addresses(result) == ["2001:db8::1"]
+    result = _resolver.getaddrinfo("www.test", 80, socket.AF_INET6, *STREAM, mapped | socket.AI_ALL)
+    assert sorted(addresses(result)) == ["2001:db8::1", "::ffff:192.0.2.1"]  # order: RFC 3484
+
+
+def test_silent_server_times_out_with_eai_again(setup: Setup) -> None:
+    started = time.monotonic()
+    with pytest.raises(socket.gaierror) as caught:
+        _resolver.getaddrinfo("silent.test.", 80)
+    elapsed = time.monotonic() - started
+    assert caught.value.args == (socket.EAI_AGAIN, "Temporary failure in name resolution")
+    assert 0.9 <= elapsed < 1.8  # timeout:1 attempts:1
+    assert sorted(query[2] for query in setup.server.queries) == ["A", "AAAA"]
+
+
+def test_attempts_and_nameservers_are_all_tried(setup: Setup) -> None:
+    # An error answer moves on to the next server, then to the next attempt, without waiting.
+    setup.write_resolv_conf("nameserver 127.0.0.1\nnameserver 127.0.0.1\noptions timeout:1 attempts:3\n")
+    with pytest.raises(socket.gaierror) as caught:
+        _resolver.gethostbyname("servfail.test.")
+    assert caught.value.errno == socket.EAI_AGAIN
+    assert setup.asked() == ["servfail.test."] * 6
+
+
+def test_garbage_answers_are_ignored_until_the_timeout(setup: Setup) -> None:
+    started = time.monotonic()
+    with pytest.raises(socket.gaierror) as caught:
+        _resolver.getaddrinfo("garbage.test.", 80, socket.AF_INET)
+    assert caught.value.errno == socket.EAI_AGAIN
+    assert 0.9 <= time.monotonic() - started < 1.8
+
+
+def test_server_errors_are_eai_again_without_waiting(setup: Setup) -> None:
+    for host in ("servfail.test.", "refused.test."):
+        started = time.monotonic()
+        with pytest.raises(socket.gaierror) as caught:
+            _resolver.getaddrinfo(host, 80)
+        assert caught.value.errno == socket.EAI_AGAIN
+        assert time.monotonic() - started < 0.5
+
+
+def test_truncated_answer_is_asked_again_over_tcp(setup: Setup) -> None:
+    result = _resolver.getaddrinfo("truncated.test", 80, socket.AF_INET, *STREAM)
+    assert addresses(result) == ["192.0.2.7"]
+    assert setup.asked("udp") == ["truncated.test."]
+    assert setup.asked("tcp") == ["truncated.test."]
+
+
+def test_unreachable_nameserver_is_skipped(setup: Setup) -> None:
+    # Nothing listens on 127.0.0.2 at this port: the ICMP error moves on at once.
+    setup.write_resolv_conf("nameserver 127.0.0.2\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+    started = time.monotonic()
+    assert _resolver.gethostbyname("www.test") == "192.0.2.1"
+    assert time.monotonic() - started < 0.5
+
+
+def test_use_vc_asks_over_tcp_only(setup: Setup) -> None:
+    setup.write_resolv_conf("nameserver 127.0.0.1\noptions use-vc timeout:1\n")
+    assert _resolver.gethostbyname("www.test") == "192.0.2.1"
+    assert setup.asked("udp") == []
+    assert setup.asked("tcp") == ["www.test."]
+
+
+def test_reverse_lookups(setup: Setup) -> None:
+    assert _resolver.gethostbyaddr("192.0.2.1") == ("www.test", [], ["192.0.2.1"])
+    assert _resolver.getnameinfo(("192.0.2.1", 80), 0) == ("www.test", "http")
+    assert _resolver.getnameinfo(("192.0.2.1", 53), socket.NI_DGRAM | socket.NI_NUMERICSERV) == (
+        "www.test",
+        "53",
+    )
+    with pytest.raises(socket.herror) as caught:
+        _resolver.gethostbyaddr("192.0.2.99")
+    assert caught.value.args == (1, "Unknown host")
+    assert _resolver.getnameinfo(("192.0.2.99", 80), 0) == ("192.0.2.99", "http")
+    with pytest.raises(socket.gaierror) as caught_gai:
+        _resolver.getnameinfo(("192.0.2.99", 80), socket.NI_NAMEREQD)
+    assert caught_gai.value.errno == socket.EAI_NONAME
+    assert setup.asked() == ["1.2.0.192.in-addr.arpa."] * 3 + ["99.2.0.192.in-addr.arpa."] * 3
+
+
+def test_reverse_lookup_without_answer(setup: Setup) -> None:
+    # The PTR question for 192.0.2.1 goes to a server that is not there (a closed port).
+    setup.write_resolv_conf("nameserver 127.0.0.2\noptions timeout:1 attempts:1\n")
+    with pytest.raises(socket.herror) as caught:
+        _resolver.gethostbyaddr("192.0.2.1")
+    assert caught.value.args == (2, "Host name lookup failure")
+    with pytest.raises(socket.gaierror) as caught_gai:
+        _resolver.getnameinfo(("192.0.2.1", 80), 0)
+    assert caught_gai.value.errno == socket.EAI_AGAIN
+
+
+# -- cooperation ---------------------------------------------------------------------------------
+
+
+def test_lookups_wait_cooperatively(setup: Setup) -> None:
+    finished: list[str] = []
+
+    def slow() -> None:
+        with pytest.raises(socket.gaierror):
+            _resolver.getaddrinfo("silent.test.", 80)
+        finished.append("slow")
+
+    def fast() -> None:
+        _resolver.getaddrinfo("www.test", 80)
+        finished.append("fast")
+
+    ticks = 0
+
+    def ticker() -> None:
+        nonlocal ticks
+        while "slow" not in finished:
+            ticks += 1
+            green.sleep(0.05)
+
+    threads = [green.spawn(slow), green.spawn(fast), green.spawn(ticker)]
+    for thread in threads:
+        thread.wait()
+    assert finished == ["fast", "slow"]
+    assert ticks >= 10  # the hub kept running while the slow lookup waited
+
+
+def test_timeout_interrupts_a_lookup_cleanly(setup: Setup) -> None:
+    started = time.monotonic()
+    with pytest.raises(Timeout), Timeout(0.1):
+        _resolver.getaddrinfo("silent.test.", 80)
+    assert time.monotonic() - started < 0.5
+    # The hub_left_empty fixture checks that the socket was forgotten by the hub.
+
+
+# -- files and numbers ---------------------------------------------------------------------------
+
+
+def test_hosts_file_comes_first_and_is_reread(setup: Setup) -> None:
+    setup.write_hosts("10.1.1.1 www.test\n")
+    assert _resolver.gethostbyname("www.test") == "10.1.1.1"
+    setup.write_hosts("10.2.2.2 www.test other\n10.3.3.3 www.test\n")
+    assert _resolver.gethostbyname_ex("www.test") == ("www.test", ["other"], ["10.2.2.2", "10.3.3.3"])
+    assert _resolver.gethostbyaddr("10.3.3.3") == ("www.test", [], ["10.3.3.3"])
+    assert _resolver.getnameinfo(("10.2.2.2", 22), 0) == ("www.test", "ssh")
+    assert setup.asked() == []
+    # A name with a trailing dot does not match the hosts file (as in glibc): DNS answers it.
+    assert _resolver.gethostbyname("www.test.") == "192.0.2.1"
+
+
+def test_hosts_file_canonical_name_and_aliases(setup: Setup) -> None:
+    result = _resolver.getaddrinfo("FileAlias", 80, 0, *STREAM, socket.AI_CANONNAME)
+    assert result == [(socket.AF_INET, socket.SOCK_STREAM, 6, "filehost", ("10.9.9.9", 80))]
+    assert setup.asked() == []
+
+
+def test_resolv_conf_is_reread(setup: Setup) -> None:
+    assert _resolver.gethostbyname("www") == "192.0.2.1"
+    setup.write_resolv_conf("nameserver 127.0.0.1\nsearch elsewhere\noptions timeout:1 attempts:1\n")
+    with pytest.raises(socket.gaierror) as caught:
+        _resolver.gethostbyname("www")
+    assert caught.value.errno == socket.EAI_NONAME
+    assert setup.asked()[-2:] == ["www.elsewhere.", "www."]
+
+
+def test_localhost_and_numbers_stay_off_the_network(setup: Setup) -> None:
+    result = _resolver.getaddrinfo("localhost", 80, 0, *STREAM)
+    assert sorted(addresses(result)) == ["127.0.0.1", "::1"]
+    assert addresses(_resolver.getaddrinfo("db.localhost", 80, socket.AF_INET, *STREAM)) == ["127.0.0.1"]
+    assert addresses(_resolver.getaddrinfo("LOCALHOST", 80, socket.AF_INET6, *STREAM)) == ["::1"]
+    assert addresses(_resolver.getaddrinfo("127.1", 80, 0, *STREAM)) == ["127.0.0.1"]
+    assert _resolver.getaddrinfo("fe80::1%1", 80, 0, *STREAM)[0][4] == ("fe80::1", 80, 0, 1)
+    with pytest.raises(socket.herror):  # not in this hosts file: DNS says NXDOMAIN
+        _resolver.gethostbyaddr("::1")
+    setup.server.queries.clear()
+    setup.write_hosts("::1 localhost six\n")
+    assert addresses(_resolver.getaddrinfo("localhost", 80, 0, *STREAM)) == ["::1"]
+    assert setup.asked() == []
+
+
+def test_configuration_from_the_environment(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch, server: DNSServer
+) -> None:
+    _resolver.configure()
+    monkeypatch.setenv("GREEN_RESOLV_CONF", str(setup.resolv_conf))
+    monkeypatch.setenv("GREEN_HOSTS", str(setup.hosts))
+    monkeypatch.setenv("GREEN_DNS_PORT", str(server.port))
+    assert _resolver.gethostbyname("filehost") == "10.9.9.9"
+    assert _resolver.gethostbyname("www") == "192.0.2.1"
+
+
+# -- the stdlib as the reference -----------------------------------------------------------------
+
+NUMERIC_HOSTS: list[Any] = [
+    None,
+    "",
+    "127.0.0.1",
+    "1.2.3",
+    "0x7f.1",
+    "2130706433",
+    "::1",
+    "::ffff:1.2.3.4",
+    "fe80::1%lo",
+    "fe80::1%1",
+    "fe80::1%nosuchif",
+    "1.2.3.4.5",
+    "1.2.3.4 ",
+    "::1::",
+    "no.such.name",
+    b"127.0.0.1",
+]
+PORTS: list[Any] = [None, 0, 80, "80", "http", "domain", "nosuch", -1, 70000, "", " 80", "+80", "80x", b"22"]
+FAMILIES = [socket.AF_UNSPEC, socket.AF_INET, socket.AF_INET6, socket.AF_UNIX]
+TYPES = [0, socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_RAW, socket.SOCK_SEQPACKET, 99]
+PROTOCOLS = [0, socket.IPPROTO_TCP, socket.IPPROTO_UDP, socket.IPPROTO_SCTP, socket.IPPROTO_ICMP]
+FLAGS = [
+    0,
+    socket.AI_PASSIVE,
+    socket.AI_CANONNAME,
+    socket.AI_NUMERICSERV,
+    socket.AI_V4MAPPED,
+    socket.AI_V4MAPPED | socket.AI_ALL,
+    socket.AI_ADDRCONFIG,
+    0x10000,
+]
+
+
+def test_numeric_getaddrinfo_matches_stdlib(setup: Setup) -> None:
+    # Every combination stays off the network for the stdlib too: AI_NUMERICHOST on names.
+    mismatches = []
+    for host, port, family, flags in itertools.product(NUMERIC_HOSTS, PORTS, FAMILIES, FLAGS):
+        flags |= socket.AI_NUMERICHOST
+        arguments = (host, port, family, 0, 0, flags)
+        expected = outcome(socket.getaddrinfo, *arguments)
+        if expected != outcome(_resolver.getaddrinfo, *arguments):
+            mismatches.append((arguments, expected, outcome(_resolver.getaddrinfo, *arguments)))
+    assert mismatches == []
+
+
+def test_socket_types_and_protocols_match_stdlib(setup: Setup) -> None:
+    mismatches = []
+    for port, kind, protocol in itertools.product(PORTS, TYPES, PROTOCOLS):
+        for host in ("127.0.0.1", None):
+            arguments = (host, port, 0, kind, protocol, 0)
+            expected = outcome(socket.getaddrinfo, *arguments)
+            if expected != outcome(_resolver.getaddrinfo, *arguments):
+                mismatches.append((arguments, expected, outcome(_resolver.getaddrinfo, *arguments)))
+    assert mismatches == []
+
+
+def test_argument_errors_match_stdlib(setup: Setup) -> None:
+    for arguments in [
+        (1234, 80),
+        ("127.0.0.1", 1.5),
+        ("127.0.0.1", 2**70),
+        (None, None),
+        ("a..b", 80),
+        ("127.0.0.1", 80, 0, 0, 0, socket.AI_CANONNAME),
+    ]:
+        assert outcome(_resolver.getaddrinfo, *arguments) == outcome(socket.getaddrinfo, *arguments)
+    for sockaddr, flags in [
+        (("127.0.0.1", 80), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV),
+        (("::1", 80, 0, 0), socket.NI_NUMERICHOST),
+        (("fe80::1", 80, 0, 1), socket.NI_NUMERICHOST),
+        (("fe80::1%lo", 80), socket.NI_NUMERICHOST),
+        (("127.0.0.1", 80, 0, 0), 0),
+        (("127.0.0.1", 80), 0x10000),
+        (("127.0.0.1",), 0),
+        (("127.0.0.1", "80"), 0),
+        (("::1", 80, 2**21, 0), 0),
+        ("127.0.0.1", 0),
+        (("no.such.name", 80), 0),
+        ((None, 80), 0),
+    ]:
+        expected = outcome(socket.getnameinfo, sockaddr, flags)
+        assert outcome(_resolver.getnameinfo, sockaddr, flags) == expected, (sockaddr, flags)
+    for name in ["127.0.0.1", "1.2.3", "", "<broadcast>", "::1", "0x7f.1", 1234, None, "a..b"]:
+        for function in ("gethostbyname", "gethostbyname_ex"):
+            expected = outcome(getattr(socket, function), name)
+            assert outcome(getattr(_resolver, function), name) == expected, (function, name)
+    for name in [1234, None, "a..b"]:
+        assert outcome(_resolver.gethostbyaddr, name) == outcome(socket.gethostbyaddr, name)
+
+
+def _system_hosts() -> list[tuple[str, str]]:
+    """(address, name) pairs of /etc/hosts whose IPv4 address the stdlib resolves from it."""
+    pairs = []
+    for line in Path("/etc/hosts").read_text().splitlines():
+        words = line.partition("#")[0].split()
+        if len(words) >= 2 and _resolver._parse_ipv4_strict(words[0]) is not None:
+            pairs.extend((words[0], name) for name in words[1:])
+    return pairs
+
+
+def test_system_hosts_file_matches_stdlib(setup: Setup) -> None:
+    _resolver.configure(resolv_conf=str(setup.resolv_conf), hosts="/etc/hosts", port=setup.server.port)
+    pairs = _system_hosts()
+    if not pairs:
+        pytest.skip("/etc/hosts names no IPv4 address")
+    for address, name in pairs:
+        for arguments in [
+            (name, 80, socket.AF_INET),
+            (name, "https", socket.AF_INET, 0, 0, socket.AI_CANONNAME),
+            (name, None, socket.AF_INET, socket.SOCK_DGRAM),
+        ]:
+            assert _resolver.getaddrinfo(*arguments) == socket.getaddrinfo(*arguments), arguments
+        assert _resolver.gethostbyname(name) == socket.gethostbyname(name)
+        assert _resolver.gethostbyname_ex(name) == socket.gethostbyname_ex(name)
+        assert _resolver.gethostbyaddr(address) == socket.gethostbyaddr(address)
+        assert _resolver.getnameinfo((address, 80), 0) == socket.getnameinfo((address, 80), 0)
+    assert setup.asked() == []
+
+
+# -- the system resolver on an OS thread ---------------------------------------------------------
+
+
+def test_system_resolver_opt_out(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GREEN_RESOLVER", "system")
+    assert _resolver.getaddrinfo("127.0.0.1", 80) == socket.getaddrinfo("127.0.0.1", 80)
+    assert _resolver.gethostbyname("127.1") == "127.0.0.1"
+    flags = socket.NI_NUMERICHOST
+    assert _resolver.getnameinfo(("127.0.0.1", 80), flags) == socket.getnameinfo(("127.0.0.1", 80), flags)
+    with pytest.raises(socket.gaierror) as caught:
+        _resolver.getaddrinfo("name", 80, 0, 0, 0, socket.AI_NUMERICHOST)
+    assert caught.value.errno == socket.EAI_NONAME
+    assert setup.asked() == []
+
+
+def test_os_thread_keeps_the_hub_running(setup: Setup) -> None:
+    sleep = _resolver._time.sleep
+    ticks = 0
+    done = False
+
+    def ticker() -> None:
+        nonlocal ticks
+        while not done:
+            ticks += 1
+            green.sleep(0.02)
+
+    thread = green.spawn(ticker)
+    try:
+        assert _resolver._in_os_thread(lambda: sleep(0.3) or "slept") == "slept"
+    finally:
+        done = True
+    thread.wait()
+    assert ticks >= 5
+    with pytest.raises(ZeroDivisionError):
+        _resolver._in_os_thread(lambda: 1 / 0)
+    assert green.get_hub()._references == 0
+
+
+# -- the C library talking to the same server ----------------------------------------------------
+
+
+def _can_unshare() -> str | None:
+    """None when this process may make private mount and network namespaces, else why not."""
+    if os.geteuid() != 0:
+        return "needs root for unshare --mount --net"
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return "needs the unshare and ip commands"
+    probe = subprocess.run(["unshare", "--mount", "--net", "true"], capture_output=True)
+    return None if probe.returncode == 0 else "namespaces are not available here"
+
+
+def test_dns_answers_match_the_c_library() -> None:
+    reason = _can_unshare()
+    if reason is not None:
+        pytest.skip(reason)
+    environment = dict(os.environ, GREEN_HUB=green.get_hub().backend.name)
+    done = subprocess.run(
+        ["unshare", "--mount", "--net", sys.executable, str(Path(__file__).parent / "resolver_vs_glibc.py")],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        env=environment,
+        cwd=str(Path(__file__).parent),
+    )
+    assert done.stdout.strip().endswith("pass"), f"{done.stdout}\n{done.stderr}"
