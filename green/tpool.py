@@ -1,0 +1,274 @@
+"""Run blocking calls in real OS threads while green threads keep running: `execute` and `Proxy`.
+
+Why it works this way
+---------------------
+Some calls block the whole OS thread and cannot be made cooperative: C extensions that do their
+own I/O or long computations (a database driver, sqlite3, a large hashlib digest with the GIL
+released), or ``time.sleep`` of the real ``time`` module. Run in a green thread they would stop the
+hub and every other green thread with it. `execute` hands such a call to a pool of real OS threads
+and parks only the calling green thread.
+
+The worker threads are made with the *original* ``threading`` module (through
+``green._stdlib.original``), because after monkey-patching ``threading`` makes green threads, which
+would defeat the purpose. Jobs travel to the workers through the original ``queue.SimpleQueue``;
+results travel back through ``hub.call_soon_threadsafe`` -- the one thread-safe door into a hub --
+which resumes the waiting green thread from inside the hub's loop. While a job is outstanding the
+hub holds a reference (``hub.add_reference``), so a hub with nothing else to do sleeps until the
+result arrives instead of declaring the program deadlocked.
+
+The pool starts lazily, grows one worker per outstanding job up to its size (``GREEN_THREADPOOL_SIZE``,
+default 20), and is stopped at interpreter exit. A green thread that stops waiting (killed, or a
+``Timeout``) does not stop the OS thread: the call runs to its end and its result is dropped.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from typing import Any, Callable
+
+from greenlet import getcurrent
+
+from green._stdlib import original
+from green._waiter import Waiter
+from green.hubs import get_hub
+from green.hubs.hub import BlockingInHubError, Hub
+
+__all__ = ["Proxy", "execute", "killall", "set_num_threads"]
+
+_threading = original("threading")
+_queue = original("queue")
+
+DEFAULT_SIZE = 20
+
+
+def _size_from_environment() -> int:
+    text = os.environ.get("GREEN_THREADPOOL_SIZE", "")
+    try:
+        size = int(text) if text.strip() else DEFAULT_SIZE
+    except ValueError:
+        raise ValueError(f"GREEN_THREADPOOL_SIZE must be an integer, not {text!r}") from None
+    if size < 1:
+        raise ValueError(f"GREEN_THREADPOOL_SIZE must be at least 1, not {size}")
+    return size
+
+
+class _Pool:
+    """OS worker threads taking jobs from one queue."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.jobs: Any = _queue.SimpleQueue()
+        self.workers: list[Any] = []
+        self.idle = 0
+        self.lock = _threading.Lock()
+
+    def submit(self, job: tuple) -> None:
+        with self.lock:
+            if self.idle == 0 and len(self.workers) < self.size:
+                worker = _threading.Thread(
+                    target=self._work, name=f"green.tpool-{len(self.workers)}", daemon=True
+                )
+                self.workers.append(worker)
+                worker.start()
+            else:
+                self.idle -= 1
+        self.jobs.put(job)
+
+    def _work(self) -> None:
+        jobs = self.jobs
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            function, args, kwargs, hub, waiter = job
+            outcome: tuple[bool, Any] | None
+            try:
+                outcome = (True, function(*args, **kwargs))
+            except BaseException as error:
+                outcome = (False, error)
+            # Drop references before idling so results and arguments can be freed.
+            job = function = args = kwargs = None
+            hub.call_soon_threadsafe(_deliver, hub, waiter, outcome)
+            outcome = waiter = hub = None
+            with self.lock:
+                self.idle += 1
+
+    def stop(self, timeout: float) -> None:
+        with self.lock:
+            workers = list(self.workers)
+            self.workers.clear()
+        for _ in workers:
+            self.jobs.put(None)
+        for worker in workers:
+            worker.join(timeout)
+
+
+def _deliver(hub: Hub, waiter: Waiter, outcome: tuple[bool, Any]) -> None:
+    hub.remove_reference()
+    waiter.wake(outcome)
+
+
+_pool: _Pool | None = None
+_pool_lock = _threading.Lock()
+
+
+def _get_pool() -> _Pool:
+    global _pool
+    pool = _pool
+    if pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = _Pool(_size_from_environment())
+            pool = _pool
+    return pool
+
+
+def execute(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``function(*args, **kwargs)`` in an OS worker thread; return its result or raise its exception.
+
+    Only the calling green thread waits; the hub and every other green thread keep running. The
+    exception raised by `function` is re-raised here with its traceback (the worker's frames
+    included). Raises BlockingInHubError when called from inside the hub. Called from a thread
+    that is itself a tpool worker, `function` simply runs there.
+    """
+    hub = get_hub()
+    current = getcurrent()
+    if current is hub:
+        raise BlockingInHubError("tpool.execute() called inside the hub (a timer or callback)")
+    if _threading.current_thread().name.startswith("green.tpool-"):
+        return function(*args, **kwargs)
+    waiter = Waiter(hub)
+    hub.add_reference()
+    try:
+        _get_pool().submit((function, args, kwargs, hub, waiter))
+    except BaseException:
+        hub.remove_reference()
+        raise
+    succeeded, value = waiter.wait()
+    if succeeded:
+        return value
+    # Raised here, below this frame, so the worker's frames stay in the traceback.
+    try:
+        raise value.with_traceback(value.__traceback__)
+    finally:
+        value = None
+
+
+def set_num_threads(size: int) -> None:
+    """Set the pool size (default from GREEN_THREADPOOL_SIZE, else 20); stops the current workers."""
+    global _pool
+    if size < 1:
+        raise ValueError(f"the pool needs at least one thread, not {size}")
+    killall()
+    with _pool_lock:
+        _pool = _Pool(size)
+
+
+def killall(timeout: float = 5.0) -> None:
+    """Stop the worker threads after the jobs already queued (waiting up to `timeout` for each).
+
+    The next `execute` starts a fresh pool. Runs at interpreter exit.
+    """
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.stop(timeout)
+
+
+atexit.register(killall)
+
+
+def _forget_pool_in_child() -> None:
+    # The worker threads do not exist in a forked child; start over there.
+    global _pool, _pool_lock
+    _pool = None
+    _pool_lock = _threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
+class Proxy:
+    """Wrap `obj` so that calling its methods runs them through `execute` in the thread pool.
+
+    Attributes that are not callable are returned as they are. A returned object whose type is in
+    `autowrap`, or that a method named in `autowrap_names` returned, is wrapped in a Proxy too (a
+    database connection returning cursors, for example). Calling the Proxy itself, iterating it,
+    ``len`` and item access also go through the pool; ``repr``/``str`` do not.
+    """
+
+    def __init__(
+        self, obj: Any, autowrap: tuple[type, ...] = (), autowrap_names: tuple[str, ...] = ()
+    ) -> None:
+        object.__setattr__(self, "_obj", obj)
+        object.__setattr__(self, "_autowrap", tuple(autowrap))
+        object.__setattr__(self, "_autowrap_names", tuple(autowrap_names))
+
+    def _wrap(self, value: Any, name: str = "") -> Any:
+        if (self._autowrap and isinstance(value, self._autowrap)) or (name and name in self._autowrap_names):
+            return Proxy(value, self._autowrap, self._autowrap_names)
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._obj, name)
+        if not callable(value):
+            return self._wrap(value, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._wrap(execute(value, *args, **kwargs), name)
+
+        call.__name__ = name
+        call.__doc__ = getattr(value, "__doc__", None)
+        return call
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._obj, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(self._obj, name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._wrap(execute(self._obj, *args, **kwargs))
+
+    def __iter__(self) -> Any:
+        iterator = execute(iter, self._obj)
+        if iterator is self._obj:
+            return self
+        return Proxy(iterator, self._autowrap, self._autowrap_names)
+
+    def __next__(self) -> Any:
+        return self._wrap(execute(next, self._obj))
+
+    def __len__(self) -> int:
+        return execute(len, self._obj)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._wrap(execute(self._obj.__getitem__, key))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        execute(self._obj.__setitem__, key, value)
+
+    def __enter__(self) -> Any:
+        return self._wrap(execute(self._obj.__enter__))
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        return execute(self._obj.__exit__, *exc_info)
+
+    def __bool__(self) -> bool:
+        return bool(self._obj)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Proxy):
+            other = other._obj
+        return bool(self._obj == other)
+
+    def __hash__(self) -> int:
+        return hash(self._obj)
+
+    def __repr__(self) -> str:
+        return f"<green.tpool.Proxy of {self._obj!r}>"
+
+    def __str__(self) -> str:
+        return str(self._obj)

@@ -1,0 +1,195 @@
+"""green.wsgi against malformed and hostile requests: each gets its status, the server keeps serving.
+
+Every case runs against a live server; afterwards a valid request on a new connection must still
+be answered. Framing errors (smuggling vectors) must also close the connection, so whatever the
+client sent after them is never parsed as a request.
+"""
+
+from __future__ import annotations
+
+import pytest
+from wsgi_helpers import connect, get, receive_until_closed, running
+
+import green
+from green import socket as green_socket
+
+
+def echo(environ, start_response):
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"echo:" + body]
+
+
+LIMITS = {
+    "max_request_line": 1024,
+    "max_header_line": 1024,
+    "max_header_bytes": 4096,
+    "max_headers": 20,
+    "max_body": 1000,
+}
+
+# name -> (bytes sent, expected status or None for "closed without a response")
+CASES: dict[str, tuple[bytes, int | None]] = {
+    "request line too long": (b"GET /" + b"a" * 2000 + b" HTTP/1.1\r\n\r\n", 414),
+    "request line endless": (b"GET /" + b"a" * 200_000, 414),
+    "header line too long": (b"GET / HTTP/1.1\r\nX-Big: " + b"b" * 2000 + b"\r\n\r\n", 431),
+    "header line endless": (b"GET / HTTP/1.1\r\nX-Big: " + b"b" * 200_000, 431),
+    "too many headers": (
+        b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(30)) + b"\r\n",
+        431,
+    ),
+    "headers too large": (
+        b"GET / HTTP/1.1\r\n"
+        + b"X-A: "
+        + b"a" * 1000
+        + b"\r\n"
+        + b"X-B: "
+        + b"b" * 1000
+        + b"\r\n"
+        + b"X-C: "
+        + b"c" * 1000
+        + b"\r\n"
+        + b"X-D: "
+        + b"d" * 1000
+        + b"\r\n"
+        + b"X-E: "
+        + b"e" * 1000
+        + b"\r\n\r\n",
+        431,
+    ),
+    "body over max_body": (b"POST / HTTP/1.1\r\nContent-Length: 2000\r\n\r\n" + b"x" * 2000, 413),
+    "chunked body over max_body": (
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"200\r\n"
+        + b"x" * 512
+        + b"\r\n"
+        + b"200\r\n"
+        + b"x" * 512
+        + b"\r\n0\r\n\r\n",
+        413,
+    ),
+    "CL+TE": (
+        b"POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+        400,
+    ),
+    "TE+CL": (
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+        400,
+    ),
+    "duplicate CL, same value": (
+        b"POST / HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\nabcd",
+        400,
+    ),
+    "duplicate CL, different values": (
+        b"POST / HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcd",
+        400,
+    ),
+    "CL list": (b"POST / HTTP/1.1\r\nContent-Length: 4, 4\r\n\r\nabcd", 400),
+    "CL negative": (b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400),
+    "CL with plus sign": (b"POST / HTTP/1.1\r\nContent-Length: +4\r\n\r\nabcd", 400),
+    "CL overflow": (b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400),
+    "chunk-size overflow": (
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFF1\r\nab\r\n0\r\n\r\n",
+        400,
+    ),
+    "chunk-size not hex": (
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n",
+        400,
+    ),
+    "chunk-size negative": (
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n-2\r\nab\r\n0\r\n\r\n",
+        400,
+    ),
+    "chunk data longer than size": (
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabcd\r\n0\r\n\r\n",
+        400,
+    ),
+    "TE gzip only": (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nabc", 400),
+    "TE xchunked": (b"POST / HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n", 400),
+    "TE chunked, gzip": (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400),
+    "TE in HTTP/1.0": (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    "bare CR in request line": (b"GET / HTTP/1.1\rHost: a\r\n\r\n", 400),
+    "bare LF line endings": (b"GET / HTTP/1.1\nHost: a\n\n", 400),
+    "bare CR in header value": (b"GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", 400),
+    "NUL in header value": (b"GET / HTTP/1.1\r\nHost: a\x00b\r\n\r\n", 400),
+    "NUL in path": (b"GET /\x00 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    "DEL in header value": (b"GET / HTTP/1.1\r\nX: a\x7fb\r\n\r\n", 400),
+    "obs-fold": (b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n", 400),
+    "whitespace before colon": (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
+    "empty header name": (b"GET / HTTP/1.1\r\n: b\r\n\r\n", 400),
+    "invalid method": (b"G@T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    "unknown method": (b"FROB / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    "lowercase method": (b"get / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    "invalid version": (b"GET / HTTP/1.7\r\nHost: a\r\n\r\n", 400),
+    "garbage version": (b"GET / HTXP/1.1\r\nHost: a\r\n\r\n", 400),
+    "HTTP/2.0 version": (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+    "HTTP/0.9 request": (b"GET /\r\n\r\n", 505),
+    "binary garbage": (bytes(range(256)), 400),
+    "TLS hello on plain port": (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40, 400),
+    "truncated headers": (b"GET / HTTP/1.1\r\nHost: a\r\n", None),
+    "truncated body": (b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc", 400),
+    "truncated chunked body": (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", 400),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_malformed_request(name):
+    data, expected = CASES[name]
+    with running(echo, **LIMITS) as (_, port):
+        with connect(port) as sock:
+            try:
+                sock.sendall(data)
+            except ConnectionError:
+                pass  # the server may answer and close before reading everything
+            try:
+                sock.shutdown(green_socket.SHUT_WR)
+            except OSError:
+                pass
+            answer = receive_until_closed(sock)
+        if expected is None:
+            assert answer == b""
+        else:
+            assert answer.startswith(b"HTTP/1.1 %d " % expected), answer[:200]
+            assert b"Connection: close\r\n" in answer
+            assert answer.count(b"HTTP/1.1 ") == 1, "bytes after a framing error were parsed as a request"
+        response = get(port)
+        assert response.status == 200 and response.body == b"echo:"
+
+
+def test_slow_headers_dropped_after_timeout():
+    with running(echo, header_timeout=0.2) as (_, port):
+        with connect(port) as sock:
+            for piece in (b"GET / HT", b"TP/1.1\r\n", b"Host: a\r\n"):
+                sock.sendall(piece)
+                green.sleep(0.08)
+            answer = receive_until_closed(sock)
+        assert answer.startswith(b"HTTP/1.1 408 ")
+        assert get(port).status == 200
+
+
+def test_silent_connection_dropped_after_header_timeout():
+    with running(echo, header_timeout=0.2, keepalive_timeout=30) as (_, port):
+        with connect(port) as sock:
+            assert receive_until_closed(sock) == b""
+        assert get(port).status == 200
+
+
+def test_slow_body_dropped_after_io_timeout():
+    with running(echo, io_timeout=0.2) as (_, port):
+        with connect(port) as sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
+            answer = receive_until_closed(sock)
+        assert answer.startswith(b"HTTP/1.1 408 ")
+        assert get(port).status == 200
+
+
+def test_many_bad_clients_at_once_do_not_disturb_a_good_one():
+    with running(echo, **LIMITS) as (_, port):
+        sockets = []
+        for data, _ in list(CASES.values())[:20]:
+            sock = connect(port)
+            sock.sendall(data[:5000])
+            sockets.append(sock)
+        assert get(port).status == 200
+        for sock in sockets:
+            sock.close()
