@@ -19,7 +19,8 @@ A non-blocking fd that raises BlockingIOError after all (another process drained
 the same way. `close` and `closerange` call ``hub.notify_closing`` first, so green threads waiting
 on those fds wake with OSError(EBADF) and the fd numbers are reused cleanly.
 
-`waitpid`, `fork` and the rest are the stdlib's here; the patcher deals with processes.
+`waitpid`, `wait`, `wait3` and `wait4` come from ``green._process`` (they park the caller until the
+child exits); `fork` and the rest are the stdlib's.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from green.hubs import _state as _hub_state
 from green.hubs import get_hub
 
 _os = original("os")
+_fcntl = original("fcntl")
 _select = original("select")
 
 __green__ = "os"
-__implements__ = ["read", "write", "close", "closerange"]
+__implements__ = ["read", "write", "close", "closerange", "waitpid", "wait", "wait3", "wait4"]
 __removes__: list[str] = []
 
 for _name in dir(_os):
@@ -69,6 +71,13 @@ def _ready(fd: int, events: int) -> bool:
     return bool(found) and bool(found[0][1] & (events | _NOT_WAITING))
 
 
+def _cannot(fd: int, access: int) -> bool:
+    """True if `fd` was not opened for `access` (O_WRONLY for writes, O_RDONLY for reads): such a
+    call fails at once in the kernel (EBADF) and must not wait for a readiness that never comes."""
+    mode = _fcntl.fcntl(fd, _fcntl.F_GETFL) & _os.O_ACCMODE
+    return mode != _os.O_RDWR and mode != access
+
+
 def read(fd: int, length: int) -> bytes:
     """Read at most `length` bytes from `fd`, parking only the calling green thread until data
     (or end of file) is there. Raises what `os.read` raises; OSError(EBADF) if the fd is closed
@@ -79,6 +88,8 @@ def read(fd: int, length: int) -> bytes:
                 return _real_read(fd, length)
             except BlockingIOError:
                 pass
+        elif _cannot(fd, _os.O_RDONLY):
+            return _real_read(fd, length)
         get_hub().wait_readable(fd)
 
 
@@ -94,6 +105,8 @@ def write(fd: int, data: Any) -> int:
                 return _real_write(fd, data)
             except BlockingIOError:
                 pass
+        elif _cannot(fd, _os.O_WRONLY):
+            return _real_write(fd, data)
         get_hub().wait_writable(fd)
 
 
@@ -120,3 +133,6 @@ def closerange(fd_low: int, fd_high: int) -> None:
         for fd in [fd for fd in hub._fds if fd_low <= fd < fd_high]:
             hub.notify_closing(fd)
     _real_closerange(fd_low, fd_high)
+
+
+from green._process import wait, wait3, wait4, waitpid  # noqa: E402, F401  (after the stdlib names)

@@ -299,3 +299,20 @@ def test_burst_of_spawns_does_not_starve_due_timers():
     assert fired_at
     # The timer ran early in the burst, not after all 50,000 green threads.
     assert fired_at[0] - yielded_at < (finished_at - yielded_at) / 2
+
+
+def test_exception_from_signal_handler_during_poll_reaches_main_and_hub_survives():
+    import signal
+
+    def handler(signum, frame):
+        raise ValueError("from the handler")
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+        with pytest.raises(ValueError, match="from the handler"):
+            green.sleep(1)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert green.spawn(lambda: 3).wait() == 3

@@ -46,7 +46,8 @@ def test_os_declarations_and_reexports():
     assert gos.__green__ == "os"
     for name in gos.__implements__:
         assert hasattr(stdos, name)
-    assert gos.path is stdos.path and gos.getpid is stdos.getpid and gos.waitpid is stdos.waitpid
+    assert gos.path is stdos.path and gos.getpid is stdos.getpid and gos.fork is stdos.fork
+    assert gos.waitpid is not stdos.waitpid  # green: parks only the caller
 
 
 @pytest.fixture

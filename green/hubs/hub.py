@@ -529,10 +529,13 @@ class Hub(greenlet):
                     continue
             try:
                 events = self.backend.poll(timeout)
-            except (KeyboardInterrupt, SystemExit) as error:
-                self._raise_in_main(error)
-                continue
             except InterruptedError:
+                continue
+            except BaseException as error:
+                # A signal handler raised while the hub slept (KeyboardInterrupt from Ctrl-C, or
+                # anything a handler raises): it belongs to the main green thread, as it would
+                # without green.
+                self._raise_in_main(error)
                 continue
 
             for fd, mask in events:

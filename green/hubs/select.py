@@ -50,8 +50,8 @@ class Backend:
     def poll(self, timeout: float | None) -> list[tuple[int, int]]:
         try:
             readable, writable, _ = select.select(self._readers, self._writers, (), timeout)
-        except (OSError, ValueError) as error:
-            if isinstance(error, OSError) and error.errno != errno.EBADF:
+        except OSError as error:
+            if error.errno != errno.EBADF:
                 raise
             return self._poll_around_bad_fds()
         events: dict[int, int] = dict.fromkeys(readable, READ)
