@@ -197,11 +197,17 @@ def select(
                 raise TypeError("timeout must be a float or None") from None
         if timeout < 0:
             raise ValueError("timeout must be non-negative")
-    # Lists, so that iterators are consumed once and the stdlib sees the same objects twice.
-    readers, writers, exceptional = list(rlist), list(wlist), list(xlist)
+    # The first call sees the caller's lists themselves (as the stdlib call would: a fileno()
+    # that changes its own list gives the stdlib's answer); other iterables become lists, so
+    # that they are consumed once. Before parking, snapshot the lists: the stdlib call looks at
+    # them once, and other green threads may change them while this one waits.
+    readers = rlist if type(rlist) is list else list(rlist)
+    writers = wlist if type(wlist) is list else list(wlist)
+    exceptional = xlist if type(xlist) is list else list(xlist)
     ready = _real_select(readers, writers, exceptional, 0)
     if ready[0] or ready[1] or ready[2] or timeout == 0:
         return ready
+    readers, writers, exceptional = readers[:], writers[:], exceptional[:]
     masks: dict[int, int] = {}
     for objects, bit in ((readers, _POLLIN), (writers, _POLLOUT), (exceptional, _POLLPRI)):
         for target in objects:

@@ -8,8 +8,8 @@ the green object. Every blocking method follows the same three steps:
 
 1. make the real non-blocking call; if it succeeds (the common case on a busy server) the hub is
    never involved;
-2. on `BlockingIOError`, re-raise it if the user asked for a non-blocking socket (timeout 0.0),
-   otherwise park on ``hub.wait_readable``/``wait_writable`` with the time that is left;
+2. on `BlockingIOError`, re-raise it if the user asked for a non-blocking socket (timeout 0.0)
+   or call (``MSG_DONTWAIT`` in the flags), otherwise park on ``hub.wait_readable``/``wait_writable`` with the time that is left;
 3. after any wake-up (which may be spurious) retry the real call; when the time is up raise
    ``TimeoutError("timed out")``, which is `socket.timeout`.
 
@@ -41,6 +41,7 @@ import operator as _operator
 import os as _os
 import stat as _stat
 import sys as _sys
+import warnings as _warnings
 from time import monotonic as _monotonic
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable
@@ -88,6 +89,8 @@ _SOL_SOCKET = _stdsocket.SOL_SOCKET
 _SO_ERROR = _stdsocket.SO_ERROR
 _inet_pton = _stdsocket.inet_pton
 _SocketIO = _stdsocket.SocketIO
+_MSG_DONTWAIT = getattr(_stdsocket, "MSG_DONTWAIT", 0)
+_GiveupOnSendfile = _stdsocket._GiveupOnSendfile
 
 
 def _no_refcount(value: Any) -> int:
@@ -140,9 +143,10 @@ class socket:
     def __init__(self, family: int = -1, type: int = -1, proto: int = -1, fileno: int | None = None) -> None:
         # -1 means what it means to the stdlib: AF_INET/SOCK_STREAM/0, or read from `fileno`.
         sock = _RealSocket(family, type, proto, fileno)
+        # The stdlib's own choice: 0.0 for a SOCK_NONBLOCK type, else getdefaulttimeout().
+        self._timeout = sock.gettimeout()
         sock.setblocking(False)
         self._sock = sock
-        self._timeout = _stdsocket.getdefaulttimeout()
         self._io_refs = 0
         self._closed = False
         self._expect_wait = False
@@ -210,19 +214,59 @@ class socket:
         if not self._closed:
             self.close()
 
+    # -- calls that never wait: the real socket's (defined here so that the class has them) ----
+
+    def bind(self, address: Any) -> None:
+        """Bind to `address` (the stdlib's `bind`; host names resolve with a blocking call)."""
+        self._sock.bind(address)
+
+    def listen(self, *backlog: int) -> None:
+        """Accept connections, with an optional backlog (the stdlib's `listen`)."""
+        self._sock.listen(*backlog)
+
+    def getsockname(self) -> Any:
+        """The socket's own address."""
+        return self._sock.getsockname()
+
+    def getpeername(self) -> Any:
+        """The connected peer's address; OSError(ENOTCONN) when not connected."""
+        return self._sock.getpeername()
+
+    def getsockopt(self, *args: Any) -> Any:
+        """``getsockopt(level, option[, buffersize])``, as the stdlib."""
+        return self._sock.getsockopt(*args)
+
+    def setsockopt(self, *args: Any) -> None:
+        """``setsockopt(level, option, value)`` or ``(level, option, None, optlen)``, as the stdlib."""
+        self._sock.setsockopt(*args)
+
+    def get_inheritable(self) -> bool:
+        """Whether child processes inherit the fd."""
+        return self._sock.get_inheritable()  # type: ignore[no-any-return]
+
+    def set_inheritable(self, inheritable: bool) -> None:
+        """Let child processes inherit the fd (or not)."""
+        self._sock.set_inheritable(inheritable)
+
     # -- timeouts -----------------------------------------------------------------------------
 
     def settimeout(self, value: float | None) -> None:
         """None: block; 0.0: non-blocking (raise BlockingIOError); > 0: raise TimeoutError after
-        that many seconds. Raises ValueError for a negative value, TypeError for a non-number."""
-        self._timeout = _check_timeout(value)
+        that many seconds. Raises ValueError for a negative value, TypeError for a non-number,
+        OSError(EBADF) for a closed socket or a bad fd (as the stdlib, which touches the fd)."""
+        timeout = _check_timeout(value)
+        # Keeps the kernel socket non-blocking, and fails on a bad fd the way the stdlib does.
+        self._sock.setblocking(False)
+        self._timeout = timeout
 
     def gettimeout(self) -> float | None:
         """The timeout set by `settimeout` (None, 0.0 or seconds)."""
         return self._timeout
 
     def setblocking(self, flag: bool) -> None:
-        """``setblocking(True)`` is ``settimeout(None)``; ``setblocking(False)`` is ``settimeout(0.0)``."""
+        """``setblocking(True)`` is ``settimeout(None)``; ``setblocking(False)`` is ``settimeout(0.0)``.
+        Raises OSError(EBADF) for a closed socket or a bad fd."""
+        self._sock.setblocking(False)
         self._timeout = None if flag else 0.0
 
     def getblocking(self) -> bool:
@@ -271,11 +315,11 @@ class socket:
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         """Receive up to `bufsize` bytes (b"" at end of stream); waits cooperatively."""
-        if not self._expect_wait or self._timeout == 0.0:
+        if not self._expect_wait or self._timeout == 0.0 or flags:
             try:
                 return self._sock.recv(bufsize, flags)
             except BlockingIOError:
-                if self._timeout == 0.0:
+                if self._timeout == 0.0 or flags & _MSG_DONTWAIT:
                     raise
         # The last read had to wait and returned less than asked (a request/response peer):
         # wait first instead of paying for a recv that fails with EAGAIN.
@@ -288,7 +332,7 @@ class socket:
         try:
             return self._sock.recv_into(buffer, nbytes, flags)
         except BlockingIOError:
-            if self._timeout == 0.0:
+            if self._timeout == 0.0 or flags & _MSG_DONTWAIT:
                 raise
         return self._retry(self._sock.recv_into, (buffer, nbytes, flags), False)
 
@@ -297,7 +341,7 @@ class socket:
         try:
             return self._sock.recvfrom(bufsize, flags)
         except BlockingIOError:
-            if self._timeout == 0.0:
+            if self._timeout == 0.0 or flags & _MSG_DONTWAIT:
                 raise
         return self._retry(self._sock.recvfrom, (bufsize, flags), False)
 
@@ -306,7 +350,7 @@ class socket:
         try:
             return self._sock.recvfrom_into(buffer, nbytes, flags)
         except BlockingIOError:
-            if self._timeout == 0.0:
+            if self._timeout == 0.0 or flags & _MSG_DONTWAIT:
                 raise
         return self._retry(self._sock.recvfrom_into, (buffer, nbytes, flags), False)
 
@@ -315,7 +359,7 @@ class socket:
         try:
             return self._sock.recvmsg(bufsize, ancbufsize, flags)
         except BlockingIOError:
-            if self._timeout == 0.0:
+            if self._timeout == 0.0 or flags & _MSG_DONTWAIT:
                 raise
         return self._retry(self._sock.recvmsg, (bufsize, ancbufsize, flags), False)
 
@@ -324,7 +368,7 @@ class socket:
         try:
             return self._sock.recvmsg_into(buffers, ancbufsize, flags)
         except BlockingIOError:
-            if self._timeout == 0.0:
+            if self._timeout == 0.0 or flags & _MSG_DONTWAIT:
                 raise
         return self._retry(self._sock.recvmsg_into, (buffers, ancbufsize, flags), False)
 
@@ -335,7 +379,7 @@ class socket:
         try:
             return self._sock.send(data, flags)
         except BlockingIOError:
-            if self._timeout == 0.0:
+            if self._timeout == 0.0 or flags & _MSG_DONTWAIT:
                 raise
         return self._retry(self._sock.send, (data, flags), True)
 
@@ -346,7 +390,7 @@ class socket:
             try:
                 sent = self._sock.send(data, flags)
             except BlockingIOError:
-                if self._timeout == 0.0:
+                if self._timeout == 0.0 or flags & _MSG_DONTWAIT:
                     raise
                 sent = 0
             if sent == len(data):
@@ -367,21 +411,26 @@ class socket:
                     sent += send(octets[sent:], flags)
                     continue
                 except BlockingIOError:
-                    if timeout == 0.0:
+                    if timeout == 0.0 or flags & _MSG_DONTWAIT:
                         raise
                 self._wait(True, deadline)
 
-    def sendto(self, data: Any, flags_or_address: Any, address: Any = None) -> int:
+    def sendto(self, data: Any, *flags_and_address: Any) -> int:
         """Send a datagram to `address` (``sendto(data, address)`` or ``sendto(data, flags,
-        address)``); host names are resolved cooperatively."""
-        if address is None:
-            args: tuple = (data, self._resolve(flags_or_address))
+        address)``); host names are resolved cooperatively. Bad arguments raise the stdlib's
+        TypeError (an address of None is refused, never taken for "no address")."""
+        flags: Any = 0
+        if len(flags_and_address) == 1:
+            args: tuple = (data, self._resolve(flags_and_address[0]))
+        elif len(flags_and_address) == 2:
+            flags = flags_and_address[0]
+            args = (data, flags, self._resolve(flags_and_address[1]))
         else:
-            args = (data, flags_or_address, self._resolve(address))
+            args = (data, *flags_and_address)  # the real call raises the stdlib's TypeError
         try:
             return self._sock.sendto(*args)
         except BlockingIOError:
-            if self._timeout == 0.0:
+            if self._timeout == 0.0 or flags & _MSG_DONTWAIT:
                 raise
         return self._retry(self._sock.sendto, args, True)
 
@@ -391,9 +440,21 @@ class socket:
         try:
             return self._sock.sendmsg(*args)
         except BlockingIOError:
-            if self._timeout == 0.0:
+            if self._timeout == 0.0 or flags & _MSG_DONTWAIT:
                 raise
         return self._retry(self._sock.sendmsg, args, True)
+
+    if hasattr(_RealSocket, "sendmsg_afalg"):
+
+        def sendmsg_afalg(self, *args: Any, **keywords: Any) -> int:
+            """The stdlib's `sendmsg_afalg` (AF_ALG sockets, Linux), waiting cooperatively."""
+            method = self._sock.sendmsg_afalg
+            try:
+                return method(*args, **keywords)  # type: ignore[no-any-return]
+            except BlockingIOError:
+                if self._timeout == 0.0 or keywords.get("flags", 0) & _MSG_DONTWAIT:
+                    raise
+            return self._retry(lambda: method(*args, **keywords), (), True)  # type: ignore[no-any-return]
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """Send a file opened in binary mode; returns the number of bytes sent.
@@ -402,6 +463,14 @@ class socket:
         read/send loop otherwise. As the stdlib, advances the file position by what was sent
         and raises ValueError on a non-blocking socket (timeout 0.0).
         """
+        if hasattr(_os, "sendfile"):
+            try:
+                return self._sendfile_use_sendfile(file, offset, count)
+            except _GiveupOnSendfile:
+                pass
+        return self._sendfile_use_send(file, offset, count)
+
+    def _check_sendfile_params(self, file: Any, offset: int, count: int | None) -> None:
         if "b" not in getattr(file, "mode", "b"):
             raise ValueError("file should be opened in binary mode")
         if self.type != _stdsocket.SOCK_STREAM:
@@ -413,24 +482,32 @@ class socket:
                 raise ValueError(f"count must be a positive integer (got {count!r})")
         if self._timeout == 0.0:
             raise ValueError("non-blocking sockets are not supported")
-        if hasattr(_os, "sendfile"):
-            try:
-                return self._sendfile_zero_copy(file, offset, count)
-            except _FallBack:
-                pass
+
+    # The two halves of `sendfile` keep the stdlib's private names and contract (callers and
+    # CPython's tests use them): the zero-copy half raises _GiveupOnSendfile when os.sendfile
+    # cannot be used for `file`.
+
+    def _sendfile_use_sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        self._check_sendfile_params(file, offset, count)
+        if not hasattr(_os, "sendfile"):
+            raise _GiveupOnSendfile("os.sendfile() not available on this platform")
+        return self._sendfile_zero_copy(file, offset, count)
+
+    def _sendfile_use_send(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        self._check_sendfile_params(file, offset, count)
         return self._sendfile_loop(file, offset, count)
 
     def _sendfile_zero_copy(self, file: Any, offset: int, count: int | None) -> int:
         try:
             source = file.fileno()
         except (AttributeError, _io.UnsupportedOperation) as error:
-            raise _FallBack() from error
+            raise _GiveupOnSendfile() from error
         try:
             status = _os.fstat(source)
         except OSError as error:
-            raise _FallBack() from error
+            raise _GiveupOnSendfile() from error
         if not _stat.S_ISREG(status.st_mode):
-            raise _FallBack()
+            raise _GiveupOnSendfile()
         size = status.st_size
         if not size:
             return 0
@@ -453,7 +530,7 @@ class socket:
                     continue
                 except OSError as error:
                     if total == 0 and error.errno in (_errno.ENOTSOCK, _errno.EINVAL):
-                        raise _FallBack() from error
+                        raise _GiveupOnSendfile() from error
                     raise
                 if sent == 0:
                     break
@@ -568,14 +645,18 @@ class socket:
     def accept(self) -> tuple[socket, Any]:
         """Wait cooperatively for a connection; returns (green socket, address). The new socket
         has the default timeout (`getdefaulttimeout()`), as in the stdlib."""
+        fd, address = self._accept()
+        sock = self._sock
+        return type(self)(sock.family, sock.type, sock.proto, fd), address
+
+    def _accept(self) -> tuple[int, Any]:
+        """The stdlib's low-level accept: (new fd, address), waiting cooperatively."""
         try:
-            fd, address = self._sock._accept()
+            return self._sock._accept()  # type: ignore[no-any-return]
         except BlockingIOError:
             if self._timeout == 0.0:
                 raise
-            fd, address = self._retry(self._sock._accept, (), False)
-        sock = self._sock
-        return type(self)(sock.family, sock.type, sock.proto, fd), address
+        return self._retry(self._sock._accept, (), False)  # type: ignore[no-any-return]
 
     # -- lifetime -----------------------------------------------------------------------------
 
@@ -661,25 +742,30 @@ class socket:
         self._sock.shutdown(how)
 
     def __del__(self) -> None:
-        # A socket dropped without close(): make the hub forget the fd before the real socket's
-        # own finaliser closes it (and warns), so the recycled fd number starts clean. Not when
-        # something else still holds the real socket (a TLS layer took it over): it stays open.
+        # A socket dropped without close(): make the hub forget the fd, so the recycled fd
+        # number starts clean, then warn and close as the stdlib does -- the ResourceWarning
+        # names this green socket, the object the program dropped. Not when something else
+        # still holds the real socket (a TLS layer took it over): it stays open.
         try:
             sock = self._sock
             fd = sock.fileno()
-            if fd >= 0 and _getrefcount(sock) <= 3:  # our slot, `sock`, the call's argument
-                hub = _existing_hub()
-                if hub is not None:
-                    hub.notify_closing(fd)
+            if fd < 0 or _getrefcount(sock) > 3:  # our slot, `sock`, the call's argument
+                return
+            hub = _existing_hub()
+            if hub is not None:
+                hub.notify_closing(fd)
+            message = f"unclosed {self!r}"
         except Exception:  # a half-built object, or the interpreter shutting down
-            pass
+            return
+        try:
+            # An error here (warnings turned into errors) is reported as unraisable, as the
+            # stdlib's finaliser does.
+            _warnings.warn(message, ResourceWarning, stacklevel=1, source=self)
+        finally:
+            sock.close()
 
 
 SocketType = socket
-
-
-class _FallBack(Exception):
-    """os.sendfile cannot be used for this file; use the read/send loop."""
 
 
 # -- module functions --------------------------------------------------------------------------

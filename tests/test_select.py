@@ -203,3 +203,45 @@ def test_select_with_a_pipe():
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+def shrinking_select(module) -> tuple[tuple, list]:
+    """`module.select` on ten entries whose fileno() deletes the list's last entry."""
+    objects: list = []
+    read_end, write_end = os.pipe()
+
+    class Shrinking:
+        def fileno(self) -> int:
+            del objects[-1]
+            return write_end
+
+    try:
+        objects[:] = [Shrinking()] * 10
+        return module.select([], objects, []), objects
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_select_reads_the_callers_list_as_the_stdlib_does():
+    # A fileno() that shrinks its own list (CPython's test_select_mutated): the stdlib walks the
+    # live list, so it sees 5 of the 10 entries and returns them; green must answer the same.
+    for module in (stdselect, gselect):
+        result, objects = shrinking_select(module)
+        assert len(objects) == 5, module
+        assert result == ([], objects, []), module
+
+
+def test_select_waits_on_a_snapshot_of_the_lists(pair, doorbell_kind):
+    # The stdlib reads the lists once; a list changed by another green thread while select waits
+    # must not change the answer.
+    a, b = pair
+    readers = [a]
+
+    def meddle():
+        readers[:] = [b]  # b never becomes readable here
+        b.send(b"x")  # a becomes readable
+
+    green.spawn_after(0.01, meddle)
+    assert gselect.select(readers, [], [], 2) == ([a], [], [])
+    assert readers == [b]

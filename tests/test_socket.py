@@ -689,3 +689,131 @@ def test_connect_timeout_against_a_full_backlog():
         for sock in connected:
             sock.close()
         server.close()
+
+
+# -- the stdlib's finer points (found by CPython's own test_socket) -------------------------------
+
+
+@pytest.mark.skipif(not hasattr(stdsocket, "SOCK_NONBLOCK"), reason="no SOCK_NONBLOCK on this platform")
+def test_sock_nonblock_type_gives_a_non_blocking_socket_as_the_stdlib():
+    kind = stdsocket.SOCK_STREAM | stdsocket.SOCK_NONBLOCK
+    with stdsocket.socket(type=kind) as real, gsocket.socket(type=kind) as sock:
+        assert sock.gettimeout() == real.gettimeout() == 0.0
+        assert not sock.getblocking()
+        assert sock.type == stdsocket.SOCK_STREAM
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        with pytest.raises(BlockingIOError):
+            sock.accept()
+
+
+def test_settimeout_and_setblocking_fail_on_a_bad_fd_as_the_stdlib():
+    sock = gsocket.socket()
+    sock.close()
+    for call in (lambda: sock.settimeout(1.0), lambda: sock.setblocking(True)):
+        with pytest.raises(OSError) as got:
+            call()
+        assert got.value.errno == errno.EBADF
+    first = gsocket.socket()
+    borrowed = gsocket.socket(fileno=first.fileno())  # the same fd, then closed under it
+    first.close()
+    try:
+        with pytest.raises(OSError):
+            borrowed.setblocking(False)
+    finally:
+        borrowed.detach()
+
+
+@pytest.mark.skipif(not hasattr(stdsocket, "MSG_DONTWAIT"), reason="no MSG_DONTWAIT on this platform")
+def test_msg_dontwait_never_waits_even_on_a_blocking_socket(pair):
+    a, b = pair
+    assert a.gettimeout() is None
+    for call in (
+        lambda: a.recv(10, gsocket.MSG_DONTWAIT),
+        lambda: a.recv_into(bytearray(10), 10, gsocket.MSG_DONTWAIT),
+        lambda: a.recvfrom(10, gsocket.MSG_DONTWAIT),
+        lambda: a.recvmsg(10, 0, gsocket.MSG_DONTWAIT),
+    ):
+        with pytest.raises(BlockingIOError):
+            call()
+    with pytest.raises(BlockingIOError):  # fills the buffer, then refuses to wait
+        while True:
+            a.send(b"x" * 65536, gsocket.MSG_DONTWAIT)
+    for call in (
+        lambda: a.sendall(b"x" * 65536, gsocket.MSG_DONTWAIT),
+        lambda: a.sendmsg([b"x"], [], gsocket.MSG_DONTWAIT),
+    ):
+        with pytest.raises(BlockingIOError):
+            call()
+
+
+def test_sendto_argument_errors_are_the_stdlibs():
+    real = stdsocket.socket(stdsocket.AF_INET, stdsocket.SOCK_DGRAM)
+    sock = gsocket.socket(gsocket.AF_INET, gsocket.SOCK_DGRAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        address = sock.getsockname()
+        for args in ((b"x", None), (b"x", 0, None), ("text", address), (b"x",), (b"x", 0, address, 4)):
+            with pytest.raises(TypeError) as expected:
+                real.sendto(*args)
+            with pytest.raises(TypeError) as got:
+                sock.sendto(*args)
+            assert str(got.value) == str(expected.value), args
+        assert sock.sendto(b"ok", 0, address) == 2
+        assert sock.recvfrom(10) == (b"ok", address)
+    finally:
+        real.close()
+        sock.close()
+
+
+def test_the_class_has_the_stdlib_socket_methods():
+    ours = set(dir(gsocket.socket))
+    assert {name for name in dir(stdsocket.socket) if not name.startswith("__")} <= ours
+
+
+def test_low_level_accept_and_the_two_sendfile_halves_wait_cooperatively(listener):
+    client, served = tcp_pair(listener)
+    payload = os.urandom(500_000)  # more than the socket buffers hold: the sender must wait
+    try:
+        waiting = green.spawn(listener._accept)
+        green.sleep(0)
+        late = gsocket.create_connection(listener.getsockname())
+        fd, address = waiting.wait()
+        os.close(fd)
+        late.close()
+        assert address[0] == "127.0.0.1"
+        with tempfile.TemporaryFile() as file:
+            file.write(payload)
+            for method in (client._sendfile_use_sendfile, client._sendfile_use_send):
+                file.seek(0)
+                received = bytearray()
+
+                def reader(received: bytearray = received) -> None:
+                    while len(received) < len(payload):
+                        received.extend(served.recv(65536))
+
+                thread = green.spawn(reader)
+                assert method(file) == len(payload)
+                thread.wait()
+                assert bytes(received) == payload
+        with pytest.raises(gsocket._GiveupOnSendfile):
+            client._sendfile_use_sendfile(io.BytesIO(b"not a regular file"))
+        client.setblocking(False)
+        with pytest.raises(ValueError, match="non-blocking"):
+            client._sendfile_use_send(io.BytesIO(b"x"))
+    finally:
+        client.close()
+        served.close()
+
+
+def test_a_dropped_socket_warns_naming_the_green_socket_and_closes_the_fd():
+    sock = gsocket.socket()
+    fd = sock.fileno()
+    described = repr(sock)
+    with pytest.warns(ResourceWarning) as caught:
+        del sock
+        gc.collect()
+    assert [str(warning.message) for warning in caught] == [f"unclosed {described}"]
+    with pytest.raises(OSError) as got:
+        os.fstat(fd)
+    assert got.value.errno == errno.EBADF
