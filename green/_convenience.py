@@ -139,13 +139,9 @@ def _wrap_with_context(
         ssl_version = ssl.PROTOCOL_TLS_SERVER if server_side else ssl.PROTOCOL_TLS_CLIENT
     context = ssl.SSLContext(ssl_version)
     context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE if cert_reqs is None else cert_reqs
-    if ca_certs:
-        context.load_verify_locations(ca_certs)
-    if certfile:
-        context.load_cert_chain(certfile, keyfile)
-    if ciphers:
-        context.set_ciphers(ciphers)
+    ssl._configure_legacy(
+        context, ssl.CERT_NONE if cert_reqs is None else cert_reqs, ca_certs, certfile, keyfile, ciphers
+    )
     return context.wrap_socket(
         sock,
         server_side=server_side,

@@ -706,16 +706,28 @@ if "wrap_socket" in __implements__:
             # PROTOCOL_TLS itself is deprecated; the caller has been warned once already.
             warnings.simplefilter("ignore", DeprecationWarning)
             context = SSLContext(ssl_version)
-        context.verify_mode = cert_reqs
-        if ca_certs:
-            context.load_verify_locations(ca_certs)
-        if certfile:
-            context.load_cert_chain(certfile, keyfile)
-        if ciphers:
-            context.set_ciphers(ciphers)
+        _configure_legacy(context, cert_reqs, ca_certs, certfile, keyfile, ciphers)
         return context.wrap_socket(
             sock,
             server_side=server_side,
             do_handshake_on_connect=do_handshake_on_connect,
             suppress_ragged_eofs=suppress_ragged_eofs,
         )
+
+
+def _configure_legacy(
+    context: Any,
+    cert_reqs: Any,
+    ca_certs: str | None,
+    certfile: str | None,
+    keyfile: str | None,
+    ciphers: str | None,
+) -> None:
+    """Apply the arguments of the old module-level ``wrap_socket`` to `context`."""
+    context.verify_mode = cert_reqs
+    if ca_certs:
+        context.load_verify_locations(ca_certs)
+    if certfile:
+        context.load_cert_chain(certfile, keyfile)
+    if ciphers:
+        context.set_ciphers(ciphers)
