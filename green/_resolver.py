@@ -61,6 +61,7 @@ import functools
 import os
 import random
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -1049,7 +1050,8 @@ def _port_text(port: Any) -> str | None:
     if port is None:
         return None
     if isinstance(port, int):
-        if not -(2**63) <= port < 2**63:
+        # Up to 3.11 the port went through a C long; 3.12 formats any int as a service string.
+        if sys.version_info < (3, 12) and not -(2**63) <= port < 2**63:
             raise OverflowError("Python int too large to convert to C long")
         text = str(int(port))
     elif isinstance(port, str):
