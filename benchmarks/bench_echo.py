@@ -55,54 +55,41 @@ def _announce(port: int) -> None:
     sys.stdout.flush()
 
 
+def _echo(connection: Any) -> None:
+    """The same blocking-style handler for every library: its sockets provide the calls."""
+    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    recv, sendall = connection.recv, connection.sendall
+    try:
+        while True:
+            data = recv(65536)
+            if not data:
+                break
+            sendall(data)
+    except OSError:
+        pass
+    finally:
+        connection.close()
+
+
+def _serve_forever(listener: Any, spawn: Any) -> None:
+    _announce(listener.getsockname()[1])
+    while True:
+        connection, _ = listener.accept()
+        spawn(_echo, connection)
+
+
 def serve_green() -> None:
     import green
 
     listener = green.listen(("127.0.0.1", 0), backlog=BACKLOG)
-
-    def handle(connection: Any) -> None:
-        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        recv, sendall = connection.recv, connection.sendall
-        try:
-            while True:
-                data = recv(65536)
-                if not data:
-                    break
-                sendall(data)
-        except OSError:
-            pass
-        finally:
-            connection.close()
-
-    _announce(listener.getsockname()[1])
-    while True:
-        connection, _ = listener.accept()
-        green.spawn(handle, connection)
+    _serve_forever(listener, green.spawn)
 
 
 def serve_eventlet() -> None:
     import eventlet
 
     listener = eventlet.listen(("127.0.0.1", 0), backlog=BACKLOG)
-
-    def handle(connection: Any) -> None:
-        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        recv, sendall = connection.recv, connection.sendall
-        try:
-            while True:
-                data = recv(65536)
-                if not data:
-                    break
-                sendall(data)
-        except OSError:
-            pass
-        finally:
-            connection.close()
-
-    _announce(listener.getsockname()[1])
-    while True:
-        connection, _ = listener.accept()
-        eventlet.spawn(handle, connection)
+    _serve_forever(listener, eventlet.spawn)
 
 
 def serve_gevent() -> None:
@@ -113,25 +100,7 @@ def serve_gevent() -> None:
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     listener.listen(BACKLOG)
-
-    def handle(connection: Any) -> None:
-        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        recv, sendall = connection.recv, connection.sendall
-        try:
-            while True:
-                data = recv(65536)
-                if not data:
-                    break
-                sendall(data)
-        except OSError:
-            pass
-        finally:
-            connection.close()
-
-    _announce(listener.getsockname()[1])
-    while True:
-        connection, _ = listener.accept()
-        gevent.spawn(handle, connection)
+    _serve_forever(listener, gevent.spawn)
 
 
 def serve_uvloop() -> None:

@@ -278,22 +278,9 @@ class socket:
     def _retry(self, method: Callable[..., Any], args: tuple, writing: bool) -> Any:
         """Wait until the socket may be ready, then call ``method(*args)`` again, until it does
         not raise BlockingIOError or the timeout passes (TimeoutError)."""
-        hub = get_hub()
-        wait = hub.wait_writable if writing else hub.wait_readable
-        fd = self._sock.fileno()
-        timeout = self._timeout
-        if timeout is None:
-            while True:
-                wait(fd)
-                try:
-                    return method(*args)
-                except BlockingIOError:
-                    pass
-        deadline = _monotonic() + timeout
+        deadline = None if self._timeout is None else _monotonic() + self._timeout
         while True:
-            remaining = deadline - _monotonic()
-            if remaining <= 0.0 or not wait(fd, remaining):
-                raise _timed_out()
+            self._wait(writing, deadline)
             try:
                 return method(*args)
             except BlockingIOError:

@@ -249,6 +249,8 @@ class Hub(greenlet):
 
     def wait_writable(self, fd: int, timeout: float | None = None) -> bool:
         """Park the calling green thread until `fd` may be writable; see `wait_readable`."""
+        # A mirror of wait_readable rather than a shared helper: one Python call less on every
+        # I/O wait.
         current = getcurrent()
         if current is self:
             raise BlockingInHubError("cannot wait for I/O inside the hub (a timer or callback)")
