@@ -332,6 +332,9 @@ class _Connection:
         self.trailer_bytes = 0
         self.error: HTTPError | None = None
         self.upgraded = False
+        # The request that asked for a protocol upgrade, and the bytes that followed it.
+        self.upgrade_request: _Request | None = None
+        self.upgrade_data = b""
         # Plain TCP, after a response: wait for readability before recv (a fresh connection
         # usually has its request waiting already). Never with TLS, whose buffer may hold
         # decrypted bytes the kernel knows nothing about.
@@ -425,12 +428,16 @@ class _Connection:
         """Give received bytes to the parser; raises HTTPError for anything malformed."""
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
+        except httptools.HttpParserUpgrade as upgrade:
             # Upgrade or CONNECT: the request is answered like any other, then the connection
-            # closes (this server speaks nothing but HTTP/1.x).
+            # closes (this server speaks nothing but HTTP/1.x) -- unless the application takes
+            # the connection over (``green.wsgi.take_over`` in its environ, e.g. a WebSocket).
             self.upgraded = True
             if self.requests:
                 self.requests[-1].keep_alive = False
+                self.upgrade_request = self.requests[-1]
+                offset = upgrade.args[0] if upgrade.args and type(upgrade.args[0]) is int else len(data)
+                self.upgrade_data = bytes(data[offset:])
             return
         except httptools.HttpParserCallbackError as error:
             cause = error.__context__
@@ -829,7 +836,29 @@ class _Connection:
             environ["wsgi.input"] = _EMPTY_INPUT
         else:
             environ["wsgi.input"] = _Input(self, request)
+        if self.upgraded and request is self.upgrade_request and request.complete:
+            environ["green.wsgi.take_over"] = self.take_over
         return environ
+
+    def take_over(self) -> tuple[Any, bytes]:
+        """``environ["green.wsgi.take_over"]()``: hand the connection to the application.
+
+        Offered only for a request that asked for a protocol upgrade (``Connection: Upgrade``).
+        Returns ``(sock, data)``: the connection's socket (non-blocking; a real socket, or an
+        ``ssl.SSLSocket`` over TLS -- wait on it with the hub's ``wait_readable``/``wait_writable``)
+        and the bytes the client already sent after the request. From then on the server sends
+        nothing on the connection: the application writes its own response (``101 Switching
+        Protocols``) and speaks the new protocol until it returns; then the server closes the
+        socket. Raises RuntimeError if the response has already started.
+        """
+        if self.headers_sent:
+            raise RuntimeError("take_over after the response started")
+        self.headers_sent = True
+        self.no_body = True
+        self.keep_alive = False
+        self.status_code = 101
+        data, self.upgrade_data = self.upgrade_data, b""
+        return self.sock, data
 
     def _respond(self, request: _Request) -> bool:
         """Run the application for `request` and send its response; True to keep the connection."""
