@@ -434,7 +434,9 @@ def test_deflate_interoperates_with_wsproto():
         sock = connect(port)
         sock.sendall(
             connection.send(
-                events.Request(host="test", target="/", extensions=[PerMessageDeflate(client_max_window_bits=12)])
+                events.Request(
+                    host="test", target="/", extensions=[PerMessageDeflate(client_max_window_bits=12)]
+                )
             )
         )
         pending = []
@@ -493,6 +495,9 @@ def test_deflate_context_takeover_and_reset_across_messages():
 
 def test_random_key_handshake():
     key = base64.b64encode(os.urandom(16)).decode()
-    assert websocket.accept_key(key) == base64.b64encode(
-        __import__("hashlib").sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
-    ).decode()
+    assert (
+        websocket.accept_key(key)
+        == base64.b64encode(
+            __import__("hashlib").sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+        ).decode()
+    )
