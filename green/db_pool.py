@@ -193,8 +193,8 @@ class BaseConnectionPool(Pool):
 
     def _expire_old_connections(self) -> None:
         now = _time()
-        kept = []
-        expired = []
+        kept: list[tuple[float, float, Any]] = []
+        expired: list[tuple[float, float, Any]] = []
         for entry in self.free_items:
             (expired if self._is_expired(now, entry[0], entry[1]) else kept).append(entry)
         if expired:

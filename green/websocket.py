@@ -49,6 +49,8 @@ import struct
 import zlib
 from typing import Any, Callable, Iterable, Iterator
 
+from greenlet import GreenletExit
+
 from green._stdlib import original
 from green.hubs import get_hub
 from green.semaphore import Semaphore
@@ -443,7 +445,8 @@ class WebSocket:
             # -- one frame header --
             while len(buffer) < 2:
                 if not self._receive():
-                    return self._lost()
+                    self._lost()
+                    return None
             first, second = buffer[0], buffer[1]
             opcode = first & 0x0F
             size = second & 0x7F
@@ -454,13 +457,15 @@ class WebSocket:
                 offset = 4
                 while len(buffer) < 4:
                     if not self._receive():
-                        return self._lost()
+                        self._lost()
+                    return None
                 size = (buffer[2] << 8) | buffer[3]
             elif size == 127:
                 offset = 10
                 while len(buffer) < 10:
                     if not self._receive():
-                        return self._lost()
+                        self._lost()
+                    return None
                 size = int.from_bytes(buffer[2:10], "big")
                 if size >> 63:
                     raise ProtocolError("frame length with the high bit set")
@@ -490,7 +495,8 @@ class WebSocket:
             end = offset + 4 + size
             while len(buffer) < end:
                 if not self._receive():
-                    return self._lost()
+                    self._lost()
+                    return None
             mask = bytes(buffer[offset : offset + 4])
             payload = _unmask(buffer[offset + 4 : end], mask)
             del buffer[:end]
@@ -534,7 +540,6 @@ class WebSocket:
         if self.close_code is None:
             self.close_code = ABNORMAL_CLOSURE
         self._finish()
-        return None
 
     def _on_close(self, payload: bytes) -> None:
         self._close_received = True
@@ -671,8 +676,8 @@ class WebSocketWSGI:
         green.wsgi.server(green.listen(("127.0.0.1", 8080)), echo)
 
     The handler runs inside the WSGI call, on the connection's green thread; when it returns
-    the WebSocket is closed (code 1000, or 1011 if it raised -- the exception is then logged
-    by the server). Requests that are not a valid handshake get 400 (426 for another protocol
+    the WebSocket is closed (code 1000; 1011 if it raised -- the exception is then logged by
+    the server; 1001 if it was killed because the server stopped). Requests that are not a valid handshake get 400 (426 for another protocol
     version, 403 if `origin_checker` refuses the Origin) and the handler is not called.
 
     Options: `max_frame_size` and `max_message_size` (8 MiB each; a larger frame or message
@@ -720,10 +725,12 @@ class WebSocketWSGI:
         """Run `handler(ws)`, then close the WebSocket (1000, or 1011 if the handler raised)."""
         try:
             handler(ws)
-        except BaseException:
+        except BaseException as error:
             if not ws._close_sent:
-                ws.close_code = ws.close_code or INTERNAL_ERROR
-                ws._send_close(INTERNAL_ERROR)
+                # Killed (the server stopping): "going away"; an exception: "internal error".
+                code = GOING_AWAY if isinstance(error, GreenletExit) else INTERNAL_ERROR
+                ws.close_code = ws.close_code or code
+                ws._send_close(code)
             ws._finish()
             raise
         finally:

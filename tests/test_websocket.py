@@ -47,8 +47,10 @@ def frame(opcode: int, payload: bytes = b"", fin: bool = True, mask: bool = True
 class Client:
     """A raw WebSocket client over a green socket."""
 
-    def __init__(self, port: int, path: str = "/", extra: str = "", first_frames: bytes = b"") -> None:
-        self.sock = connect(port)
+    def __init__(
+        self, port: int, path: str = "/", extra: str = "", first_frames: bytes = b"", sock=None
+    ) -> None:
+        self.sock = sock if sock is not None else connect(port)
         self.sock.sendall(handshake_request(path, extra) + first_frames)
         self.reader = self.sock.makefile("rb")
         self.response = read_response(self.reader, head=True)
@@ -313,6 +315,17 @@ def test_server_closes_after_close_timeout_if_the_peer_never_answers():
         client.close()
 
 
+def test_server_stop_closes_open_websockets_with_going_away():
+    with running(websocket.WebSocketWSGI(echo)) as (server, port):
+        client = Client(port)
+        client.send(frame(websocket.TEXT, b"hi"))
+        assert client.read_frame()[3] == b"hi"
+        server.stop(timeout=0.05)  # the handler is still waiting for a message: killed
+        client.expect_close(1001)
+        assert client.at_end()
+        client.close()
+
+
 def test_end_of_stream_without_close_is_1006():
     codes = []
 
@@ -385,6 +398,27 @@ def test_upgrade_request_without_the_hook_is_answered_and_closed_as_before():
         client = Client(port)
         assert client.response.status == 200
         assert client.reader.read() == b"no"
+        client.close()
+
+
+def test_websocket_over_tls():
+    trustme = pytest.importorskip("trustme", reason="trustme is a test dependency")
+    green_ssl = pytest.importorskip("green.ssl", reason="green.ssl is not available")
+    authority = trustme.CA()
+    server_context = green_ssl.create_default_context(green_ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("localhost").configure_cert(server_context)
+    client_context = green_ssl.create_default_context()
+    authority.configure_trust(client_context)
+    with running(websocket.WebSocketWSGI(echo), ssl_context=server_context) as (_, port):
+        tls = client_context.wrap_socket(connect(port), server_hostname="localhost")
+        client = Client(port, sock=tls, first_frames=frame(websocket.TEXT, b"early"))
+        assert client.response.status == 101
+        assert client.read_frame()[3] == b"early"
+        big = os.urandom(300_000)
+        client.send(frame(websocket.BINARY, big))
+        assert client.read_frame() == (True, 0, websocket.BINARY, big)
+        client.send(frame(websocket.CLOSE, struct.pack("!H", 1000)))
+        client.expect_close(1000)
         client.close()
 
 
