@@ -683,7 +683,8 @@ class WebSocketWSGI:
     Options: `max_frame_size` and `max_message_size` (8 MiB each; a larger frame or message
     closes the connection with code 1009 before it is buffered; eventlet's name
     `max_frame_length` sets both), `supported_protocols` (subprotocols the server speaks, chosen
-    in the client's order; `ws.protocol` tells which), `origin_checker(origin, environ) -> bool`,
+    in the client's order; `ws.protocol` tells which), `origin_checker(host, origin) -> bool`
+    (the Host and Origin headers, as in eventlet),
     `permessage_deflate` (False: accept the compression extension when a client offers it;
     costs ~300 KiB of zlib state per connection, and decompressed size is bounded by
     `max_message_size`), `close_timeout` (5 s to wait for the peer's close frame).
@@ -700,7 +701,7 @@ class WebSocketWSGI:
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         supported_protocols: Iterable[str] | None = None,
-        origin_checker: Callable[[str | None, dict], bool] | None = None,
+        origin_checker: Callable[[str | None, str | None], bool] | None = None,
         permessage_deflate: bool = False,
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
@@ -713,6 +714,35 @@ class WebSocketWSGI:
         self.origin_checker = origin_checker
         self.permessage_deflate = permessage_deflate
         self.close_timeout = close_timeout
+
+    @classmethod
+    def configured(
+        cls,
+        handler: Callable[[WebSocket], Any] | None = None,
+        supported_protocols: Iterable[str] | None = None,
+        origin_checker: Callable[[str | None, str | None], bool] | None = None,
+        support_legacy_versions: bool = False,
+    ) -> Any:
+        """eventlet's decorator factory: ``@WebSocketWSGI.configured(supported_protocols=[...])``.
+
+        Only RFC 6455 (version 13) is spoken, whatever `support_legacy_versions` says: the
+        pre-standard drafts (hixie-75/76) are refused with 426, as no browser has sent them
+        since 2012.
+        """
+
+        def decorate(function: Callable[[WebSocket], Any]) -> WebSocketWSGI:
+            return cls(function, supported_protocols=supported_protocols, origin_checker=origin_checker)
+
+        return decorate if handler is None else decorate(handler)
+
+    @property
+    def max_frame_length(self) -> int:
+        """eventlet's single limit: setting it sets both `max_frame_size` and `max_message_size`."""
+        return self.max_message_size
+
+    @max_frame_length.setter
+    def max_frame_length(self, size: int) -> None:
+        self.max_frame_size = self.max_message_size = size
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         ws = self.accept(environ, start_response)
@@ -745,7 +775,7 @@ class WebSocketWSGI:
             status, text, headers = problem
             return _reject(start_response, status, text, headers)
         origin = environ.get("HTTP_ORIGIN")
-        if self.origin_checker is not None and not self.origin_checker(origin, environ):
+        if self.origin_checker is not None and not self.origin_checker(environ.get("HTTP_HOST"), origin):
             return _reject(start_response, "403 Forbidden", "origin not allowed")
         take_over = environ.get("green.wsgi.take_over")
         if take_over is None:

@@ -159,7 +159,7 @@ def test_origin_checker_and_subprotocol():
     app = websocket.WebSocketWSGI(
         handler,
         supported_protocols=["chat.v2", "chat.v1"],
-        origin_checker=lambda origin, environ: origin == "https://good.example",
+        origin_checker=lambda host, origin: host == "test" and origin == "https://good.example",
     )
     with running(app) as (_, port):
         refused = Client(port, extra="Origin: https://evil.example\r\n")
@@ -274,7 +274,21 @@ def test_a_message_over_the_limit_in_small_fragments_is_refused():
 
 def test_eventlet_max_frame_length_sets_both_limits():
     app = websocket.WebSocketWSGI(echo, 100)
-    assert app.max_frame_size == app.max_message_size == 100
+    assert app.max_frame_size == app.max_message_size == app.max_frame_length == 100
+    app.max_frame_length = 50
+    assert app.max_frame_size == app.max_message_size == 50
+
+
+def test_eventlet_configured_decorator():
+    @websocket.WebSocketWSGI.configured(supported_protocols=["v1"], origin_checker=lambda host, origin: True)
+    def handler(ws):
+        ws.send(ws.protocol)
+
+    assert isinstance(handler, websocket.WebSocketWSGI)
+    with running(handler) as (_, port):
+        client = Client(port, extra="Sec-WebSocket-Protocol: v0, v1\r\n")
+        assert client.read_frame()[3] == b"v1"
+        client.close()
 
 
 def test_handler_close_and_eventlet_close_tuple():
