@@ -96,6 +96,8 @@ _RSV1 = 0x40
 _RESERVED = 0x70
 _MASKED = 0x80
 _DEFLATE_TAIL = b"\x00\x00\xff\xff"
+_DEFLATE_WINDOW_BITS = 12
+_DEFLATE_MEMORY_LEVEL = 5
 
 _log = logging.getLogger("green.websocket")
 
@@ -152,8 +154,10 @@ class _Deflate:
     """The negotiated permessage-deflate state of one connection (RFC 7692)."""
 
     def __init__(self, server_window_bits: int, server_reset: bool, client_reset: bool) -> None:
-        # zlib cannot produce a raw deflate stream with an 8-bit window; 9 is the closest allowed.
-        self.server_window_bits = max(server_window_bits, 9)
+        # We may always compress with a smaller window than agreed (any inflater reads it): at
+        # most 12 bits and memLevel 5, about 32 KiB of zlib state instead of 256 KiB, for a few
+        # percent of compression. zlib cannot write a raw stream with an 8-bit window: 9 at least.
+        self.server_window_bits = max(min(server_window_bits, _DEFLATE_WINDOW_BITS), 9)
         self.server_reset = server_reset
         self.client_reset = client_reset
         self.compressor: Any = None
@@ -162,7 +166,7 @@ class _Deflate:
     def compress(self, data: bytes) -> bytes:
         if self.compressor is None:
             self.compressor = zlib.compressobj(
-                zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -self.server_window_bits
+                zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -self.server_window_bits, _DEFLATE_MEMORY_LEVEL
             )
         output = self.compressor.compress(data) + self.compressor.flush(zlib.Z_SYNC_FLUSH)
         if self.server_reset:
@@ -222,17 +226,17 @@ def _negotiate_deflate(header: str) -> tuple[_Deflate, str] | None:
             elif name == "client_no_context_takeover" and value_text is None:
                 client_reset = True
                 response.append("client_no_context_takeover")
-            elif name == "server_max_window_bits":
-                if value_text is None or not value_text.isdigit() or not 8 <= int(value_text) <= 15:
+            elif name in ("server_max_window_bits", "client_max_window_bits"):
+                # Without a value (which RFC 7692 allows only for the client's) it means 15, as
+                # eventlet reads it. We inflate with a 15-bit window, which reads any smaller
+                # one, so the client's value is simply acknowledged.
+                bits = 15 if value_text is None else (int(value_text) if value_text.isdigit() else 0)
+                if not 8 <= bits <= 15:
                     valid = False
                     break
-                server_bits = int(value_text)
-                response.append(f"server_max_window_bits={server_bits}")
-            elif name == "client_max_window_bits":
-                # We inflate with a 15-bit window, which reads any smaller one: nothing to ask.
-                if value_text is not None and (not value_text.isdigit() or not 8 <= int(value_text) <= 15):
-                    valid = False
-                    break
+                if name == "server_max_window_bits":
+                    server_bits = bits
+                response.append(f"{name}={bits}")
             else:
                 valid = False
                 break
@@ -686,9 +690,9 @@ class WebSocketWSGI:
     `max_frame_length` sets both), `supported_protocols` (subprotocols the server speaks, chosen
     in the client's order; `ws.protocol` tells which), `origin_checker(host, origin) -> bool`
     (the Host and Origin headers, as in eventlet),
-    `permessage_deflate` (False: accept the compression extension when a client offers it;
-    costs ~300 KiB of zlib state per connection, and decompressed size is bounded by
-    `max_message_size`), `close_timeout` (5 s to wait for the peer's close frame).
+    `permessage_deflate` (True: accept the compression extension when a client offers it, as
+    eventlet does; costs ~75 KiB of zlib state per connection that uses it, created at its first
+    message; decompressed size is bounded by `max_message_size`), `close_timeout` (5 s to wait for the peer's close frame).
 
     Needs green.wsgi's server (or the green gunicorn worker): the connection is taken over
     through ``environ["green.wsgi.take_over"]``; another server gets a RuntimeError.
@@ -703,7 +707,7 @@ class WebSocketWSGI:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         supported_protocols: Iterable[str] | None = None,
         origin_checker: Callable[[str | None, str | None], bool] | None = None,
-        permessage_deflate: bool = False,
+        permessage_deflate: bool = True,
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
         self.handler = handler

@@ -446,8 +446,8 @@ def deflate_frame(data: bytes, compressor=None, opcode: int = websocket.BINARY) 
     return frame(opcode, payload[:-4], rsv=0x40)
 
 
-def test_deflate_is_off_unless_enabled():
-    with running(websocket.WebSocketWSGI(echo)) as (_, port):
+def test_deflate_can_be_turned_off():
+    with running(websocket.WebSocketWSGI(echo, permessage_deflate=False)) as (_, port):
         client = Client(port, extra="Sec-WebSocket-Extensions: permessage-deflate\r\n")
         assert "sec-websocket-extensions" not in client.response.headers
         client.close()
@@ -515,13 +515,23 @@ def test_deflate_negotiation_parameters():
     negotiate = websocket._negotiate_deflate
     assert negotiate("x-webkit-deflate-frame") is None
     state, header = negotiate("permessage-deflate; server_no_context_takeover; client_max_window_bits")
-    assert header == "permessage-deflate; server_no_context_takeover"
+    assert header == "permessage-deflate; server_no_context_takeover; client_max_window_bits=15"
     assert state.server_reset and not state.client_reset
+    state, header = negotiate("PerMessage-Deflate;  Server_Max_Window_Bits = 11; client_no_context_takeover")
+    assert header == "permessage-deflate; server_max_window_bits=11; client_no_context_takeover"
+    assert state.server_window_bits == 11 and state.client_reset
+    _, header = negotiate("permessage-deflate; server_max_window_bits; client_max_window_bits=9")
+    assert header == "permessage-deflate; server_max_window_bits=15; client_max_window_bits=9"
     # An invalid first offer falls back to the next one.
     state, header = negotiate(
         "permessage-deflate; server_max_window_bits=20, permessage-deflate; server_max_window_bits=10"
     )
     assert header == "permessage-deflate; server_max_window_bits=10"
+    _, header = negotiate(
+        "permessage-deflate; client_max_window_bits=7, permessage-deflate; server_max_window_bits=16, "
+        "permessage-deflate"
+    )
+    assert header == "permessage-deflate"
     assert negotiate("permessage-deflate; unknown_parameter") is None
     assert negotiate("permessage-deflate; client_no_context_takeover; client_no_context_takeover") is None
 
