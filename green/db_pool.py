@@ -106,11 +106,22 @@ class BaseConnectionPool(Pool):
             or now - created_at > self.max_age
         )
 
-    def _safe_close(self, connection: Any) -> None:
+    def _safe_close(self, connection: Any, quiet: bool = False) -> None:
+        """Close `connection`, logging (unless `quiet`) rather than raising an Exception."""
         try:
             connection.close()
         except Exception as error:
-            _log.warning("closing a pooled connection failed: %r", error)
+            if not quiet:
+                _log.warning("closing a pooled connection failed: %r", error)
+
+    def _unwrap_connection(self, connection: Any) -> Any:
+        """The driver's connection inside a wrapper (which is emptied); None for anything that
+        is not a wrapper."""
+        base = getattr(connection, "_base", None)
+        destroy = getattr(connection, "_destroy", None)
+        if destroy is not None and isinstance(connection, GenericConnectionWrapper):
+            destroy()
+        return base
 
     def _discard(self, item: Any) -> None:
         if item is not None:
@@ -140,20 +151,22 @@ class BaseConnectionPool(Pool):
             self.current_size -= 1
 
     def put(self, connection: Any, cleanup: Any = _DEFAULT) -> None:  # type: ignore[override]
-        """Give a connection back; it is cleaned (`cleanup`, or the pool's) or closed if expired."""
+        """Give a connection back; it is cleaned (`cleanup`, or the pool's) or closed if expired.
+
+        ``put(None)`` gives back a slot whose connection died: the next `get` connects anew.
+        """
         created_at = _time()
         if isinstance(connection, PooledConnectionWrapper):
+            if not connection:
+                return  # this wrapper was given back already
             created_at = connection._created_at
-            base = connection._base
-            connection._detach()
-            connection = base
+            connection = self._unwrap_connection(connection)
         if connection is None:
-            return  # the wrapper was already returned
+            self._release_slot()
+            return
         now = _time()
-        keep = True
-        if self._is_expired(now, now, created_at) or self.current_size > self.max_size:
-            keep = False
-        else:
+        keep = not (self._is_expired(now, now, created_at) or self.current_size > self.max_size)
+        if keep:
             if cleanup is _DEFAULT:
                 cleanup = self.cleanup
             if cleanup is not None:
@@ -162,6 +175,10 @@ class BaseConnectionPool(Pool):
                 except Exception as error:
                     _log.warning("cleanup %r of a returned connection failed: %r", cleanup, error)
                     keep = False
+                except BaseException:
+                    self._safe_close(connection, quiet=True)
+                    self._release_slot()
+                    raise
         if keep:
             self._hand_back((now, created_at, connection))
         else:
@@ -301,7 +318,7 @@ class PooledConnectionWrapper(GenericConnectionWrapper):
     def __bool__(self) -> bool:
         return self.__dict__.get("_base") is not None
 
-    def _detach(self) -> None:
+    def _destroy(self) -> None:
         self._pool = None
         self._base = None
 
@@ -310,7 +327,7 @@ class PooledConnectionWrapper(GenericConnectionWrapper):
         pool = self._pool
         if pool is not None and self:
             pool.put(self)
-        self._detach()
+        self._destroy()
 
 
 class DatabaseConnector:

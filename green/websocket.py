@@ -403,7 +403,7 @@ class WebSocket:
         _log.info("closing WebSocket %s: %s (%d)", self.path, error.reason, error.code)
         self.close_code = error.code
         self.close_reason = error.reason
-        self._send_close(error.code, error.reason if error.code != MESSAGE_TOO_BIG else "")
+        self._send_close(error.code, error.reason)
         self._finish()
 
     def _finish(self) -> None:
@@ -493,9 +493,9 @@ class WebSocket:
             else:
                 raise ProtocolError(f"unknown opcode {opcode}")
             if size > max_frame:
-                raise MessageTooBig(f"frame of {size} bytes")
+                raise MessageTooBig(f"frame of {size} bytes over the limit of {max_frame}")
             if opcode < CLOSE and total + size > self.max_message_size:
-                raise MessageTooBig(f"message of more than {total + size} bytes")
+                raise MessageTooBig(f"message over the limit of {self.max_message_size} bytes")
             # -- its payload --
             end = offset + 4 + size
             while len(buffer) < end:

@@ -198,6 +198,31 @@ def test_db_pool_failing_cleanup_replaces_the_connection(tmp_path):
     pool.clear()
 
 
+def test_db_pool_put_none_frees_a_dead_connection_slot(tmp_path):
+    pool = db_pool.RawConnectionPool(sqlite3, max_size=1, database=str(tmp_path / "x.db"))
+    connection = pool.get()
+    assert pool.free() == 0
+    pool.put(None)  # "its connection died"
+    assert pool.free() == 1
+    replacement = pool.get()
+    assert replacement and replacement._base is not connection._base
+    pool.put(replacement)
+    pool.put(replacement)  # a second return of the same wrapper changes nothing
+    assert pool.current_size == 1 and len(pool.free_items) == 1
+    connection._base.close()
+    pool.clear()
+
+
+def test_db_pool_fatal_cleanup_propagates_and_frees_the_slot(tmp_path):
+    def cleanup(connection):
+        raise KeyboardInterrupt
+
+    pool = db_pool.RawConnectionPool(sqlite3, max_size=1, cleanup=cleanup, database=str(tmp_path / "x.db"))
+    with pytest.raises(KeyboardInterrupt):
+        pool.put(pool.get())
+    assert pool.current_size == 0
+
+
 def test_db_pool_connect_errors_propagate_and_free_the_slot():
     pool = db_pool.RawConnectionPool(sqlite3, max_size=1, database="/nonexistent/dir/x.db")
     with pytest.raises(sqlite3.OperationalError):
