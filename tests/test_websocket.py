@@ -272,6 +272,16 @@ def test_a_message_over_the_limit_in_small_fragments_is_refused():
     assert received == [None, 1009]
 
 
+def test_small_limits_apply_to_small_frames_too():
+    with running(websocket.WebSocketWSGI(echo, max_frame_size=10)) as (_, port):
+        client = Client(port)
+        client.send(frame(websocket.TEXT, b"0123456789"))
+        assert client.read_frame()[3] == b"0123456789"
+        client.send(frame(websocket.TEXT, b"0123456789A"))
+        client.expect_close(1009)
+        client.close()
+
+
 def test_eventlet_max_frame_length_sets_both_limits():
     app = websocket.WebSocketWSGI(echo, 100)
     assert app.max_frame_size == app.max_message_size == app.max_frame_length == 100
