@@ -8,7 +8,7 @@ smuggling bugs) made green.wsgi hand parsing to llhttp. wsproto, the well-kept p
 library, was measured against the code here (``python benchmarks/bench_websocket.py --parsers``):
 receiving one 64-byte masked message and building its echo frame cost wsproto 12.0 us of CPU (its
 ``FrameProtocol``; 16.5 us through ``WSConnection``) and this module 1.9 us, while a whole echo
-round trip costs green's server about 27 us of CPU -- wsproto would have added half as much again
+round trip costs green's server about 25 us of CPU -- wsproto would have added half as much again
 to the server's CPU per message. wsproto also has no limit on frame, message or
 decompressed size, the very thing that bit eventlet (CVE-2021-21419: a client sent one huge frame,
 or a small deflate bomb, and the server buffered it all), so a wrapper would have had to count

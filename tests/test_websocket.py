@@ -412,7 +412,22 @@ def test_without_green_wsgi_the_application_says_why():
         websocket.WebSocketWSGI(echo)(environ, lambda *args: None)
 
 
-def test_upgrade_request_without_the_hook_is_answered_and_closed_as_before():
+def test_take_over_is_offered_only_to_upgrade_requests():
+    offered = []
+
+    def app(environ, start_response):
+        offered.append("green.wsgi.take_over" in environ)
+        start_response("200 OK", [("Content-Length", "0")])
+        return []
+
+    with running(app) as (_, port):
+        with connect(port) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n\r\n")  # no Connection: Upgrade
+            assert read_response(sock.makefile("rb")).status == 200
+    assert offered == [False]
+
+
+def test_upgrade_request_that_does_not_take_over_is_answered_and_closed_as_before():
     def app(environ, start_response):
         assert "green.wsgi.take_over" in environ
         start_response("200 OK", [("Content-Length", "2")])
