@@ -461,6 +461,42 @@ def test_websocket_over_tls():
         client.close()
 
 
+GUNICORN_APP = """
+from green.websocket import WebSocketWSGI
+
+def shout(ws):
+    for message in ws:
+        ws.send(message.upper())
+
+websocket_app = WebSocketWSGI(shout)
+
+def app(environ, start_response):
+    if environ["PATH_INFO"] == "/ws":
+        return websocket_app(environ, start_response)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+"""
+
+
+def test_websocket_under_the_gunicorn_worker(tmp_path, monkeypatch):
+    test_gunicorn = pytest.importorskip("test_gunicorn", reason="gunicorn is a test dependency")
+    monkeypatch.setattr(test_gunicorn, "APP", GUNICORN_APP)
+    server = test_gunicorn.Gunicorn(tmp_path, "-w", "1")
+    try:
+        server.wait_ready()
+        clients = [Client(server.port, "/ws") for _ in range(3)]
+        for number, client in enumerate(clients):
+            assert client.response.status == 101
+            client.send(frame(websocket.TEXT, f"hello {number}".encode()))
+        for number, client in enumerate(clients):
+            assert client.read_frame()[3] == f"HELLO {number}".encode()
+            client.send(frame(websocket.CLOSE, struct.pack("!H", 1000)))
+            client.expect_close(1000)
+            client.close()
+    finally:
+        server.close()
+
+
 # -- permessage-deflate ----------------------------------------------------------------------------
 
 
