@@ -12,8 +12,10 @@ options, or using the ``green_hub`` or ``clock`` fixture -- gets:
 * a failure for every exception in a green thread, timer or callback that nobody observed, with
   its traceback;
 * a leak check: green threads, timers, registered fds and tpool jobs the test left behind fail it,
-  each with its name and stack (after the test body: what the test started; after teardown:
-  what its fixtures left). ``@pytest.mark.leaks_allowed`` (or ``leaks_allowed("timers", ...)``
+  each with its name and stack. After the test body, green threads and timers it started
+  and tpool jobs still running fail the test; after the fixtures' teardown the hub must be
+  empty (fds are checked only then, since a fixture may own a registered socket), or the
+  teardown reports an error. ``@pytest.mark.leaks_allowed`` (or ``leaks_allowed("timers", ...)``
   for some kinds only: threads, timers, fds, tpool) turns this off; leftovers are cleaned up either way;
 * with ``@pytest.mark.green(autojump=True)`` a virtual clock (`green.testing.VirtualClock`) that
   jumps to the next timer whenever every green thread waits, so sleeps, Timeouts, timed waits
@@ -118,6 +120,7 @@ class _GreenRun:
         self._previous_hub = getattr(hubs._state, "hub", None)
         hubs._state.hub = self.hub
         self._saved_time: dict[str, Any] = {}
+        self._leaks_reported = False
         if self.clock is not None:
             self._follow_clock_in_patched_time()
 
@@ -132,8 +135,8 @@ class _GreenRun:
         assert clock is not None
         time_module = sys.modules["time"]
         self._saved_time = {"monotonic": time_module.monotonic, "monotonic_ns": time_module.monotonic_ns}
-        time_module.monotonic = clock  # type: ignore[assignment]
-        time_module.monotonic_ns = lambda: int(clock() * 1_000_000_000)  # type: ignore[assignment]
+        setattr(time_module, "monotonic", clock)  # noqa: B010 (a module object of any kind)
+        setattr(time_module, "monotonic_ns", lambda: int(clock() * 1_000_000_000))  # noqa: B010
 
     def _restore_time(self) -> None:
         time_module = sys.modules["time"]
@@ -149,6 +152,8 @@ class _GreenRun:
         from green.testing import find_leaks, snapshot
 
         hub = self.hub
+        # Green threads the fixtures spawned start first; what they hold is not the test's.
+        self._settle()
         before = snapshot(hub)
         thread = GreenThread(function, (), arguments, f"test {self.item.name}", hub)
         hub._ready.append((thread.switch, ()))
@@ -163,12 +168,15 @@ class _GreenRun:
                 pytrace=False,
             )
         except BaseException:
-            # Interrupted from outside (pytest-timeout, Ctrl-C): end the test's green threads.
+            if not thread.dead and thread.gr_frame is not None:
+                # Interrupted from outside (pytest-timeout, Ctrl-C): show where the test was.
+                stack = "".join(traceback.format_stack(thread.gr_frame))
+                sys.stderr.write(f"green: the test's green thread was interrupted here:\n{stack}")
             self._cleanup()
             raise
         self._settle()
         self._fail_for_unobserved()
-        self._fail_for_leaks(find_leaks(hub, before), "the test left behind")
+        self._fail_for_leaks(find_leaks(hub, before, fds=False), "the test left behind")
 
     # -- checks -------------------------------------------------------------------------------
 
@@ -217,6 +225,7 @@ class _GreenRun:
         reported = {kind: entries for kind, entries in leaks.items() if entries and kind not in allowed}
         if not reported:
             return
+        self._leaks_reported = True
         self._cleanup()
         lines = [f"{what}:"]
         for kind, entries in reported.items():
@@ -236,7 +245,8 @@ class _GreenRun:
             if hubs._state.__dict__.get("hub") is self.hub:
                 self._settle()
             self._fail_for_unobserved()
-            self._fail_for_leaks(find_leaks(self.hub), "the test's fixtures left behind")
+            if not self._leaks_reported:  # a tpool job reported after the call is still running
+                self._fail_for_leaks(find_leaks(self.hub), "left behind after the fixtures' teardown")
         finally:
             self._cleanup()
             self._restore_time()

@@ -159,16 +159,15 @@ class TaskGroup:
             # The body ended normally, or the group was cancelled without errors.
             return value is not None and self._is_ours(value)
         if len(errors) == 1:
-            error = errors[0]
-            if error is value:
+            if errors[0] is value:
                 return False
-            raise error
-        for error in errors:
+            raise errors[0]
+        for failure in errors:
             # KeyboardInterrupt or SystemExit from a child ends the program's wait, not a group.
-            if isinstance(error, (KeyboardInterrupt, SystemExit)):
-                raise error
+            if isinstance(failure, (KeyboardInterrupt, SystemExit)):
+                raise failure
         message = f"{len(errors)} errors in {self.name or 'a TaskGroup'}"
-        if all(isinstance(error, Exception) for error in errors):
+        if all(isinstance(failure, Exception) for failure in errors):
             raise ExceptionGroup(message, errors)
         raise BaseExceptionGroup(message, errors)
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import gc
 import sys
 import traceback
+from types import FrameType
 from typing import Any
 
 from greenlet import greenlet
@@ -34,7 +35,7 @@ from greenlet import greenlet
 from green._stdlib import original
 from green.hubs.hub import Backend, Hub, LoopExit
 
-__all__ = ["VirtualClock", "find_leaks", "green_threads_of"]
+__all__ = ["VirtualClock", "find_leaks", "green_threads_of", "snapshot"]
 
 _real_monotonic = original("time").monotonic
 
@@ -166,7 +167,7 @@ def _tpool_jobs_of(hub: Hub) -> list[str]:
         name = names.get(ident, "")
         if not name.startswith("green.tpool-"):
             continue
-        work = frame
+        work: FrameType | None = frame
         while work is not None and work.f_code.co_name != "_work":
             work = work.f_back
         if work is None or work.f_locals.get("hub") is not hub:
@@ -177,33 +178,54 @@ def _tpool_jobs_of(hub: Hub) -> list[str]:
     return jobs
 
 
-def find_leaks(hub: Hub, before: dict[str, set[Any]] | None = None) -> dict[str, list[str]]:
+def _owner(timer: Any) -> Any:
+    """The green thread a timer will resume, if it can be told (sleep, Waiter, Timeout, I/O)."""
+    callback = timer.callback
+    for candidate in (getattr(callback, "__self__", None), *timer.args):
+        if isinstance(candidate, greenlet):
+            return candidate
+        waiting = getattr(candidate, "greenlet", None)
+        if isinstance(waiting, greenlet):
+            return waiting
+    return None
+
+
+def find_leaks(
+    hub: Hub, before: dict[str, dict[int, Any]] | None = None, fds: bool = True
+) -> dict[str, list[str]]:
     """What `hub` still holds, with names and stacks: ``{"threads": [...], "timers": [...],
     "fds": [...], "tpool": [...]}`` (empty lists when clean).
 
-    `before` is a `snapshot` taken earlier; what it lists is not reported.
+    With `before`, a `snapshot` taken earlier, the green threads it lists and the timers that
+    would resume them are not reported. ``fds=False`` leaves registered fds out (who owns an fd
+    registration cannot be told, so they are only checked when everything should be closed).
     """
-    before = before or {"threads": set(), "timers": set(), "fds": set()}
-    threads = [
-        _describe_thread(thread) for thread in green_threads_of(hub) if id(thread) not in before["threads"]
-    ]
-    timers = [repr(timer) for timer in hub.pending_timers() if id(timer) not in before["timers"]]
-    fds = []
-    for fd, state in hub._fds.items():
-        if fd in before["fds"]:
+    old_threads = before["threads"] if before else {}
+    old_timers = before["timers"] if before else {}
+    threads = [_describe_thread(thread) for thread in green_threads_of(hub) if id(thread) not in old_threads]
+    timers = []
+    for timer in hub.pending_timers():
+        if id(timer) in old_timers or id(_owner(timer)) in old_threads:
             continue
-        waiting = [f"{direction} by {thread!r}" for waited, direction, thread in hub.waiters() if waited == fd]
-        fds.append(f"fd {fd} registered" + (f", waited on for {', '.join(waiting)}" if waiting else ""))
+        timers.append(repr(timer))
+    registered = []
+    for fd in hub._fds if fds else ():
+        waiting = [
+            f"{direction} by {thread!r}" for waited, direction, thread in hub.waiters() if waited == fd
+        ]
+        registered.append(
+            f"fd {fd} registered" + (f", waited on for {', '.join(waiting)}" if waiting else "")
+        )
     tpool = _tpool_jobs_of(hub)
     if hub._references > 0 and not tpool:
         tpool = [f"{hub._references} promise(s) of a call back from another OS thread (hub references)"]
-    return {"threads": threads, "timers": timers, "fds": fds, "tpool": tpool}
+    return {"threads": threads, "timers": timers, "fds": registered, "tpool": tpool}
 
 
-def snapshot(hub: Hub) -> dict[str, set[Any]]:
-    """What `hub` holds now, for `find_leaks(hub, before=...)`."""
+def snapshot(hub: Hub) -> dict[str, dict[int, Any]]:
+    """What `hub` holds now, for ``find_leaks(hub, before=...)`` (keeps the objects alive, so
+    their ids stay theirs)."""
     return {
-        "threads": {id(thread) for thread in green_threads_of(hub)},
-        "timers": {id(timer) for timer in hub.pending_timers()},
-        "fds": set(hub._fds),
+        "threads": {id(thread): thread for thread in green_threads_of(hub)},
+        "timers": {id(timer): timer for timer in hub.pending_timers()},
     }
