@@ -437,3 +437,59 @@ def test_plain_tests_keep_the_hub_they_had(pytester):
     result.assert_outcomes(passed=1)
     assert get_hub() is hub and hub.clock is not None
     green.sleep(0.001)
+
+
+# -- the plugin used directly, as green's own tests use it ----------------------------------------
+
+
+def connect_with_retries(address, attempts, backoff):
+    """Connect, sleeping backoff, 2*backoff, 4*backoff... between refused attempts."""
+    delay = backoff
+    for attempt in range(attempts):
+        try:
+            return green.connect(address)
+        except ConnectionRefusedError:
+            if attempt == attempts - 1:
+                raise
+            green.sleep(delay)
+            delay *= 2
+
+
+@pytest.mark.green(autojump=True)
+def test_retry_loop_with_back_off_against_a_refusing_port(clock):
+    # Real I/O (an immediate ECONNREFUSED) between virtual sleeps of 150 s in all.
+    with green.listen(("127.0.0.1", 0)) as listener:
+        address = listener.getsockname()
+    started = clock()
+    with pytest.raises(ConnectionRefusedError):
+        connect_with_retries(address, attempts=5, backoff=10)
+    assert clock() - started == pytest.approx(10 + 20 + 40 + 80)
+
+
+@pytest.mark.green(autojump=True)
+def test_server_fixture_style_timeout_on_a_silent_peer(clock):
+    with green.listen(("127.0.0.1", 0)) as listener:
+        client = green.connect(listener.getsockname())
+        server_side, _ = listener.accept()
+        with client, server_side:
+            client.settimeout(30)
+            started = clock()
+            with pytest.raises(TimeoutError):
+                client.recv(1)
+            assert clock() - started == pytest.approx(30)
+            server_side.sendall(b"late")
+            assert client.recv(4) == b"late"
+
+
+def test_task_group_in_a_plain_test_on_the_real_clock():
+    # Not a green test: the body runs in the main greenlet, on the suite's hub and real time.
+    def failing():
+        green.sleep(0.01)
+        raise ValueError("child")
+
+    with pytest.raises(ValueError, match="child"):
+        with green.TaskGroup() as group:
+            sleeper = group.spawn(green.sleep, 60)
+            group.spawn(failing)
+            green.sleep(60)
+    assert sleeper.dead
