@@ -134,9 +134,9 @@ class _VirtualTimeBackend:
 
 def green_threads_of(hub: Hub) -> list[greenlet]:
     """Live greenlets that run on `hub` (their parent is the hub), found through the garbage
-    collector's list of objects; for leak reports, not for a hot path."""
+    collector (a greenlet refers to its parent); for leak reports, not for a hot path."""
     found = []
-    for thing in gc.get_objects():
+    for thing in gc.get_referrers(hub):
         if isinstance(thing, greenlet) and thing is not hub:
             try:
                 if thing.parent is hub and not thing.dead:
