@@ -136,7 +136,8 @@ class TaskGroup:
                 propagate = value
             self._cancel()
         while self._children:
-            if self._all_done is None:
+            if self._all_done is None or self._all_done.ready():
+                # Sent when the children were gone, but a late spawn added one meanwhile.
                 self._all_done = Event()
             try:
                 self._all_done.wait()

@@ -286,3 +286,19 @@ def test_body_waiting_in_pool_waitall_is_cancelled_by_a_failing_child():
     # The pool's green thread belongs to the pool, not to the group: it is still running.
     assert pool.running() == 1
     pool.waitall()
+
+
+def test_a_child_spawned_just_after_the_last_one_ended_is_waited_for():
+    # The last child ends and wakes the waiting __exit__; before it runs, a green thread outside
+    # the group spawns another child (both timers are due at the same moment).
+    finished = []
+
+    def outsider():
+        green.sleep(1)
+        group.spawn(lambda: (green.sleep(5), finished.append("late")))
+
+    with green.TaskGroup() as group:
+        group.spawn(green.sleep, 1)
+        other = green.spawn(outsider)
+    assert finished == ["late"]
+    other.wait()
