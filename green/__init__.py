@@ -26,6 +26,7 @@ from green.greenthread import (
 from green.hubs import BlockingInHubError, LoopExit, get_hub, use_hub
 from green.queue import LightQueue, Queue
 from green.semaphore import BoundedSemaphore, CappedSemaphore, Semaphore
+from green.taskgroup import TaskGroup, TaskGroupCancelled
 from green.timeout import Timeout, with_timeout
 
 __version__ = "0.1.0"
@@ -43,6 +44,8 @@ __all__ = [
     "LoopExit",
     "Queue",
     "Semaphore",
+    "TaskGroup",
+    "TaskGroupCancelled",
     "Timeout",
     "getcurrent",
     "get_hub",

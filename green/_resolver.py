@@ -77,6 +77,7 @@ import dns.reversename
 from green._stdlib import original
 from green._waiter import Waiter
 from green.hubs import get_hub
+from green.hubs import monotonic as _monotonic
 
 _socket = original("socket")
 _thread = original("_thread")
@@ -643,12 +644,12 @@ def _udp_exchange(
         sock.connect(address)
         for query in queries.values():
             sock.send(query.to_wire())
-        deadline = _time.monotonic() + timeout
+        deadline = _monotonic() + timeout
         while len(answers) + len(truncated) < len(queries):
             try:
                 data = sock.recv(65535)
             except BlockingIOError:
-                remaining = deadline - _time.monotonic()
+                remaining = deadline - _monotonic()
                 if remaining <= 0 or not hub.wait_readable(sock.fileno(), remaining):
                     break
                 continue
@@ -682,7 +683,7 @@ def _receive_exactly(sock: Any, size: int, deadline: float) -> bytes | None:
         try:
             chunk = sock.recv(size)
         except BlockingIOError:
-            remaining = deadline - _time.monotonic()
+            remaining = deadline - _monotonic()
             if remaining <= 0 or not hub.wait_readable(sock.fileno(), remaining):
                 return None
             continue
@@ -699,7 +700,7 @@ def _tcp_exchange(
     """One query over TCP (two-byte length prefix); None on any failure or timeout."""
     hub = get_hub()
     family, address = _socket_address(server, port)
-    deadline = _time.monotonic() + timeout
+    deadline = _monotonic() + timeout
     sock = _socket.socket(family, _socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
@@ -707,7 +708,7 @@ def _tcp_exchange(
         if error:
             if error not in (errno.EINPROGRESS, errno.EAGAIN):
                 return None
-            remaining = deadline - _time.monotonic()
+            remaining = deadline - _monotonic()
             if remaining <= 0 or not hub.wait_writable(sock.fileno(), remaining):
                 return None
             if sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR):
@@ -718,7 +719,7 @@ def _tcp_exchange(
             try:
                 data = data[sock.send(data) :]
             except BlockingIOError:
-                remaining = deadline - _time.monotonic()
+                remaining = deadline - _monotonic()
                 if remaining <= 0 or not hub.wait_writable(sock.fileno(), remaining):
                     return None
         header = _receive_exactly(sock, 2, deadline)

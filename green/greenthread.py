@@ -77,6 +77,7 @@ class GreenThread(greenlet):
         "_links",
         "_start_timer",
         "_name",
+        "_waited",
     )
 
     def __init__(
@@ -102,6 +103,9 @@ class GreenThread(greenlet):
         self._links: list[tuple[Callable[..., Any], tuple, dict[str, Any]]] | None = None
         self._start_timer: Timer | None = None
         self._name = name
+        # Set by wait() and link(): the outcome has an observer (read by the pytest plugin,
+        # which fails a test for exceptions that nobody ever observed).
+        self._waited = False
 
     @property
     def name(self) -> str:
@@ -202,6 +206,7 @@ class GreenThread(greenlet):
 
         A green thread killed with the default GreenletExit re-raises GreenletExit here.
         """
+        self._waited = True
         if not self._finished:
             waiter = Waiter(self._hub)
             if self._exit_waiters is None:
@@ -222,6 +227,7 @@ class GreenThread(greenlet):
     def link(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Call ``function(self, *args, **kwargs)`` when the green thread finishes (at once if it
         already has)."""
+        self._waited = True
         if self._finished:
             function(self, *args, **kwargs)
         else:

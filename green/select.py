@@ -36,13 +36,13 @@ from __future__ import annotations
 
 import math as _math
 import operator as _operator
-from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any, Iterable
 
 from green._stdlib import original
 from green.greenthread import sleep as _green_sleep
 from green.hubs import _state as _hub_state
 from green.hubs import get_hub
+from green.hubs import monotonic as _monotonic
 
 _select = original("select")
 

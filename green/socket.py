@@ -42,13 +42,13 @@ import os as _os
 import stat as _stat
 import sys as _sys
 import warnings as _warnings
-from time import monotonic as _monotonic
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable
 
 from green._stdlib import original
 from green.hubs import _state as _hub_state
 from green.hubs import get_hub
+from green.hubs import monotonic as _monotonic
 
 _stdsocket = original("socket")
 _RealSocket = _stdsocket.socket

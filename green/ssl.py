@@ -55,12 +55,12 @@ methods), so its `wrap_socket` returns green sockets.
 from __future__ import annotations
 
 import errno as _errno
-from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any, Callable, cast
 
 import green.socket as _green_socket
 from green._stdlib import original
 from green.hubs import get_hub
+from green.hubs import monotonic as _monotonic
 
 _stdssl = original("ssl")
 _stdsocket = original("socket")

@@ -24,6 +24,7 @@ from green._stdlib import original as _original
 from green.greenthread import GreenThread as _GreenThread
 from green.greenthread import spawn as _spawn
 from green.hubs import get_hub as _get_hub
+from green.hubs import monotonic as _monotonic
 from green.timeout import Timeout as _Timeout
 
 if _typing.TYPE_CHECKING:
@@ -43,7 +44,6 @@ del _name
 
 # Bound after the re-export above, which copies the stdlib module's own private names too.
 _os = _original("os")
-_time = _original("time")
 
 __all__ = list(_subprocess.__all__)
 
@@ -72,7 +72,7 @@ class Popen(_StdlibPopen):
     def _wait(self, timeout: float | None) -> int | None:  # type: ignore[override]
         if self.returncode is not None:
             return self.returncode
-        endtime = None if timeout is None else _time.monotonic() + timeout
+        endtime = None if timeout is None else _monotonic() + timeout
         while self.returncode is None:
             if self._waitpid_lock.acquire(False):
                 try:
@@ -87,7 +87,7 @@ class Popen(_StdlibPopen):
             if endtime is None:
                 _wait_for_exit(self.pid)
             else:
-                remaining = endtime - _time.monotonic()
+                remaining = endtime - _monotonic()
                 if remaining <= 0:
                     raise TimeoutExpired(self.args, timeout)
                 _wait_for_exit(self.pid, min(remaining, 0.05))

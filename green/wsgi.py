@@ -54,13 +54,14 @@ from greenlet import GreenletExit, getcurrent, greenlet
 from green._stdlib import original
 from green._waiter import Waiter
 from green.hubs import get_hub
+from green.hubs import monotonic as _hub_monotonic
 
 __all__ = ["FileWrapper", "HTTPError", "Server", "server", "main"]
 
 _socket = original("socket")
 _ssl = original("ssl")
 _time = original("time")
-_monotonic = _time.monotonic
+_monotonic = _hub_monotonic  # the hub clock: deadlines agree with its timers
 _unquote_to_bytes = original("urllib.parse").unquote_to_bytes
 
 SERVER_SOFTWARE = "green.wsgi"

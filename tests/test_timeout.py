@@ -1,58 +1,64 @@
-"""Timeout and with_timeout."""
+"""Timeout and with_timeout.
+
+On the pytest plugin's virtual clock: timeouts of realistic length take no real time, and the
+virtual time they took is exact.
+"""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 
 import green
 from green.timeout import is_timeout
 
+pytestmark = pytest.mark.green(autojump=True)
 
-def test_timeout_raises_itself():
+
+def test_timeout_raises_itself(clock):
+    started = clock()
     with pytest.raises(green.Timeout) as info:
-        with green.Timeout(0.01) as timeout:
-            green.sleep(1)
+        with green.Timeout(30) as timeout:
+            green.sleep(3600)
     assert info.value is timeout
+    assert clock() - started == pytest.approx(30)
     assert isinstance(timeout, BaseException) and not isinstance(timeout, Exception)
 
 
-def test_silent_timeout():
-    started = time.monotonic()
-    with green.Timeout(0.01, False):
-        green.sleep(1)
-    assert time.monotonic() - started < 0.5
+def test_silent_timeout(clock):
+    started = clock()
+    with green.Timeout(10, False):
+        green.sleep(60)
+    assert clock() - started == pytest.approx(10)
 
 
 def test_custom_exception():
     with pytest.raises(KeyError):
-        with green.Timeout(0.01, KeyError("k")):
-            green.sleep(1)
+        with green.Timeout(3, KeyError("k")):
+            green.sleep(10)
     with pytest.raises(ValueError):
-        with green.Timeout(0.01, ValueError):
-            green.sleep(1)
+        with green.Timeout(3, ValueError):
+            green.sleep(10)
 
 
 def test_cancelled_timeout_does_not_fire():
-    timeout = green.Timeout(0.01)
+    timeout = green.Timeout(5)
     timeout.cancel()
     assert not timeout.pending
-    green.sleep(0.02)
+    green.sleep(10)
 
 
 def test_none_seconds_never_fires():
     with green.Timeout(None) as timeout:
-        green.sleep(0.01)
+        green.sleep(1)
     assert not timeout.pending
 
 
 def test_not_caught_by_except_exception():
     caught = []
     with pytest.raises(green.Timeout):
-        with green.Timeout(0.01):
+        with green.Timeout(3):
             try:
-                green.sleep(1)
+                green.sleep(10)
             except Exception:
                 caught.append(True)
     assert caught == []
@@ -60,27 +66,39 @@ def test_not_caught_by_except_exception():
 
 def test_timeout_interrupts_queue_get_and_event_wait():
     queue = green.Queue()
-    with green.Timeout(0.01, False):
+    with green.Timeout(3, False):
         queue.get()
     event = green.Event()
-    with green.Timeout(0.01, False):
+    with green.Timeout(3, False):
         event.wait()
     assert not queue._getters and not event._waiters
 
 
 def test_with_timeout():
     assert green.with_timeout(1, lambda: 5) == 5
-    assert green.with_timeout(0.01, green.sleep, 1, timeout_value="late") == "late"
+    assert green.with_timeout(3, green.sleep, 10, timeout_value="late") == "late"
     with pytest.raises(green.Timeout):
-        green.with_timeout(0.01, green.sleep, 1)
+        green.with_timeout(3, green.sleep, 10)
 
 
-def test_nested_timeouts_inner_fires_first():
+def test_nested_timeouts_inner_fires_first(clock):
+    started = clock()
     with pytest.raises(green.Timeout) as info:
-        with green.Timeout(1):
-            with green.Timeout(0.01) as inner:
-                green.sleep(2)
+        with green.Timeout(60):
+            with green.Timeout(45) as inner:
+                green.sleep(120)
     assert info.value is inner
+    assert clock() - started == pytest.approx(45)
+
+
+def test_nested_timeouts_outer_fires_first(clock):
+    started = clock()
+    with pytest.raises(green.Timeout) as info:
+        with green.Timeout(20) as outer:
+            with green.Timeout(45):
+                green.sleep(120)
+    assert info.value is outer
+    assert clock() - started == pytest.approx(20)
 
 
 def test_is_timeout_and_str():

@@ -24,6 +24,7 @@ __all__ = [
     "Timer",
     "available_backends",
     "get_hub",
+    "monotonic",
     "use_hub",
 ]
 
@@ -31,6 +32,7 @@ BACKENDS = ("epoll", "poll", "select")
 
 # The real _thread._local, bound before any monkey-patching can replace it.
 _state = _thread._local()
+_real_monotonic = original("time").monotonic
 _chosen: str | None = None
 
 
@@ -74,6 +76,17 @@ def get_hub() -> Hub:
 
             _enable_from_environment(hub, blocking)
         return hub
+
+
+def monotonic() -> float:
+    """Seconds on the clock of the calling OS thread's hub: the clock of every green timeout.
+
+    That is ``time.monotonic()``, unless a test put the hub on a virtual clock
+    (`green.testing.VirtualClock`); green modules compute their deadlines with it so that
+    they agree with the hub's timers.
+    """
+    hub = getattr(_state, "hub", None)
+    return _real_monotonic() if hub is None else hub.clock()
 
 
 def use_hub(name: str | None = None) -> None:

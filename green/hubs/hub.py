@@ -37,6 +37,8 @@ Kernel facts and the decisions they force:
 * When nothing can ever happen again -- no ready callbacks, no timers, no green thread waiting
   on an fd, no other OS thread promising to call back -- the hub raises `LoopExit` in the main
   green thread instead of sleeping forever: a deadlock is reported, not hung.
+* Timers read `Hub.clock` (``time.monotonic`` unless replaced, e.g. by the virtual clock of
+  ``green.testing``); the ready-queue slices above always measure real time.
 * ``KeyboardInterrupt`` and ``SystemExit`` that surface in the hub (a signal arriving while the
   hub sleeps in ``poll``) are re-raised in the main green thread, never swallowed.
 """
@@ -196,6 +198,9 @@ class Hub(greenlet):
         os.set_blocking(self._wakeup_write, False)
         backend.register(self._wakeup_read, READ)
         self.closed = False
+        # The clock of timers and `call_later`: seconds, only ever increasing. Replaceable (before
+        # any timer is pending) by a virtual clock for tests; see green.testing.
+        self.clock: Callable[[], float] = monotonic
         # Loop turns; the blocking detector (green.debug) samples it from another OS thread.
         self.iterations = 0
 
@@ -315,7 +320,7 @@ class Hub(greenlet):
 
     def call_later(self, seconds: float, callback: Callable[..., Any], *args: Any) -> Timer:
         """Run `callback(*args)` in the hub after `seconds`; returns a Timer with `cancel()`."""
-        when = monotonic() + seconds
+        when = self.clock() + seconds
         timer = Timer(self, when, callback, args)
         heapq.heappush(self._timers, (when, next(self._timer_sequence), timer))
         return timer
@@ -508,12 +513,12 @@ class Hub(greenlet):
                 if not fds:
                     # Only callbacks to run: no fd could become ready, so skip the poll system
                     # call (threadsafe callbacks land on the ready queue directly).
-                    if timers and timers[0][0] <= monotonic():
+                    if timers and timers[0][0] <= self.clock():
                         self._run_timers()
                     continue
                 timeout: float | None = 0.0
             elif timers:
-                timeout = timers[0][0] - monotonic()
+                timeout = timers[0][0] - self.clock()
                 if timeout < 0.0:
                     timeout = 0.0
             else:
@@ -567,12 +572,12 @@ class Hub(greenlet):
                 except BaseException:
                     self._report(f"I/O wake-up of fd {fd}")
 
-            if timers and timers[0][0] <= monotonic():
+            if timers and timers[0][0] <= self.clock():
                 self._run_timers()
 
     def _run_timers(self) -> None:
         timers = self._timers
-        now = monotonic()
+        now = self.clock()
         while timers and timers[0][0] <= now:
             timer = heapq.heappop(timers)[2]
             callback = timer.callback
@@ -611,6 +616,26 @@ class Hub(greenlet):
                     backend.register(fd, state.registered)
                 except OSError:
                     state.registered = 0
+
+    def finish(self) -> None:
+        """End the run loop of a hub nothing will use again, then `close` it.
+
+        For a program that makes hubs and drops them (a test runner's fresh hub per test). The
+        hub must be idle: no ready callbacks, timers, waiting green threads or references. Call
+        it from the hub's parent (the OS thread's main greenlet). A hub whose loop is left
+        parked would, once garbage-collected, catch the GreenletExit and report `LoopExit` into
+        whatever the main greenlet is doing then.
+        """
+        if self and not self.dead:
+            # The idle loop reports LoopExit to its parent and parks in that throw; a
+            # GreenletExit thrown back there is not caught by the loop, so `run` ends.
+            try:
+                _switch_into(self)
+            except LoopExit:
+                pass
+            if not self.dead:
+                self.throw(GreenletExit())
+        self.close()
 
     def close(self) -> None:
         """Release the backend and wake-up pipe. The hub must be idle."""
