@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 EXAMPLES = int(os.environ.get("GREEN_FUZZ_EXAMPLES", "150"))
 RANDOM = os.environ.get("GREEN_FUZZ_RANDOM", "") not in ("", "0")
@@ -64,28 +65,45 @@ INTERESTING = [
 ]
 
 
-def mutate(data: bytes, draw: Any, strategies: Any) -> bytes:
-    """Apply 1 to 6 random byte-level mutations to `data` (`draw` is hypothesis' data.draw)."""
-    st = strategies
+MUTATION_KINDS = ["flip", "set", "insert", "delete", "duplicate", "splice", "truncate"]
+
+
+@st.composite
+def mutations(draw: Any) -> list[tuple[str, int, int, bytes]]:
+    """1 to 6 byte-level mutations, drawn ahead so that they can be applied later (on another
+    thread, to bytes not known yet): (kind, position, number, bytes); positions wrap around."""
+    return draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(MUTATION_KINDS),
+                st.integers(0, 1 << 16),
+                st.integers(0, 255),
+                st.one_of(st.binary(min_size=1, max_size=8), st.sampled_from(INTERESTING)),
+            ),
+            min_size=1,
+            max_size=6,
+        )
+    )
+
+
+def apply_mutations(data: bytes, operations: list[tuple[str, int, int, bytes]]) -> bytes:
+    """`data` changed by the `mutations()` drawn."""
     buffer = bytearray(data)
-    for _ in range(draw(st.integers(1, 6), label="mutations")):
-        kind = draw(st.sampled_from(["flip", "set", "insert", "delete", "duplicate", "splice", "truncate"]))
-        position = draw(st.integers(0, len(buffer)))
+    for kind, where, number, piece in operations:
+        position = where % (len(buffer) + 1)
+        index = where % len(buffer) if buffer else 0
         if kind == "flip" and buffer:
-            index = min(position, len(buffer) - 1)
-            buffer[index] ^= 1 << draw(st.integers(0, 7))
+            buffer[index] ^= 1 << (number % 8)
         elif kind == "set" and buffer:
-            index = min(position, len(buffer) - 1)
-            buffer[index] = draw(st.integers(0, 255))
+            buffer[index] = number
         elif kind == "insert":
-            buffer[position:position] = draw(st.binary(min_size=1, max_size=8))
+            buffer[position:position] = piece
         elif kind == "delete":
-            buffer[position : position + draw(st.integers(1, 16))] = b""
+            buffer[position : position + 1 + number % 16] = b""
         elif kind == "duplicate":
-            length = draw(st.integers(1, 64))
-            buffer[position:position] = buffer[position : position + length]
+            buffer[position:position] = buffer[position : position + 1 + number % 64]
         elif kind == "splice":
-            buffer[position:position] = draw(st.sampled_from(INTERESTING))
+            buffer[position:position] = INTERESTING[number % len(INTERESTING)]
         elif kind == "truncate":
             del buffer[position:]
     return bytes(buffer)

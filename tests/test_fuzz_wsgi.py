@@ -22,7 +22,7 @@ import re
 from typing import Any
 
 import pytest
-from fuzzing import TIMEOUT, fuzz_settings, mutate
+from fuzzing import TIMEOUT, apply_mutations, fuzz_settings, mutations
 from hypothesis import event, given
 from hypothesis import strategies as st
 from wsgi_helpers import connect, get, running
@@ -130,7 +130,7 @@ def streams(draw: Any) -> bytes:
     """One to three pipelined requests, mutated or not."""
     data = b"".join(draw(st.lists(valid_requests(), min_size=1, max_size=3)))
     if draw(st.integers(0, 3)) != 0:
-        data = mutate(data, draw, st)
+        data = apply_mutations(data, draw(mutations()))
     return data
 
 
