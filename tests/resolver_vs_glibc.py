@@ -80,6 +80,19 @@ CASES: list[tuple[str, tuple[Any, ...]]] = [
     ("getnameinfo", (("10.0.0.1", 53), socket.NI_DGRAM)),
     ("getnameinfo", (("fd00::1", 80, 0, 0), 0)),
     ("getnameinfo", (("fe80::1", 80, 0, 1), 0)),
+    # AI_ADDRCONFIG with only loopback addresses: no family counts as configured.
+    ("getaddrinfo", ("www.test", 80, 0, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)),
+    ("getaddrinfo", ("www.test", 80, socket.AF_INET, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)),
+    ("getaddrinfo", ("127.0.0.1", 80, socket.AF_INET, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)),
+    ("getaddrinfo", ("www.test", 80, socket.AF_INET6, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)),
+]
+# Run after an IPv4 address is added to the loopback interface: IPv4 is configured, IPv6 not.
+CASES_WITH_IPV4 = [
+    ("getaddrinfo", ("www.test", 80, 0, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)),
+    ("getaddrinfo", ("www.test", 80, socket.AF_INET, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)),
+    ("getaddrinfo", ("www.test", 80, socket.AF_INET6, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)),
+    ("getaddrinfo", ("::1", 80, 0, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)),
+    ("getaddrinfo", (None, 80, 0, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG | socket.AI_PASSIVE)),
 ]
 
 
@@ -118,11 +131,14 @@ def main() -> None:
     mismatches = []
     try:
         _resolver.configure(resolv_conf="/etc/resolv.conf", hosts="/etc/hosts", port=53)
-        for name, arguments in CASES:
-            expected = outcome(getattr(socket, name), *arguments)
-            found = outcome(getattr(_resolver, name), *arguments)
-            if expected != found:
-                mismatches.append(f"{name}{arguments}:\n  libc:  {expected}\n  green: {found}")
+        for cases in (CASES, CASES_WITH_IPV4):
+            if cases is CASES_WITH_IPV4:
+                subprocess.run(["ip", "address", "add", "198.51.100.7/24", "dev", "lo"], check=True)
+            for name, arguments in cases:
+                expected = outcome(getattr(socket, name), *arguments)
+                found = outcome(getattr(_resolver, name), *arguments)
+                if expected != found:
+                    mismatches.append(f"{name}{arguments}:\n  libc:  {expected}\n  green: {found}")
     finally:
         os.close(stop_write)
         os.waitpid(server, 0)
