@@ -467,6 +467,30 @@ def test_rules_3_and_4_use_the_source_address_flags(monkeypatch: pytest.MonkeyPa
     assert order(listed) == ["::1", "2001:db8::5"]
 
 
+def test_gai_conf_is_not_read_and_the_default_tables_apply(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Documented: /etc/gai.conf is ignored; glibc's default precedence table orders a global
+    IPv6 address (40) before an IPv4 one (10, as ::ffff:0:0/96), whatever gai.conf says."""
+    sources = {"192.0.2.1": "192.0.2.2", "2001:db8::1": "2001:db8::2"}
+
+    def source_address(family: int, packed: bytes, scope_id: int) -> bytes:
+        return socket.inet_pton(family, sources[socket.inet_ntop(family, packed)])
+
+    read: list[str] = []
+    original_read_lines = _resolver._read_lines
+
+    def read_lines(path: str) -> list[str]:
+        read.append(path)
+        return original_read_lines(path)
+
+    monkeypatch.setattr(_resolver, "_source_address", source_address)
+    monkeypatch.setattr(_resolver, "_read_lines", read_lines)
+    setup.write_hosts("192.0.2.1 dual\n2001:db8::1 dual\n")
+    assert addresses(_resolver.getaddrinfo("dual", 80, 0, *STREAM)) == ["2001:db8::1", "192.0.2.1"]
+    assert read and not [path for path in read if "gai.conf" in path]
+
+
 # -- the stdlib as the reference -----------------------------------------------------------------
 
 NUMERIC_HOSTS: list[Any] = [
