@@ -731,6 +731,8 @@ def _sort_addresses(addresses: list[tuple[int, bytes, int]]) -> list[tuple[int, 
     if len(addresses) < 2:
         return addresses
     interfaces = _interface_addresses() or []
+    if not any(entry.family == AF_INET6 and entry.packed != _LOOPBACK6 for entry in interfaces):
+        interfaces = []  # glibc keeps the address flags only when IPv6 is configured
     destinations = [_destination(index, *address, interfaces) for index, address in enumerate(addresses)]
     destinations.sort(key=functools.cmp_to_key(_compare))
     return [addresses[destination.index] for destination in destinations]
