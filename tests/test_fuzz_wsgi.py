@@ -76,6 +76,12 @@ targets = st.one_of(
     st.just("*"),
     st.just("http://example.test/absolute?x=1"),
     st.integers(400, 700).map(lambda length: "/" + "t" * length),
+    # Percent-escapes of any byte, which the server decodes into PATH_INFO.
+    st.lists(
+        st.one_of(st.text(TOKEN_CHARS, min_size=1, max_size=4), st.integers(0, 255).map(lambda byte: f"%{byte:02X}")),
+        min_size=1,
+        max_size=8,
+    ).map(lambda parts: "/" + "".join(parts)),
 )
 header_names = st.one_of(
     st.sampled_from(["Accept", "User-Agent", "X-Trace", "Cookie", "Accept-Encoding", "X_Under"]),
@@ -129,7 +135,7 @@ def valid_requests(draw: Any) -> bytes:
 def streams(draw: Any) -> bytes:
     """One to three pipelined requests, mutated or not."""
     data = b"".join(draw(st.lists(valid_requests(), min_size=1, max_size=3)))
-    if draw(st.integers(0, 3)) != 0:
+    if draw(st.booleans()):
         data = apply_mutations(data, draw(mutations()))
     return data
 
