@@ -102,6 +102,9 @@ def recipes(draw: Any) -> dict[str, Any]:
         "rcode": draw(st.sampled_from(RCODES)),
         "flags": draw(st.sampled_from(["", "AA", "TC", "TC AA", "RA", "no-QR"])),
         "question": draw(st.sampled_from(["keep", "keep", "keep", "drop", "other"])),
+        # A CNAME chain from the query name (it may loop back or stop short of the records).
+        "chain": draw(st.lists(st.sampled_from(["alias1", "alias2", "other", "query"]), max_size=4)),
+        "final": draw(st.sampled_from(["end of chain", "end of chain", "query", "nowhere"])),
         "answer": draw(st.lists(records, max_size=6)),
         "authority": draw(st.lists(records, max_size=2)),
         "mutations": draw(st.one_of(st.just([]), mutations())),
@@ -129,6 +132,24 @@ def build_wire(recipe: dict[str, Any], query: dns.message.Message) -> bytes:
             response.question = [
                 dns.rrset.RRset(dns.name.from_text("other.fuzz.test."), question.rdclass, question.rdtype)
             ]
+        hops = ["query", *recipe["chain"]]
+        for owner, target in zip(hops, hops[1:], strict=False):
+            response.answer.append(
+                dns.rrset.from_text(
+                    name_for(owner, question.name),
+                    300,
+                    "IN",
+                    "CNAME",
+                    name_for(target, question.name).to_text(),
+                )
+            )
+        final_owner = {"end of chain": hops[-1], "query": "query", "nowhere": "other"}[recipe["final"]]
+        if question.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.PTR):
+            kind = dns.rdatatype.to_text(question.rdtype)
+            text = rdata_text(kind, len(hops), "alias2", question.name)
+            response.answer.append(
+                dns.rrset.from_text(name_for(final_owner, question.name), 300, "IN", kind, text)
+            )
         for section, entries in (
             (response.answer, recipe["answer"]),
             (response.authority, recipe["authority"]),

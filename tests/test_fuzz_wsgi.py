@@ -78,7 +78,9 @@ targets = st.one_of(
     st.integers(400, 700).map(lambda length: "/" + "t" * length),
     # Percent-escapes of any byte, which the server decodes into PATH_INFO.
     st.lists(
-        st.one_of(st.text(TOKEN_CHARS, min_size=1, max_size=4), st.integers(0, 255).map(lambda byte: f"%{byte:02X}")),
+        st.one_of(
+            st.text(TOKEN_CHARS, min_size=1, max_size=4), st.integers(0, 255).map(lambda byte: f"%{byte:02X}")
+        ),
         min_size=1,
         max_size=8,
     ).map(lambda parts: "/" + "".join(parts)),
