@@ -30,11 +30,14 @@ What it does, in the order glibc does it (``hosts: files dns``)
    ignored (so garbage looks like silence, and ends as a timeout). CNAME chains are followed,
    including a chain the server left unfinished (the target is asked for, at most 8 hops).
 5. Several addresses are ordered by RFC 3484 destination address selection with glibc's default
-   tables: rules 1 to 6, 8 and 9 (9 for IPv6 only), then the received order. Rules 3 (avoid
+   tables: rules 1 to 9 (9 for IPv6 only), then the received order. Rules 3 (avoid
    deprecated source addresses) and 4 (prefer home addresses) use the flags of the interface
-   addresses, read from the kernel over netlink as glibc does. Rule 7 (prefer native transport
-   over tunnels) is not applied, and ``/etc/gai.conf`` is not read: the default precedence and
-   label tables always apply (``GREEN_RESOLVER=system`` where a gai.conf matters).
+   addresses, read from the kernel over netlink as glibc does; rule 7 (prefer native transport)
+   asks the kernel for the link type of the source addresses' interfaces when they differ, and
+   counts IP-in-IP, IPv6-in-IPv6 and SIT (IPv6-in-IPv4) tunnels as not native, as glibc does. Like glibc, the
+   address flags and interfaces are used only when IPv6 is configured. ``/etc/gai.conf`` is not
+   read: the default precedence and label tables always apply (``GREEN_RESOLVER=system`` where a
+   gai.conf matters).
 
 ``AI_ADDRCONFIG`` is honoured as glibc does: the interface addresses are read over netlink at
 each call; IPv4 counts as configured when some address other than 127.0.0.1 exists, IPv6 when
@@ -465,8 +468,10 @@ def _services(service: str | None, socktype: int, proto: int, flags: int) -> lis
 
 # -- interface addresses (netlink) ---------------------------------------------------------------
 
-_RTM_GETADDR = 22
+_RTM_NEWLINK = 16
+_RTM_GETLINK = 18
 _RTM_NEWADDR = 20
+_RTM_GETADDR = 22
 _NLMSG_ERROR = 2
 _NLMSG_DONE = 3
 _NLM_F_REQUEST = 0x1
@@ -476,6 +481,8 @@ _IFA_LOCAL = 2
 _IFA_F_OPTIMISTIC = 0x04
 _IFA_F_HOMEADDRESS = 0x10
 _IFA_F_DEPRECATED = 0x20
+# Link types glibc counts as tunnels for rule 7: ARPHRD_TUNNEL, ARPHRD_TUNNEL6, ARPHRD_SIT.
+_TUNNEL_LINK_TYPES = frozenset({768, 769, 776})
 _LOOPBACK4 = bytes([127, 0, 0, 1])
 _LOOPBACK6 = bytes(15) + b"\1"
 
@@ -486,10 +493,11 @@ class _InterfaceAddress:
     packed: bytes
     deprecated: bool  # IFA_F_DEPRECATED or IFA_F_OPTIMISTIC, as glibc counts it for rule 3
     home: bool  # IFA_F_HOMEADDRESS (Mobile IPv6), rule 4
+    index: int = 0  # the interface's index
 
 
-def _parse_address_dump(data: bytes, sequence: int, found: list[_InterfaceAddress]) -> bool:
-    """Add the addresses of one netlink reply to `found`; True when the dump is complete."""
+def _split_dump(data: bytes, sequence: int, messages: list[tuple[int, bytes]]) -> bool:
+    """Add the (type, payload) messages of one netlink reply to `messages`; True at its end."""
     offset = 0
     while offset + 16 <= len(data):
         length = int.from_bytes(data[offset : offset + 4], sys.byteorder)
@@ -497,48 +505,20 @@ def _parse_address_dump(data: bytes, sequence: int, found: list[_InterfaceAddres
         number = int.from_bytes(data[offset + 8 : offset + 12], sys.byteorder)
         if length < 16 or offset + length > len(data):
             raise OSError("malformed netlink reply")
-        message = data[offset + 16 : offset + length]
+        payload = data[offset + 16 : offset + length]
         offset += (length + 3) & ~3
         if number != sequence:
             continue
         if kind == _NLMSG_DONE:
             return True
         if kind == _NLMSG_ERROR:
-            raise OSError("netlink refused the address dump")
-        if kind != _RTM_NEWADDR or len(message) < 8:
-            continue
-        family, flags = message[0], message[2]
-        if family not in (AF_INET, AF_INET6):
-            continue
-        address = local = None
-        position = 8
-        while position + 4 <= len(message):
-            attribute_length = int.from_bytes(message[position : position + 2], sys.byteorder)
-            attribute = int.from_bytes(message[position + 2 : position + 4], sys.byteorder)
-            if attribute_length < 4:
-                break
-            value = message[position + 4 : position + attribute_length]
-            if attribute == _IFA_ADDRESS:
-                address = value
-            elif attribute == _IFA_LOCAL:
-                local = value
-            position += (attribute_length + 3) & ~3
-        packed = address if address is not None else local
-        if packed is None or len(packed) != (4 if family == AF_INET else 16):
-            continue
-        found.append(
-            _InterfaceAddress(
-                family,
-                bytes(packed),
-                bool(flags & (_IFA_F_DEPRECATED | _IFA_F_OPTIMISTIC)),
-                bool(flags & _IFA_F_HOMEADDRESS),
-            )
-        )
+            raise OSError("netlink refused the dump")
+        messages.append((kind, payload))
     return False
 
 
-def _interface_addresses() -> list[_InterfaceAddress] | None:
-    """Every IPv4 and IPv6 address of this host's interfaces (RTM_GETADDR over netlink), or None
+def _netlink_dump(request: int) -> list[tuple[int, bytes]] | None:
+    """The messages answering one NETLINK_ROUTE dump request (RTM_GETADDR, RTM_GETLINK), or None
     when the kernel cannot be asked. A local request answered at once: no hub wait."""
     netlink = getattr(_socket, "AF_NETLINK", None)
     if netlink is None:
@@ -547,27 +527,78 @@ def _interface_addresses() -> list[_InterfaceAddress] | None:
         sock = _socket.socket(netlink, _socket.SOCK_RAW | getattr(_socket, "SOCK_CLOEXEC", 0), 0)
     except OSError:
         return None
-    found: list[_InterfaceAddress] = []
+    messages: list[tuple[int, bytes]] = []
     try:
         sock.settimeout(1.0)
         sock.bind((0, 0))
         sequence = _random.getrandbits(31) or 1
-        request_body = bytes([AF_UNSPEC, 0, 0, 0])
+        body = bytes([AF_UNSPEC]) + bytes(15 if request == _RTM_GETLINK else 3)  # ifinfomsg / rtgenmsg
         header = (
-            (16 + len(request_body)).to_bytes(4, sys.byteorder)
-            + _RTM_GETADDR.to_bytes(2, sys.byteorder)
+            (16 + len(body)).to_bytes(4, sys.byteorder)
+            + request.to_bytes(2, sys.byteorder)
             + (_NLM_F_REQUEST | _NLM_F_DUMP).to_bytes(2, sys.byteorder)
             + sequence.to_bytes(4, sys.byteorder)
             + bytes(4)
         )
-        sock.sendto(header + request_body, (0, 0))
-        while not _parse_address_dump(sock.recv(65536), sequence, found):
+        sock.sendto(header + body, (0, 0))
+        while not _split_dump(sock.recv(65536), sequence, messages):
             pass
     except OSError:  # including the timeout: nothing usable
         return None
     finally:
         sock.close()
-    return found
+    return messages
+
+
+def _address_entry(message: bytes) -> _InterfaceAddress | None:
+    """One RTM_NEWADDR payload (ifaddrmsg and attributes) as an address, if IPv4 or IPv6."""
+    if len(message) < 8:
+        return None
+    family, flags = message[0], message[2]
+    if family not in (AF_INET, AF_INET6):
+        return None
+    address = local = None
+    position = 8
+    while position + 4 <= len(message):
+        attribute_length = int.from_bytes(message[position : position + 2], sys.byteorder)
+        attribute = int.from_bytes(message[position + 2 : position + 4], sys.byteorder)
+        if attribute_length < 4:
+            break
+        value = message[position + 4 : position + attribute_length]
+        if attribute == _IFA_ADDRESS:
+            address = value
+        elif attribute == _IFA_LOCAL:
+            local = value
+        position += (attribute_length + 3) & ~3
+    packed = address if address is not None else local
+    if packed is None or len(packed) != (4 if family == AF_INET else 16):
+        return None
+    return _InterfaceAddress(
+        family,
+        bytes(packed),
+        bool(flags & (_IFA_F_DEPRECATED | _IFA_F_OPTIMISTIC)),
+        bool(flags & _IFA_F_HOMEADDRESS),
+        int.from_bytes(message[4:8], sys.byteorder),
+    )
+
+
+def _interface_addresses() -> list[_InterfaceAddress] | None:
+    """Every IPv4 and IPv6 address of this host's interfaces, or None if the kernel cannot say."""
+    messages = _netlink_dump(_RTM_GETADDR)
+    if messages is None:
+        return None
+    entries = (_address_entry(payload) for kind, payload in messages if kind == _RTM_NEWADDR)
+    return [entry for entry in entries if entry is not None]
+
+
+def _link_types() -> dict[int, int]:
+    """Interface index -> link type (ARPHRD_*), empty if the kernel cannot say."""
+    types = {}
+    for kind, payload in _netlink_dump(_RTM_GETLINK) or []:
+        if kind == _RTM_NEWLINK and len(payload) >= 8:
+            index = int.from_bytes(payload[4:8], sys.byteorder, signed=True)
+            types[index] = int.from_bytes(payload[2:4], sys.byteorder)
+    return types
 
 
 def _configured_families() -> tuple[bool, bool]:
@@ -659,6 +690,8 @@ class _Destination:
     precedence: int
     source_deprecated: bool = False
     source_home: bool = False
+    source_index: int = -1  # interface of the source address, -1 if unknown
+    native: bool = False  # that interface is not a tunnel (rule 7; filled in only when it matters)
 
 
 def _destination(
@@ -680,6 +713,7 @@ def _destination(
         _table_lookup(_PRECEDENCE, destination6),
         flags is not None and flags.deprecated,
         flags is not None and flags.home,
+        flags.index if flags is not None else -1,
     )
 
 
@@ -718,6 +752,9 @@ def _compare(first: _Destination, second: _Destination) -> int:
             return -1 if first_match else 1
     if first.precedence != second.precedence:  # rule 6: higher precedence
         return -1 if first.precedence > second.precedence else 1
+    # Rule 7: native transport (not a tunnel interface) first, between different interfaces.
+    if usable and first.source_index != second.source_index and first.native != second.native:
+        return -1 if first.native else 1
     if first.scope != second.scope:  # rule 8: smaller scope
         return -1 if first.scope < second.scope else 1
     if usable and first.family == second.family == AF_INET6:  # rule 9: longest matching prefix
@@ -734,6 +771,11 @@ def _sort_addresses(addresses: list[tuple[int, bytes, int]]) -> list[tuple[int, 
     if not any(entry.family == AF_INET6 and entry.packed != _LOOPBACK6 for entry in interfaces):
         interfaces = []  # glibc keeps the address flags only when IPv6 is configured
     destinations = [_destination(index, *address, interfaces) for index, address in enumerate(addresses)]
+    if len({entry.source_index for entry in destinations if entry.source is not None}) > 1:
+        types = _link_types()
+        for entry in destinations:
+            link_type = types.get(entry.source_index)
+            entry.native = link_type is not None and link_type not in _TUNNEL_LINK_TYPES
     destinations.sort(key=functools.cmp_to_key(_compare))
     return [addresses[destination.index] for destination in destinations]
 
@@ -1466,8 +1508,8 @@ def getaddrinfo(
 
     Same arguments, results and errors (`socket.gaierror` with libc's EAI_* codes) as
     `socket.getaddrinfo`, but only the calling green thread waits for the nameserver. Differs
-    from glibc in answering ``localhost`` without DNS, in not reading /etc/gai.conf and in not
-    applying RFC 3484 rule 7 when it orders addresses (see the module's essay).
+    from glibc in answering ``localhost`` without DNS and in not reading /etc/gai.conf (see the
+    module's essay).
     """
     if _use_system():
         return list(_in_os_thread(_socket.getaddrinfo, host, port, family, type, proto, flags))

@@ -387,7 +387,10 @@ def interfaces(*texts: str, deprecated: tuple[str, ...] = (), home: tuple[str, .
 def test_interface_addresses_come_from_the_kernel() -> None:
     found = _resolver._interface_addresses()
     assert found is not None, "the netlink address dump failed"
-    assert _resolver._InterfaceAddress(socket.AF_INET, bytes([127, 0, 0, 1]), False, False) in found
+    loopback = [
+        entry for entry in found if entry.family == socket.AF_INET and entry.packed == bytes([127, 0, 0, 1])
+    ]
+    assert loopback and loopback[0].index == socket.if_nametoindex("lo")
     # Every IPv6 address the kernel lists in /proc is in the dump, and nothing else.
     listed = Path("/proc/net/if_inet6")
     if listed.exists():
@@ -489,6 +492,40 @@ def test_gai_conf_is_not_read_and_the_default_tables_apply(
     setup.write_hosts("192.0.2.1 dual\n2001:db8::1 dual\n")
     assert addresses(_resolver.getaddrinfo("dual", 80, 0, *STREAM)) == ["2001:db8::1", "192.0.2.1"]
     assert read and not [path for path in read if "gai.conf" in path]
+
+
+def test_rule_7_prefers_a_native_interface_over_a_tunnel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two destinations equal under rules 1-6, reached from sources on different interfaces: the
+    one whose interface is not a tunnel (ARPHRD_SIT here) comes first, whatever the order received."""
+    sources = {"2001:db8::5": "2001:db8::2", "2001:db8:1::5": "2001:db8:1::2"}
+
+    def source_address(family: int, packed: bytes, scope_id: int) -> bytes:
+        return socket.inet_pton(family, sources[socket.inet_ntop(family, packed)])
+
+    listed = interfaces("2001:db8::2", "2001:db8:1::2")
+    listed[0].index, listed[1].index = 7, 3
+    monkeypatch.setattr(_resolver, "_source_address", source_address)
+    monkeypatch.setattr(_resolver, "_interface_addresses", lambda: listed)
+    candidates = [
+        (socket.AF_INET6, socket.inet_pton(socket.AF_INET6, "2001:db8::5"), 0),
+        (socket.AF_INET6, socket.inet_pton(socket.AF_INET6, "2001:db8:1::5"), 0),
+    ]
+
+    def order(link_types: dict[int, int]) -> list[str]:
+        monkeypatch.setattr(_resolver, "_link_types", lambda: link_types)
+        return [
+            socket.inet_ntop(family, packed) for family, packed, _ in _resolver._sort_addresses(candidates)
+        ]
+
+    ethernet, sit = 1, 776
+    assert order({7: sit, 3: ethernet}) == ["2001:db8:1::5", "2001:db8::5"]
+    assert order({7: ethernet, 3: sit}) == ["2001:db8::5", "2001:db8:1::5"]
+    assert order({7: ethernet, 3: ethernet}) == ["2001:db8::5", "2001:db8:1::5"]  # rule 10
+
+
+def test_link_types_come_from_the_kernel() -> None:
+    types = _resolver._link_types()
+    assert types.get(socket.if_nametoindex("lo")) == 772  # ARPHRD_LOOPBACK
 
 
 # -- the stdlib as the reference -----------------------------------------------------------------
