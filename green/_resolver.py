@@ -30,14 +30,15 @@ What it does, in the order glibc does it (``hosts: files dns``)
    ignored (so garbage looks like silence, and ends as a timeout). CNAME chains are followed,
    including a chain the server left unfinished (the target is asked for, at most 8 hops).
 5. Several addresses are ordered by RFC 3484 destination address selection with glibc's default
-   tables: rules 1 to 9 (9 for IPv6 only), then the received order. Rules 3 (avoid
-   deprecated source addresses) and 4 (prefer home addresses) use the flags of the interface
-   addresses, read from the kernel over netlink as glibc does; rule 7 (prefer native transport)
-   asks the kernel for the link type of the source addresses' interfaces when they differ, and
-   counts IP-in-IP, IPv6-in-IPv6 and SIT (IPv6-in-IPv4) tunnels as not native, as glibc does. Like glibc, the
-   address flags and interfaces are used only when IPv6 is configured. ``/etc/gai.conf`` is not
-   read: the default precedence and label tables always apply (``GREEN_RESOLVER=system`` where a
-   gai.conf matters).
+   tables: rules 1 to 9, then the received order. The details of the host's own addresses
+   come from the kernel over netlink, as glibc gets them: rules 3 (avoid deprecated source
+   addresses) and 4 (prefer home addresses) use the address flags; rule 7 (prefer native
+   transport) the link type of the source addresses' interfaces when they differ (IP-in-IP,
+   IPv6-in-IPv6 and SIT tunnels are not native); rule 9 for IPv4 the subnet of the source
+   address (only destinations inside it count a shared prefix). Like glibc, these details are
+   used only when IPv6 is configured (otherwise an IPv4 source counts as a /32).
+   ``/etc/gai.conf`` is not read: the default precedence and label tables always apply
+   (``GREEN_RESOLVER=system`` where a gai.conf matters).
 
 ``AI_ADDRCONFIG`` is honoured as glibc does: the interface addresses are read over netlink at
 each call; IPv4 counts as configured when some address other than 127.0.0.1 exists, IPv6 when
@@ -494,6 +495,7 @@ class _InterfaceAddress:
     deprecated: bool  # IFA_F_DEPRECATED or IFA_F_OPTIMISTIC, as glibc counts it for rule 3
     home: bool  # IFA_F_HOMEADDRESS (Mobile IPv6), rule 4
     index: int = 0  # the interface's index
+    prefix_length: int = 0  # of the address's subnet (rule 9 for IPv4)
 
 
 def _split_dump(data: bytes, sequence: int, messages: list[tuple[int, bytes]]) -> bool:
@@ -579,6 +581,7 @@ def _address_entry(message: bytes) -> _InterfaceAddress | None:
         bool(flags & (_IFA_F_DEPRECATED | _IFA_F_OPTIMISTIC)),
         bool(flags & _IFA_F_HOMEADDRESS),
         int.from_bytes(message[4:8], sys.byteorder),
+        message[1],
     )
 
 
@@ -691,6 +694,7 @@ class _Destination:
     source_deprecated: bool = False
     source_home: bool = False
     source_index: int = -1  # interface of the source address, -1 if unknown
+    source_prefix_length: int = 0  # of the source address's subnet, 0 if unknown
     native: bool = False  # that interface is not a tunnel (rule 7; filled in only when it matters)
 
 
@@ -700,7 +704,9 @@ def _destination(
     source = _source_address(family, packed, scope_id)
     destination6 = _as_ipv6(family, packed)
     source6 = _as_ipv6(family, source) if source is not None else None
-    flags = next((entry for entry in interfaces if entry.family == family and entry.packed == source), None)
+    # Any 127/8 source is found as 127.0.0.1, the loopback interface's address (as glibc does).
+    key = _LOOPBACK4 if family == AF_INET and source is not None and source[0] == 127 else source
+    flags = next((entry for entry in interfaces if entry.family == family and entry.packed == key), None)
     return _Destination(
         index,
         family,
@@ -714,6 +720,7 @@ def _destination(
         flags is not None and flags.deprecated,
         flags is not None and flags.home,
         flags.index if flags is not None else -1,
+        flags.prefix_length if flags is not None else 0,
     )
 
 
@@ -730,6 +737,20 @@ def _common_prefix(destination: _Destination, other: _Destination) -> tuple[int,
                 32 - (int.from_bytes(second[0], "big") ^ int.from_bytes(second[1], "big")).bit_length(),
             )
     return 0, 0
+
+
+def _ipv4_prefix(destination: _Destination) -> int:
+    """Rule 9 for an IPv4 destination, as glibc has it: the leading bits it shares with its source
+    when both lie in the source's subnet, else 0. A source of unknown subnet counts as a /32
+    (what glibc's shift by 32 gives on the machines it runs on)."""
+    assert destination.source is not None
+    length = destination.source_prefix_length
+    mask = (0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF if length else 0xFFFFFFFF
+    target = int.from_bytes(destination.packed, "big")
+    source = int.from_bytes(destination.source, "big")
+    if target & mask != source & mask:
+        return 0
+    return 32 - (target ^ source).bit_length()
 
 
 def _compare(first: _Destination, second: _Destination) -> int:
@@ -757,8 +778,11 @@ def _compare(first: _Destination, second: _Destination) -> int:
         return -1 if first.native else 1
     if first.scope != second.scope:  # rule 8: smaller scope
         return -1 if first.scope < second.scope else 1
-    if usable and first.family == second.family == AF_INET6:  # rule 9: longest matching prefix
-        first_bits, second_bits = _common_prefix(first, second)
+    if usable and first.family == second.family:  # rule 9: longest matching prefix
+        if first.family == AF_INET6:
+            first_bits, second_bits = _common_prefix(first, second)
+        else:
+            first_bits, second_bits = _ipv4_prefix(first), _ipv4_prefix(second)
         if first_bits != second_bits:
             return -1 if first_bits > second_bits else 1
     return -1 if first.index < second.index else 1  # rule 10: as received

@@ -523,6 +523,30 @@ def test_rule_7_prefers_a_native_interface_over_a_tunnel(monkeypatch: pytest.Mon
     assert order({7: ethernet, 3: ethernet}) == ["2001:db8::5", "2001:db8:1::5"]  # rule 10
 
 
+def test_rule_9_for_ipv4_counts_a_shared_prefix_only_inside_the_source_subnet(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        _resolver, "_source_address", lambda *_: socket.inet_pton(socket.AF_INET, "198.51.100.7")
+    )
+    candidates = [
+        (socket.AF_INET, socket.inet_pton(socket.AF_INET, text), 0)
+        for text in ("203.0.113.1", "198.51.100.200", "198.51.100.9", "198.51.100.7")
+    ]
+
+    def order(prefix_length: int) -> list[str]:
+        listed = interfaces("198.51.100.7", "2001:db8::2")
+        listed[0].prefix_length = prefix_length
+        monkeypatch.setattr(_resolver, "_interface_addresses", lambda: listed)
+        return [
+            socket.inet_ntop(family, packed) for family, packed, _ in _resolver._sort_addresses(candidates)
+        ]
+
+    assert order(24) == ["198.51.100.7", "198.51.100.9", "198.51.100.200", "203.0.113.1"]
+    # Subnet unknown: only the exact match shares a prefix; the rest keep the order received.
+    assert order(0) == ["198.51.100.7", "203.0.113.1", "198.51.100.200", "198.51.100.9"]
+
+
 def test_link_types_come_from_the_kernel() -> None:
     types = _resolver._link_types()
     assert types.get(socket.if_nametoindex("lo")) == 772  # ARPHRD_LOOPBACK
