@@ -30,14 +30,28 @@ What it does, in the order glibc does it (``hosts: files dns``)
    ignored (so garbage looks like silence, and ends as a timeout). CNAME chains are followed,
    including a chain the server left unfinished (the target is asked for, at most 8 hops).
 5. Several addresses are ordered by RFC 3484 destination address selection with glibc's default
-   tables (rules 1, 2, 5, 6, 8, 9 for IPv6, then the received order; not 3, 4, 7 and
-   9 for IPv4, which need interface details); ``/etc/gai.conf`` is not read.
+   tables: rules 1 to 9, then the received order. The details of the host's own addresses
+   come from the kernel over netlink, as glibc gets them: rules 3 (avoid deprecated source
+   addresses) and 4 (prefer home addresses) use the address flags; rule 7 (prefer native
+   transport) the link type of the source addresses' interfaces when they differ (IP-in-IP,
+   IPv6-in-IPv6 and SIT tunnels are not native); rule 9 for IPv4 the subnet of the source
+   address (only destinations inside it count a shared prefix). Like glibc, these details are
+   used only when IPv6 is configured (otherwise an IPv4 source counts as a /32).
+   ``/etc/gai.conf`` is not read: the default precedence and label tables always apply
+   (``GREEN_RESOLVER=system`` where a gai.conf matters).
+
+``AI_ADDRCONFIG`` is honoured as glibc does: the interface addresses are read over netlink at
+each call; IPv4 counts as configured when some address other than 127.0.0.1 exists, IPv6 when
+some address other than ::1 exists (link-local included). Asking for a family that is not
+configured fails with EAI_NONAME (numeric hosts included); with AF_UNSPEC and only one family
+configured, only that family is returned. If the kernel cannot be asked, both count as
+configured.
 
 Errors are the stdlib's: `socket.gaierror` with libc's EAI_* numbers and messages (EAI_NONAME
 for a name that does not exist, EAI_NODATA when it exists without an address of the asked family,
 EAI_AGAIN when no server answered in time or all answered with an error (SERVFAIL, REFUSED...),
 EAI_FAMILY, EAI_SERVICE, EAI_SOCKTYPE, EAI_BADFLAGS, EAI_ADDRFAMILY) and `socket.herror` from
-gethostbyaddr. ``AI_ADDRCONFIG`` is accepted and ignored.
+gethostbyaddr.
 
 Configuration (for tests and unusual systems)
 ---------------------------------------------
@@ -454,6 +468,153 @@ def _services(service: str | None, socktype: int, proto: int, flags: int) -> lis
     return [(entry[0], entry[1], port) for entry in table if entry[3]]
 
 
+# -- interface addresses (netlink) ---------------------------------------------------------------
+
+_RTM_NEWLINK = 16
+_RTM_GETLINK = 18
+_RTM_NEWADDR = 20
+_RTM_GETADDR = 22
+_NLMSG_ERROR = 2
+_NLMSG_DONE = 3
+_NLM_F_REQUEST = 0x1
+_NLM_F_DUMP = 0x300
+_IFA_ADDRESS = 1
+_IFA_LOCAL = 2
+_IFA_F_OPTIMISTIC = 0x04
+_IFA_F_HOMEADDRESS = 0x10
+_IFA_F_DEPRECATED = 0x20
+# Link types glibc counts as tunnels for rule 7: ARPHRD_TUNNEL, ARPHRD_TUNNEL6, ARPHRD_SIT.
+_TUNNEL_LINK_TYPES = frozenset({768, 769, 776})
+_LOOPBACK4 = bytes([127, 0, 0, 1])
+_LOOPBACK6 = bytes(15) + b"\1"
+
+
+@dataclass
+class _InterfaceAddress:
+    family: int
+    packed: bytes
+    deprecated: bool  # IFA_F_DEPRECATED or IFA_F_OPTIMISTIC, as glibc counts it for rule 3
+    home: bool  # IFA_F_HOMEADDRESS (Mobile IPv6), rule 4
+    index: int = 0  # the interface's index
+    prefix_length: int = 0  # of the address's subnet (rule 9 for IPv4)
+
+
+def _split_dump(data: bytes, sequence: int, messages: list[tuple[int, bytes]]) -> bool:
+    """Add the (type, payload) messages of one netlink reply to `messages`; True at its end."""
+    offset = 0
+    while offset + 16 <= len(data):
+        length = int.from_bytes(data[offset : offset + 4], sys.byteorder)
+        kind = int.from_bytes(data[offset + 4 : offset + 6], sys.byteorder)
+        number = int.from_bytes(data[offset + 8 : offset + 12], sys.byteorder)
+        if length < 16 or offset + length > len(data):
+            raise OSError("malformed netlink reply")
+        payload = data[offset + 16 : offset + length]
+        offset += (length + 3) & ~3
+        if number != sequence:
+            continue
+        if kind == _NLMSG_DONE:
+            return True
+        if kind == _NLMSG_ERROR:
+            raise OSError("netlink refused the dump")
+        messages.append((kind, payload))
+    return False
+
+
+def _netlink_dump(request: int) -> list[tuple[int, bytes]] | None:
+    """The messages answering one NETLINK_ROUTE dump request (RTM_GETADDR, RTM_GETLINK), or None
+    when the kernel cannot be asked. A local request answered at once: no hub wait."""
+    netlink = getattr(_socket, "AF_NETLINK", None)
+    if netlink is None:
+        return None
+    try:
+        sock = _socket.socket(netlink, _socket.SOCK_RAW | getattr(_socket, "SOCK_CLOEXEC", 0), 0)
+    except OSError:
+        return None
+    messages: list[tuple[int, bytes]] = []
+    try:
+        sock.settimeout(1.0)
+        sock.bind((0, 0))
+        sequence = _random.getrandbits(31) or 1
+        body = bytes([AF_UNSPEC]) + bytes(15 if request == _RTM_GETLINK else 3)  # ifinfomsg / rtgenmsg
+        header = (
+            (16 + len(body)).to_bytes(4, sys.byteorder)
+            + request.to_bytes(2, sys.byteorder)
+            + (_NLM_F_REQUEST | _NLM_F_DUMP).to_bytes(2, sys.byteorder)
+            + sequence.to_bytes(4, sys.byteorder)
+            + bytes(4)
+        )
+        sock.sendto(header + body, (0, 0))
+        while not _split_dump(sock.recv(65536), sequence, messages):
+            pass
+    except OSError:  # including the timeout: nothing usable
+        return None
+    finally:
+        sock.close()
+    return messages
+
+
+def _address_entry(message: bytes) -> _InterfaceAddress | None:
+    """One RTM_NEWADDR payload (ifaddrmsg and attributes) as an address, if IPv4 or IPv6."""
+    if len(message) < 8:
+        return None
+    family, flags = message[0], message[2]
+    if family not in (AF_INET, AF_INET6):
+        return None
+    address = local = None
+    position = 8
+    while position + 4 <= len(message):
+        attribute_length = int.from_bytes(message[position : position + 2], sys.byteorder)
+        attribute = int.from_bytes(message[position + 2 : position + 4], sys.byteorder)
+        if attribute_length < 4:
+            break
+        value = message[position + 4 : position + attribute_length]
+        if attribute == _IFA_ADDRESS:
+            address = value
+        elif attribute == _IFA_LOCAL:
+            local = value
+        position += (attribute_length + 3) & ~3
+    packed = address if address is not None else local
+    if packed is None or len(packed) != (4 if family == AF_INET else 16):
+        return None
+    return _InterfaceAddress(
+        family,
+        bytes(packed),
+        bool(flags & (_IFA_F_DEPRECATED | _IFA_F_OPTIMISTIC)),
+        bool(flags & _IFA_F_HOMEADDRESS),
+        int.from_bytes(message[4:8], sys.byteorder),
+        message[1],
+    )
+
+
+def _interface_addresses() -> list[_InterfaceAddress] | None:
+    """Every IPv4 and IPv6 address of this host's interfaces, or None if the kernel cannot say."""
+    messages = _netlink_dump(_RTM_GETADDR)
+    if messages is None:
+        return None
+    entries = (_address_entry(payload) for kind, payload in messages if kind == _RTM_NEWADDR)
+    return [entry for entry in entries if entry is not None]
+
+
+def _link_types() -> dict[int, int]:
+    """Interface index -> link type (ARPHRD_*), empty if the kernel cannot say."""
+    types = {}
+    for kind, payload in _netlink_dump(_RTM_GETLINK) or []:
+        if kind == _RTM_NEWLINK and len(payload) >= 8:
+            index = int.from_bytes(payload[4:8], sys.byteorder, signed=True)
+            types[index] = int.from_bytes(payload[2:4], sys.byteorder)
+    return types
+
+
+def _configured_families() -> tuple[bool, bool]:
+    """(IPv4 configured, IPv6 configured) in AI_ADDRCONFIG's sense (see the module's essay)."""
+    addresses = _interface_addresses()
+    if addresses is None:
+        return True, True
+    ipv4 = any(entry.family == AF_INET and entry.packed != _LOOPBACK4 for entry in addresses)
+    ipv6 = any(entry.family == AF_INET6 and entry.packed != _LOOPBACK6 for entry in addresses)
+    return ipv4, ipv6
+
+
 # -- RFC 3484 destination ordering ---------------------------------------------------------------
 
 _PRECEDENCE = [  # (prefix, length, value) of glibc's default table, longest prefixes first
@@ -531,12 +692,22 @@ class _Destination:
     label: int
     source_label: int
     precedence: int
+    source_deprecated: bool = False
+    source_home: bool = False
+    source_index: int = -1  # interface of the source address, -1 if unknown
+    source_prefix_length: int = 0  # of the source address's subnet, 0 if unknown
+    native: bool = False  # that interface is not a tunnel (rule 7; filled in only when it matters)
 
 
-def _destination(index: int, family: int, packed: bytes, scope_id: int) -> _Destination:
+def _destination(
+    index: int, family: int, packed: bytes, scope_id: int, interfaces: list[_InterfaceAddress]
+) -> _Destination:
     source = _source_address(family, packed, scope_id)
     destination6 = _as_ipv6(family, packed)
     source6 = _as_ipv6(family, source) if source is not None else None
+    # Any 127/8 source is found as 127.0.0.1, the loopback interface's address (as glibc does).
+    key = _LOOPBACK4 if family == AF_INET and source is not None and source[0] == 127 else source
+    flags = next((entry for entry in interfaces if entry.family == family and entry.packed == key), None)
     return _Destination(
         index,
         family,
@@ -547,6 +718,10 @@ def _destination(index: int, family: int, packed: bytes, scope_id: int) -> _Dest
         _table_lookup(_LABELS, destination6),
         _table_lookup(_LABELS, source6) if source6 is not None else -1,
         _table_lookup(_PRECEDENCE, destination6),
+        flags is not None and flags.deprecated,
+        flags is not None and flags.home,
+        flags.index if flags is not None else -1,
+        flags.prefix_length if flags is not None else 0,
     )
 
 
@@ -565,6 +740,20 @@ def _common_prefix(destination: _Destination, other: _Destination) -> tuple[int,
     return 0, 0
 
 
+def _ipv4_prefix(destination: _Destination) -> int:
+    """Rule 9 for an IPv4 destination, as glibc has it: the leading bits it shares with its source
+    when both lie in the source's subnet, else 0. A source of unknown subnet counts as a /32
+    (what glibc's shift by 32 gives on the machines it runs on)."""
+    assert destination.source is not None
+    length = destination.source_prefix_length
+    mask = (0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF if length else 0xFFFFFFFF
+    target = int.from_bytes(destination.packed, "big")
+    source = int.from_bytes(destination.source, "big")
+    if target & mask != source & mask:
+        return 0
+    return 32 - (target ^ source).bit_length()
+
+
 def _compare(first: _Destination, second: _Destination) -> int:
     """-1 when `first` should be tried before `second` (RFC 3484 as glibc applies it)."""
     if (first.source is None) != (second.source is None):  # rule 1: usable first
@@ -575,16 +764,26 @@ def _compare(first: _Destination, second: _Destination) -> int:
         second_match = second.scope == second.source_scope
         if first_match != second_match:
             return -1 if first_match else 1
+        if first.source_deprecated != second.source_deprecated:  # rule 3: avoid deprecated
+            return 1 if first.source_deprecated else -1
+        if first.source_home != second.source_home:  # rule 4: prefer home addresses
+            return -1 if first.source_home else 1
         first_match = first.label == first.source_label  # rule 5: matching label
         second_match = second.label == second.source_label
         if first_match != second_match:
             return -1 if first_match else 1
     if first.precedence != second.precedence:  # rule 6: higher precedence
         return -1 if first.precedence > second.precedence else 1
+    # Rule 7: native transport (not a tunnel interface) first, between different interfaces.
+    if usable and first.source_index != second.source_index and first.native != second.native:
+        return -1 if first.native else 1
     if first.scope != second.scope:  # rule 8: smaller scope
         return -1 if first.scope < second.scope else 1
-    if usable and first.family == second.family == AF_INET6:  # rule 9: longest matching prefix
-        first_bits, second_bits = _common_prefix(first, second)
+    if usable and first.family == second.family:  # rule 9: longest matching prefix
+        if first.family == AF_INET6:
+            first_bits, second_bits = _common_prefix(first, second)
+        else:
+            first_bits, second_bits = _ipv4_prefix(first), _ipv4_prefix(second)
         if first_bits != second_bits:
             return -1 if first_bits > second_bits else 1
     return -1 if first.index < second.index else 1  # rule 10: as received
@@ -593,7 +792,15 @@ def _compare(first: _Destination, second: _Destination) -> int:
 def _sort_addresses(addresses: list[tuple[int, bytes, int]]) -> list[tuple[int, bytes, int]]:
     if len(addresses) < 2:
         return addresses
-    destinations = [_destination(index, *address) for index, address in enumerate(addresses)]
+    interfaces = _interface_addresses() or []
+    if not any(entry.family == AF_INET6 and entry.packed != _LOOPBACK6 for entry in interfaces):
+        interfaces = []  # glibc keeps the address flags only when IPv6 is configured
+    destinations = [_destination(index, *address, interfaces) for index, address in enumerate(addresses)]
+    if len({entry.source_index for entry in destinations if entry.source is not None}) > 1:
+        types = _link_types()
+        for entry in destinations:
+            link_type = types.get(entry.source_index)
+            entry.native = link_type is not None and link_type not in _TUNNEL_LINK_TYPES
     destinations.sort(key=functools.cmp_to_key(_compare))
     return [addresses[destination.index] for destination in destinations]
 
@@ -1076,6 +1283,13 @@ def _getaddrinfo(
         raise _gaierror("EAI_BADFLAGS")
     if family not in (AF_UNSPEC, AF_INET, AF_INET6):
         raise _gaierror("EAI_FAMILY")
+    if flags & _socket.AI_ADDRCONFIG:
+        ipv4, ipv6 = _configured_families()
+        if family == AF_UNSPEC:
+            if ipv4 != ipv6 and (ipv4 or ipv6):
+                family = AF_INET if ipv4 else AF_INET6
+        elif (family == AF_INET and not ipv4) or (family == AF_INET6 and not ipv6):
+            raise _gaierror("EAI_NONAME")
     service = service or None  # an empty service counts as none after the check above
     if service is not None and _strtoul_as_int(service) is None and flags & _socket.AI_NUMERICSERV:
         raise _gaierror("EAI_NONAME")
@@ -1319,7 +1533,8 @@ def getaddrinfo(
 
     Same arguments, results and errors (`socket.gaierror` with libc's EAI_* codes) as
     `socket.getaddrinfo`, but only the calling green thread waits for the nameserver. Differs
-    from glibc in answering ``localhost`` without DNS and ignoring AI_ADDRCONFIG and gai.conf.
+    from glibc in answering ``localhost`` without DNS and in not reading /etc/gai.conf (see the
+    module's essay).
     """
     if _use_system():
         return list(_in_os_thread(_socket.getaddrinfo, host, port, family, type, proto, flags))

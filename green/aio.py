@@ -154,6 +154,9 @@ class GreenEventLoop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type
     """
 
     def __init__(self, selector: GreenSelector | None = None) -> None:
+        # The stdlib's __del__ reads this: a loop whose selector cannot be made (no epoll or
+        # kqueue) must be collected quietly. Its own initialiser sets it to False.
+        self._closed = True
         if selector is None:
             selector = GreenSelector()
         # Set before the stdlib initialiser, which may already schedule callbacks.

@@ -24,6 +24,11 @@ extra system calls for it; `select` builds a doorbell per parked call. Regular f
 registered with epoll, but they are always ready, so the zero-timeout call returns before a
 doorbell is needed.
 
+A forked child inherits the doorbell's epoll fd, and with it the *same* kernel interest list
+as the parent: a child registering or unregistering an fd would change what wakes the parent.
+So a doorbell remembers the fork generation it was made in; a `poll` object used in a forked
+child drops the inherited doorbell (closing only the child's copy of the fd) and builds its own.
+
 Where epoll does not exist, the parked call falls back to re-polling with a growing sleep (1 ms
 to 50 ms): correct, cooperative, less efficient.
 
@@ -72,6 +77,17 @@ _EPOLLIN = getattr(_select, "EPOLLIN", 1)
 _EPOLLPRI = getattr(_select, "EPOLLPRI", 2)
 _EPOLLOUT = getattr(_select, "EPOLLOUT", 4)
 
+# Incremented in every forked child: a doorbell made in an earlier generation is the parent's.
+_fork_generation = 0
+
+
+def _after_fork_in_child() -> None:
+    global _fork_generation
+    _fork_generation += 1
+
+
+original("os").register_at_fork(after_in_child=_after_fork_in_child)
+
 # Re-polling intervals of the fallback used where epoll does not exist.
 _FALLBACK_FIRST_INTERVAL = 0.001
 _FALLBACK_LONGEST_INTERVAL = 0.05
@@ -110,11 +126,12 @@ class _Doorbell:
     Where epoll does not exist, `wait` sleeps a growing interval instead and reports "maybe".
     """
 
-    __slots__ = ("_epoll", "_masks")
+    __slots__ = ("_epoll", "_masks", "generation")
 
     def __init__(self) -> None:
         self._epoll = _epoll() if _epoll is not None else None
         self._masks: dict[int, int] = {}
+        self.generation = _fork_generation
 
     def set(self, fd: int, poll_mask: int) -> None:
         """Ring for `fd` on the events of `poll_mask` (POLLIN, POLLPRI, POLLOUT bits)."""
@@ -249,24 +266,27 @@ class poll:
         self._poll.register(fd, eventmask)
         number = _fileno(fd)
         self._masks[number] = eventmask
-        if self._doorbell is not None:
-            self._doorbell.set(number, eventmask)
+        doorbell = self._own_doorbell()
+        if doorbell is not None:
+            doorbell.set(number, eventmask)
 
     def modify(self, fd: Any, eventmask: int) -> None:
         """Change the events watched for a registered fd; FileNotFoundError if not registered."""
         self._poll.modify(fd, eventmask)
         number = _fileno(fd)
         self._masks[number] = eventmask
-        if self._doorbell is not None:
-            self._doorbell.set(number, eventmask)
+        doorbell = self._own_doorbell()
+        if doorbell is not None:
+            doorbell.set(number, eventmask)
 
     def unregister(self, fd: Any) -> None:
         """Stop watching `fd`; KeyError if it is not registered."""
         self._poll.unregister(fd)
         number = _fileno(fd)
         del self._masks[number]
-        if self._doorbell is not None:
-            self._doorbell.remove(number)
+        doorbell = self._own_doorbell()
+        if doorbell is not None:
+            doorbell.remove(number)
 
     def poll(self, timeout: float | None = None) -> list[tuple[int, int]]:
         """[(fd, events)] for the ready fds, waiting up to `timeout` milliseconds for one."""
@@ -285,7 +305,7 @@ class poll:
             return events
         self._polling = True
         try:
-            doorbell = self._doorbell
+            doorbell = self._own_doorbell()
             if doorbell is None:
                 doorbell = self._doorbell = _Doorbell()
                 for fd, mask in self._masks.items():
@@ -294,6 +314,14 @@ class poll:
             return _wait_until_ready(doorbell, seconds, self._check)
         finally:
             self._polling = False
+
+    def _own_doorbell(self) -> _Doorbell | None:
+        """The doorbell, unless it was made before a fork (then it is the parent's: let it go)."""
+        doorbell = self._doorbell
+        if doorbell is not None and doorbell.generation != _fork_generation:
+            self.close()
+            return None
+        return doorbell
 
     def _check(self) -> list[tuple[int, int]]:
         return self._poll.poll(0)

@@ -894,4 +894,9 @@ def gethostbyaddr(ip_address: str) -> tuple[str, list[str], list[str]]:
 
 def getnameinfo(sockaddr: Any, flags: int) -> tuple[str, str]:
     """(host, port) names for a socket address, resolved cooperatively."""
+    if not isinstance(sockaddr, tuple):
+        # Checked here, like the C function's first check, and without keeping the argument:
+        # the traceback must not hold on to the caller's object (frames keep their locals).
+        del sockaddr
+        raise TypeError("getnameinfo() argument 1 must be a tuple")
     return _resolver().getnameinfo(sockaddr, flags)

@@ -446,7 +446,10 @@ class _Connection:
                 raise cause from None
             raise HTTPError(400, "parser callback failed") from cause
         except httptools.HttpParserError as error:
-            raise HTTPError(400, str(error)) from None
+            # llhttp refuses well-formed versions it does not know (HTTP/1.2, HTTP/3.0) with this
+            # message; like the versions it parses but we do not serve, they are a 505.
+            status = 505 if str(error) == "Invalid HTTP version" else 400
+            raise HTTPError(status, str(error)) from None
         parsing = self.parsing
         if self.in_headers or parsing is None or parsing.complete:
             self.raw_header_bytes += len(data)

@@ -10,7 +10,10 @@ the same random port of 127.0.0.1. Records come from a dict; some names misbehav
 * ``partial-*``    only the first CNAME of the chain is sent, like a server that stops at its
   zone's edge.
 
-Every query is recorded in `queries` as (transport, name, type) for the tests to inspect.
+Every query is recorded in `queries` as (transport, name, type) for the tests to inspect. A test
+may set `responder` to a function ``(query, transport) -> [reply bytes]`` that answers every
+query instead (the fuzz tests use it to send arbitrary bytes; over TCP the bytes include the
+two-byte length prefix).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import os
 import select
 import socket
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import dns.flags
 import dns.message
@@ -36,6 +39,7 @@ class DNSServer:
         # name (absolute, lower case) -> [(type text, rdata text)]
         self.records = {name.lower(): list(values) for name, values in records.items()}
         self.queries: list[tuple[str, str, str]] = []
+        self.responder: Callable[[dns.message.Message, str], list[bytes]] | None = None
         self._lock = threading.Lock()
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -98,7 +102,9 @@ class DNSServer:
                 return
             data += chunk
         for reply in self._answer(data, "tcp"):
-            connection.sendall(len(reply).to_bytes(2, "big") + reply)
+            # A responder's bytes go out as they are: it writes (or fuzzes) the length prefix.
+            framed = reply if self.responder is not None else len(reply).to_bytes(2, "big") + reply
+            connection.sendall(framed)
 
     def _answer(self, data: bytes, transport: str) -> list[bytes]:
         query = dns.message.from_wire(data)
@@ -107,6 +113,9 @@ class DNSServer:
         first_label = name.split(".")[0]
         with self._lock:
             self.queries.append((transport, name, dns.rdatatype.to_text(question.rdtype)))
+        responder = self.responder
+        if responder is not None:
+            return responder(query, transport)
         response = dns.message.make_response(query)
         response.flags |= dns.flags.AA | dns.flags.RA
         if first_label == "silent":

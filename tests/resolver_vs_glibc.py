@@ -31,7 +31,10 @@ RECORDS = {
     "dangling.test.": [("CNAME", "nowhere.test.")],
     "1.2.0.192.in-addr.arpa.": [("PTR", "www.test.")],
 }
-HOSTS = "127.0.0.1 localhost\n10.0.0.1 filehost fh\n10.0.0.2 twice t2\nfd00::1 twice six\n10.0.0.3 twice\n"
+HOSTS = (
+    "127.0.0.1 localhost\n10.0.0.1 filehost fh\n10.0.0.2 twice t2\nfd00::1 twice six\n10.0.0.3 twice\n"
+    "198.51.100.200 four\n198.51.100.9 four\n198.51.100.7 four\n"
+)
 RESOLV_CONF = "nameserver 127.0.0.1\nsearch test\noptions timeout:1 attempts:1\n"
 
 CANON = socket.AI_CANONNAME
@@ -80,6 +83,29 @@ CASES: list[tuple[str, tuple[Any, ...]]] = [
     ("getnameinfo", (("10.0.0.1", 53), socket.NI_DGRAM)),
     ("getnameinfo", (("fd00::1", 80, 0, 0), 0)),
     ("getnameinfo", (("fe80::1", 80, 0, 1), 0)),
+    # AI_ADDRCONFIG with only loopback addresses: no family counts as configured.
+    ("getaddrinfo", ("www.test", 80, 0, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)),
+    ("getaddrinfo", ("www.test", 80, socket.AF_INET, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)),
+    ("getaddrinfo", ("127.0.0.1", 80, socket.AF_INET, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)),
+    ("getaddrinfo", ("www.test", 80, socket.AF_INET6, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)),
+]
+# Run after an IPv4 address is added to the loopback interface: IPv4 is configured, IPv6 not.
+CASES_WITH_IPV4 = [
+    ("getaddrinfo", ("www.test", 80, 0, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)),
+    ("getaddrinfo", ("www.test", 80, socket.AF_INET, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)),
+    ("getaddrinfo", ("www.test", 80, socket.AF_INET6, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)),
+    ("getaddrinfo", ("::1", 80, 0, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)),
+    ("getaddrinfo", (None, 80, 0, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG | socket.AI_PASSIVE)),
+    # RFC 3484 rule 9 for IPv4 without interface details (no IPv6 configured): only an exact match.
+    ("getaddrinfo", ("four", 80, socket.AF_INET, socket.SOCK_STREAM)),
+]
+# Run after an IPv6 address is added too: glibc then uses the interface details (the subnet of
+# the source address for rule 9, flags for rules 3 and 4, interfaces for rule 7).
+CASES_WITH_IPV6 = [
+    ("getaddrinfo", ("four", 80, socket.AF_INET, socket.SOCK_STREAM)),
+    ("getaddrinfo", ("four", 80, 0, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)),
+    ("getaddrinfo", ("multi", 80, 0, socket.SOCK_STREAM)),
+    ("getaddrinfo", ("www.test", 80, 0, socket.SOCK_STREAM)),
 ]
 
 
@@ -118,11 +144,16 @@ def main() -> None:
     mismatches = []
     try:
         _resolver.configure(resolv_conf="/etc/resolv.conf", hosts="/etc/hosts", port=53)
-        for name, arguments in CASES:
-            expected = outcome(getattr(socket, name), *arguments)
-            found = outcome(getattr(_resolver, name), *arguments)
-            if expected != found:
-                mismatches.append(f"{name}{arguments}:\n  libc:  {expected}\n  green: {found}")
+        for cases in (CASES, CASES_WITH_IPV4, CASES_WITH_IPV6):
+            if cases is CASES_WITH_IPV4:
+                subprocess.run(["ip", "address", "add", "198.51.100.7/24", "dev", "lo"], check=True)
+            if cases is CASES_WITH_IPV6:
+                subprocess.run(["ip", "address", "add", "2001:db8:ffff::7/64", "dev", "lo"], check=True)
+            for name, arguments in cases:
+                expected = outcome(getattr(socket, name), *arguments)
+                found = outcome(getattr(_resolver, name), *arguments)
+                if expected != found:
+                    mismatches.append(f"{name}{arguments}:\n  libc:  {expected}\n  green: {found}")
     finally:
         os.close(stop_write)
         os.waitpid(server, 0)

@@ -446,3 +446,68 @@ def test_monkey_patched_process():
     result = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().splitlines()[-1] == "pass"
+
+
+# -- documented limits, pinned ---------------------------------------------------------------------
+
+
+def test_green_selector_needs_epoll_or_kqueue(monkeypatch):
+    """Documented: green.aio needs epoll or kqueue (every Linux has epoll); without either,
+    creating a green loop fails at once with a RuntimeError naming the reason."""
+    monkeypatch.setattr(green.aio, "_KernelSelector", None)
+    with pytest.raises(RuntimeError, match="needs epoll or kqueue"):
+        green.aio.GreenSelector()
+    with pytest.raises(RuntimeError, match="needs epoll or kqueue"):
+        green.aio.new_event_loop()
+
+
+def test_background_loop_keeps_the_hub_from_raising_loop_exit():
+    """Documented: while the background loop exists, the hub waits (it watches the loop's fd)
+    instead of raising LoopExit; after shutdown_background_loop() an impossible wait raises."""
+    assert green.aio.run_coroutine(asyncio.sleep(0, result=1)) == 1
+    event = green.Event()
+    hub = get_hub()
+    # Nothing green will ever set it: only an OS thread, through the thread-safe door.
+    setter = threading.Timer(0.1, hub.call_soon_threadsafe, args=(event.send, "from another thread"))
+    setter.start()
+    assert event.wait() == "from another thread"
+    setter.join()
+    green.aio.shutdown_background_loop()
+    with pytest.raises(green.LoopExit):
+        green.Event().wait()
+
+
+def test_blocking_green_call_inside_a_coroutine_blocks_only_its_loop():
+    """Documented: a coroutine calling a blocking green function directly (not through
+    green.aio.spawn) holds its loop: green threads keep running, asyncio tasks do not."""
+    green_ticks: list[int] = []
+    task_ticks: list[int] = []
+
+    def green_ticker():
+        for index in range(5):
+            green_ticks.append(index)
+            green.sleep(0.01)
+
+    async def task_ticker():
+        while True:
+            task_ticks.append(1)
+            await asyncio.sleep(0.005)
+
+    async def main():
+        ticker_task = asyncio.ensure_future(task_ticker())
+        await asyncio.sleep(0.02)
+        thread = green.spawn(green_ticker)
+        before = len(task_ticks)
+        green.sleep(0.2)  # blocking green call, straight from the coroutine
+        assert len(task_ticks) == before, "an asyncio task ran while its loop was blocked"
+        assert green_ticks == [0, 1, 2, 3, 4], "green threads stopped too"
+        ticker_task.cancel()
+        thread.wait()
+        # The supported way parks only the awaiting task.
+        before = len(task_ticks)
+        ticker_task = asyncio.ensure_future(task_ticker())
+        await green.aio.spawn(green.sleep, 0.1)
+        assert len(task_ticks) > before
+        ticker_task.cancel()
+
+    asyncio.run(main())

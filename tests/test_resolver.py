@@ -351,6 +351,8 @@ def test_localhost_and_numbers_stay_off_the_network(setup: Setup) -> None:
     assert sorted(addresses(result)) == ["127.0.0.1", "::1"]
     assert addresses(_resolver.getaddrinfo("db.localhost", 80, socket.AF_INET, *STREAM)) == ["127.0.0.1"]
     assert addresses(_resolver.getaddrinfo("LOCALHOST", 80, socket.AF_INET6, *STREAM)) == ["::1"]
+    # Documented difference from glibc (RFC 6761): no DNS question for a localhost name.
+    assert setup.asked() == []
     assert addresses(_resolver.getaddrinfo("127.1", 80, 0, *STREAM)) == ["127.0.0.1"]
     assert _resolver.getaddrinfo("fe80::1%1", 80, 0, *STREAM)[0][4] == ("fe80::1", 80, 0, 1)
     with pytest.raises(socket.herror):  # not in this hosts file: DNS says NXDOMAIN
@@ -370,6 +372,189 @@ def test_configuration_from_the_environment(
     monkeypatch.setenv("GREEN_DNS_PORT", str(server.port))
     assert _resolver.gethostbyname("filehost") == "10.9.9.9"
     assert _resolver.gethostbyname("www") == "192.0.2.1"
+
+
+# -- AI_ADDRCONFIG and the interface addresses --------------------------------------------------
+
+
+def interfaces(*texts: str, deprecated: tuple[str, ...] = (), home: tuple[str, ...] = ()) -> list[Any]:
+    found = []
+    for text in texts:
+        family = socket.AF_INET6 if ":" in text else socket.AF_INET
+        found.append(
+            _resolver._InterfaceAddress(
+                family, socket.inet_pton(family, text), text in deprecated, text in home
+            )
+        )
+    return found
+
+
+def test_interface_addresses_come_from_the_kernel() -> None:
+    found = _resolver._interface_addresses()
+    assert found is not None, "the netlink address dump failed"
+    loopback = [
+        entry for entry in found if entry.family == socket.AF_INET and entry.packed == bytes([127, 0, 0, 1])
+    ]
+    assert loopback and loopback[0].index == socket.if_nametoindex("lo")
+    # Every IPv6 address the kernel lists in /proc is in the dump, and nothing else.
+    listed = Path("/proc/net/if_inet6")
+    if listed.exists():
+        expected = {
+            bytes.fromhex(line.split()[0]) for line in listed.read_text().splitlines() if line.strip()
+        }
+        assert {entry.packed for entry in found if entry.family == socket.AF_INET6} == expected
+
+
+@pytest.mark.parametrize(
+    "configured, family, expected",
+    [
+        # Only loopback: a family asked for by name fails; AF_UNSPEC is not narrowed.
+        (("127.0.0.1", "::1"), socket.AF_INET, socket.EAI_NONAME),
+        (("127.0.0.1", "::1"), socket.AF_INET6, socket.EAI_NONAME),
+        (("127.0.0.1", "::1"), socket.AF_UNSPEC, ["192.0.2.1", "2001:db8::1"]),
+        # IPv4 only (127.0.0.2 counts: only 127.0.0.1 itself is left out, as in glibc).
+        (("127.0.0.2", "::1"), socket.AF_UNSPEC, ["192.0.2.1"]),
+        (("192.0.2.2", "::1"), socket.AF_INET6, socket.EAI_NONAME),
+        (("192.0.2.2",), socket.AF_INET, ["192.0.2.1"]),
+        # IPv6 only; a link-local address is enough.
+        (("127.0.0.1", "fe80::1"), socket.AF_UNSPEC, ["2001:db8::1"]),
+        (("127.0.0.1", "fe80::1"), socket.AF_INET, socket.EAI_NONAME),
+        # Both.
+        (("192.0.2.2", "2001:db8::2"), socket.AF_UNSPEC, ["192.0.2.1", "2001:db8::1"]),
+        # The kernel could not be asked: both count as configured.
+        (None, socket.AF_INET6, ["2001:db8::1"]),
+    ],
+)
+def test_ai_addrconfig(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch, configured: Any, family: int, expected: Any
+) -> None:
+    listed = None if configured is None else interfaces(*configured)
+    monkeypatch.setattr(_resolver, "_interface_addresses", lambda: listed)
+    arguments = ("www.test", 80, family, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)
+    if isinstance(expected, list):
+        assert sorted(addresses(_resolver.getaddrinfo(*arguments))) == expected
+        # Without the flag, every family is returned.
+        assert len(_resolver.getaddrinfo(*arguments[:5])) == (2 if family == socket.AF_UNSPEC else 1)
+    else:
+        with pytest.raises(socket.gaierror) as caught:
+            _resolver.getaddrinfo(*arguments)
+        assert caught.value.errno == expected
+        # Checked before the name: numeric hosts fail the same way, and no question is asked.
+        setup.server.queries.clear()
+        numeric = "192.0.2.9" if family == socket.AF_INET else "2001:db8::9"
+        with pytest.raises(socket.gaierror):
+            _resolver.getaddrinfo(numeric, 80, family, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)
+        assert setup.asked() == []
+
+
+def test_rules_3_and_4_use_the_source_address_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 3484 rule 3 (avoid deprecated sources) and 4 (prefer home addresses), decided before
+    the precedence table (rule 6) that would otherwise put ::1 first."""
+    sources = {"::1": "::1", "2001:db8::5": "2001:db8::2"}
+
+    def source_address(family: int, packed: bytes, scope_id: int) -> bytes:
+        return socket.inet_pton(family, sources[socket.inet_ntop(family, packed)])
+
+    monkeypatch.setattr(_resolver, "_source_address", source_address)
+    candidates = [
+        (socket.AF_INET6, socket.inet_pton(socket.AF_INET6, "2001:db8::5"), 0),
+        (socket.AF_INET6, socket.inet_pton(socket.AF_INET6, "::1"), 0),
+    ]
+
+    def order(listed: list[Any]) -> list[str]:
+        monkeypatch.setattr(_resolver, "_interface_addresses", lambda: listed)
+        return [
+            socket.inet_ntop(family, packed) for family, packed, _ in _resolver._sort_addresses(candidates)
+        ]
+
+    assert order(interfaces("::1", "2001:db8::2")) == ["::1", "2001:db8::5"]  # rule 6
+    assert order(interfaces("::1", "2001:db8::2", deprecated=("::1",))) == ["2001:db8::5", "::1"]
+    assert order(interfaces("::1", "2001:db8::2", home=("2001:db8::2",))) == ["2001:db8::5", "::1"]
+    # Rule 3 outranks rule 4.
+    listed = interfaces("::1", "2001:db8::2", deprecated=("2001:db8::2",), home=("2001:db8::2",))
+    assert order(listed) == ["::1", "2001:db8::5"]
+
+
+def test_gai_conf_is_not_read_and_the_default_tables_apply(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Documented: /etc/gai.conf is ignored; glibc's default precedence table orders a global
+    IPv6 address (40) before an IPv4 one (10, as ::ffff:0:0/96), whatever gai.conf says."""
+    sources = {"192.0.2.1": "192.0.2.2", "2001:db8::1": "2001:db8::2"}
+
+    def source_address(family: int, packed: bytes, scope_id: int) -> bytes:
+        return socket.inet_pton(family, sources[socket.inet_ntop(family, packed)])
+
+    read: list[str] = []
+    original_read_lines = _resolver._read_lines
+
+    def read_lines(path: str) -> list[str]:
+        read.append(path)
+        return original_read_lines(path)
+
+    monkeypatch.setattr(_resolver, "_source_address", source_address)
+    monkeypatch.setattr(_resolver, "_read_lines", read_lines)
+    setup.write_hosts("192.0.2.1 dual\n2001:db8::1 dual\n")
+    assert addresses(_resolver.getaddrinfo("dual", 80, 0, *STREAM)) == ["2001:db8::1", "192.0.2.1"]
+    assert read and not [path for path in read if "gai.conf" in path]
+
+
+def test_rule_7_prefers_a_native_interface_over_a_tunnel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two destinations equal under rules 1-6, reached from sources on different interfaces: the
+    one whose interface is not a tunnel (ARPHRD_SIT here) comes first, whatever the order received."""
+    sources = {"2001:db8::5": "2001:db8::2", "2001:db8:1::5": "2001:db8:1::2"}
+
+    def source_address(family: int, packed: bytes, scope_id: int) -> bytes:
+        return socket.inet_pton(family, sources[socket.inet_ntop(family, packed)])
+
+    listed = interfaces("2001:db8::2", "2001:db8:1::2")
+    listed[0].index, listed[1].index = 7, 3
+    monkeypatch.setattr(_resolver, "_source_address", source_address)
+    monkeypatch.setattr(_resolver, "_interface_addresses", lambda: listed)
+    candidates = [
+        (socket.AF_INET6, socket.inet_pton(socket.AF_INET6, "2001:db8::5"), 0),
+        (socket.AF_INET6, socket.inet_pton(socket.AF_INET6, "2001:db8:1::5"), 0),
+    ]
+
+    def order(link_types: dict[int, int]) -> list[str]:
+        monkeypatch.setattr(_resolver, "_link_types", lambda: link_types)
+        return [
+            socket.inet_ntop(family, packed) for family, packed, _ in _resolver._sort_addresses(candidates)
+        ]
+
+    ethernet, sit = 1, 776
+    assert order({7: sit, 3: ethernet}) == ["2001:db8:1::5", "2001:db8::5"]
+    assert order({7: ethernet, 3: sit}) == ["2001:db8::5", "2001:db8:1::5"]
+    assert order({7: ethernet, 3: ethernet}) == ["2001:db8::5", "2001:db8:1::5"]  # rule 10
+
+
+def test_rule_9_for_ipv4_counts_a_shared_prefix_only_inside_the_source_subnet(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        _resolver, "_source_address", lambda *_: socket.inet_pton(socket.AF_INET, "198.51.100.7")
+    )
+    candidates = [
+        (socket.AF_INET, socket.inet_pton(socket.AF_INET, text), 0)
+        for text in ("203.0.113.1", "198.51.100.200", "198.51.100.9", "198.51.100.7")
+    ]
+
+    def order(prefix_length: int) -> list[str]:
+        listed = interfaces("198.51.100.7", "2001:db8::2")
+        listed[0].prefix_length = prefix_length
+        monkeypatch.setattr(_resolver, "_interface_addresses", lambda: listed)
+        return [
+            socket.inet_ntop(family, packed) for family, packed, _ in _resolver._sort_addresses(candidates)
+        ]
+
+    assert order(24) == ["198.51.100.7", "198.51.100.9", "198.51.100.200", "203.0.113.1"]
+    # Subnet unknown: only the exact match shares a prefix; the rest keep the order received.
+    assert order(0) == ["198.51.100.7", "203.0.113.1", "198.51.100.200", "198.51.100.9"]
+
+
+def test_link_types_come_from_the_kernel() -> None:
+    types = _resolver._link_types()
+    assert types.get(socket.if_nametoindex("lo")) == 772  # ARPHRD_LOOPBACK
 
 
 # -- the stdlib as the reference -----------------------------------------------------------------

@@ -179,6 +179,36 @@ def test_poll_keeps_its_doorbell_and_close_releases_it(pair):
     del poller  # the finaliser releases it too (the hub must be left empty)
 
 
+@pytest.mark.skipif(gselect._epoll is None, reason="the doorbell needs epoll, absent on this platform")
+def test_poll_object_in_a_forked_child_leaves_the_parents_doorbell_alone(pair):
+    """The child inherits the doorbell's epoll fd (one kernel interest list for both processes):
+    unregistering an fd in the child must not stop the parent's poll from seeing it."""
+    a, b = pair
+    poller = gselect.poll()
+    poller.register(a, gselect.POLLIN)
+    green.spawn(b.send, b"x")
+    assert poller.poll(1000)
+    a.recv(1)
+    assert poller._doorbell is not None
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            poller.unregister(a)
+            # The child let the inherited doorbell go; a poll there builds its own.
+            status = 0 if poller._doorbell is None else 2
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    writer = green.spawn_after(0.05, b.send, b"y")
+    with green.Timeout(5, AssertionError("the parent's poll was not woken")):
+        assert poller.poll() == [(a.fileno(), gselect.POLLIN)]
+    writer.wait()
+    a.recv(1)
+    poller.close()
+
+
 def test_concurrent_poll_on_one_object_is_an_error(pair):
     a, b = pair
     poller = gselect.poll()

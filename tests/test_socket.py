@@ -817,3 +817,16 @@ def test_a_dropped_socket_warns_naming_the_green_socket_and_closes_the_fd():
     with pytest.raises(OSError) as got:
         os.fstat(fd)
     assert got.value.errno == errno.EBADF
+
+
+def test_getnameinfo_type_error_keeps_no_reference_to_the_argument():
+    """CPython's test_socket testRefCountGetNameInfo: while the TypeError is being handled, the
+    argument has the reference count it had before the call."""
+    argument = "not a tuple " + str(id(object()))
+    before = sys.getrefcount(argument)
+    try:
+        gsocket.getnameinfo(argument, 0)
+    except TypeError:
+        assert sys.getrefcount(argument) == before
+    else:
+        pytest.fail("getnameinfo accepted a str")

@@ -120,7 +120,7 @@ CASES: dict[str, tuple[bytes, int | None]] = {
     "invalid method": (b"G@T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     "unknown method": (b"FROB / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     "lowercase method": (b"get / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
-    "invalid version": (b"GET / HTTP/1.7\r\nHost: a\r\n\r\n", 400),
+    "unknown version HTTP/1.7": (b"GET / HTTP/1.7\r\nHost: a\r\n\r\n", 505),
     "garbage version": (b"GET / HTXP/1.1\r\nHost: a\r\n\r\n", 400),
     "HTTP/2.0 version": (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
     "HTTP/0.9 request": (b"GET /\r\n\r\n", 505),
