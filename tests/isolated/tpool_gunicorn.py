@@ -72,9 +72,19 @@ try:
     log = open(os.path.join(directory, "gunicorn.log"), "wb")
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "gunicorn", "-k", "green.gunicorn_worker.GreenWorker",
-            "-b", f"127.0.0.1:{port}", "--chdir", directory, *control_socket_option(),
-            "--graceful-timeout", "5", "tpool_app:app",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-k",
+            "green.gunicorn_worker.GreenWorker",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--chdir",
+            directory,
+            *control_socket_option(),
+            "--graceful-timeout",
+            "5",
+            "tpool_app:app",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
