@@ -25,14 +25,20 @@ def start_os_thread(function: Callable[[], object]) -> Callable[[float], bool]:
     real_thread = original("_thread")
     finished = real_thread.allocate_lock()
     finished.acquire()
+    started = real_thread.allocate_lock()
+    started.acquire()
 
     def run() -> None:
+        started.release()
         try:
             function()
         finally:
             finished.release()
 
     real_thread.start_new_thread(run, ())
+    # As threading.Thread.start() does: return once the thread runs (and `_thread._count()`,
+    # which green consults before an idle hub reports a deadlock, includes it).
+    started.acquire()
 
     def join(timeout: float = 30.0) -> bool:
         # A green-friendly join: the real lock is polled with green sleeps, so the hub of this
