@@ -71,9 +71,23 @@ class Waiter:
         if current is hub:
             raise BlockingInHubError("cannot block inside the hub (a timer or callback)")
         self.greenlet = current
-        referenced = _real_count() > 0
-        if referenced:
-            hub.add_reference()
+        if _real_count():
+            return self._wait_referenced(hub, timeout)
+        if timeout is None:
+            try:
+                return _switch_into(hub)
+            finally:
+                self.greenlet = None
+        timer = hub.call_later(timeout, self._expire)
+        try:
+            return _switch_into(hub)
+        finally:
+            self.greenlet = None
+            timer.cancel()
+
+    def _wait_referenced(self, hub: Hub, timeout: float | None) -> Any:
+        # Other OS threads exist and one may wake us: the idle hub must wait, not LoopExit.
+        hub.add_reference()
         try:
             if timeout is None:
                 return _switch_into(hub)
@@ -84,8 +98,7 @@ class Waiter:
                 timer.cancel()
         finally:
             self.greenlet = None
-            if referenced:
-                hub.remove_reference()
+            hub.remove_reference()
 
     def _block(self, timeout: float | None) -> Any:
         if not self._blocker.acquire(True, -1 if timeout is None else max(timeout, 0.0)):

@@ -131,10 +131,10 @@ class LightQueue:
         try:
             result = waiter.wait(timeout)
         finally:
-            with guard:
-                self._putters.pop(waiter, None)
-                woken = waiter.woken
-        if woken:
+            if not waiter.woken:  # see get()
+                with guard:
+                    self._putters.pop(waiter, None)
+        if waiter.woken:
             if waiter.exception is not None:
                 raise waiter.exception
             return
@@ -174,10 +174,12 @@ class LightQueue:
                     self._put_back(waiter.value)
                     self._wake_getter()
             raise
-        with guard:
-            self._getters.pop(waiter, None)
-            woken = waiter.woken
-        if woken:
+        # `woken` is only set under the guard, together with the removal from `_getters`: once
+        # seen True it stays True, and only a waiter that was not woken needs the guard.
+        if not waiter.woken:
+            with guard:
+                self._getters.pop(waiter, None)
+        if waiter.woken:
             if waiter.exception is not None:
                 raise waiter.exception
             return waiter.value

@@ -64,9 +64,10 @@ class Semaphore:
             if handed:  # the unit was handed to us; pass it on
                 self.release()
             raise
-        with guard:
-            self._waiters.pop(waiter, None)
-            return waiter.woken
+        if not waiter.woken:  # woken is set under the guard, with the removal from _waiters
+            with guard:
+                self._waiters.pop(waiter, None)
+        return waiter.woken
 
     def _check_release(self) -> None:
         """Raise if a release is not allowed (called with the guard held)."""
