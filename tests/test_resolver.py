@@ -515,8 +515,8 @@ def test_os_thread_keeps_the_hub_running(setup: Setup) -> None:
             ticks += 1
             green.sleep(0.02)
 
-    # Compared with the count before, not with zero: in the patched run a green thread parked
-    # while an OS thread exists holds a reference of its own (green._waiter).
+    # Compared with the count before, not with zero: in the patched run pytest-timeout's SIGALRM
+    # handler is a green handler, which holds a reference of its own.
     references = green.get_hub()._references
     thread = green.spawn(ticker)
     try:
