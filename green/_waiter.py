@@ -113,7 +113,12 @@ class Waiter:
         if not self.woken:
             self.woken = True
             self.value = value
-            self._schedule()
+            hub = self.hub
+            here: Any = getattr(_hub_state, "hub", None)
+            if hub is here and hub is not None:
+                hub._ready.append((self._resume, ()))  # the common case, inline
+            else:
+                self._schedule()
 
     def throw(self, exception: BaseException) -> None:
         """Resume the parked green thread by raising `exception` in it (from anywhere)."""
@@ -123,10 +128,11 @@ class Waiter:
             self._schedule()
 
     def _schedule(self) -> None:
-        hub = self.hub
+        hub: Hub | None = self.hub
+        here: Any = getattr(_hub_state, "hub", None)
         if hub is None:
             self._blocker.release()
-        elif hub is getattr(_hub_state, "hub", None):
+        elif hub is here:  # the waiter's own OS thread
             hub._ready.append((self._resume, ()))
         else:
             hub.call_soon_threadsafe(self._resume)

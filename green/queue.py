@@ -149,7 +149,7 @@ class LightQueue:
         """Remove and return an item; if empty, wait (at most `timeout`) or raise Empty."""
         guard = self._guard
         with guard:
-            if not self._qsize() and self._putters:  # maxsize shrank to zero room while putters waited
+            if self._putters and not self._qsize():  # maxsize shrank to zero room while putters waited
                 self._admit_putters()
             if self._qsize():
                 item = self._get()
