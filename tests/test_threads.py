@@ -310,3 +310,28 @@ def test_socket_module_is_usable_from_os_thread():
             assert left.recv(4) == b"ping"
 
     assert start_os_thread(work)()
+
+
+def test_green_thread_waited_for_from_os_threads():
+    """GreenThread.wait() from a plain OS thread and from another OS thread's hub returns the
+    result (before: it switched into the green thread's hub from the wrong OS thread)."""
+    release = green.Event()
+    thread = green.spawn(lambda: (release.wait(), "result")[1])
+    seen: list[object] = []
+
+    def in_plain_thread() -> None:
+        seen.append(thread.wait())
+
+    def in_green_thread_of_other_os_thread() -> None:
+        seen.append(green.spawn(thread.wait).wait())
+
+    joins = [start_os_thread(in_plain_thread), start_os_thread(in_green_thread_of_other_os_thread)]
+    green.sleep(0.02)
+    release.send()
+    for join in joins:
+        assert join()
+    assert seen == ["result", "result"]
+    # Finished already: returns at once, from anywhere.
+    again: list[object] = []
+    assert start_os_thread(lambda: again.append(thread.wait()))()
+    assert again == ["result"]
