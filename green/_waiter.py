@@ -17,7 +17,10 @@ and marking it woken happen together; ``woken`` is therefore only ever set under
 
 While real OS threads exist (``_thread._count()`` of the original module), a parked green thread
 holds a reference on its hub: one of those threads may still wake it, so an otherwise idle hub
-sleeps in poll instead of raising `LoopExit`.
+sleeps in poll instead of raising `LoopExit`. Threads green keeps for itself are not counted
+while they sit idle (a tpool worker waiting for a job, the blocking detector between samples):
+they cannot wake anybody then, and a program that once used tpool still gets its deadlocks
+reported.
 
 An OS thread that has no hub and is not the main thread (a worker of tpool or of a C
 extension, a plain thread that never ran green code) does not get a hub just to wait: it blocks
@@ -41,6 +44,17 @@ _real_count = _thread._count
 _real_get_ident = _thread.get_ident
 _allocate_real_lock = _thread.allocate_lock
 _main_ident = original("threading").main_thread().ident
+
+
+_quiet_threads = 0  # green's own OS threads idling right now (see the module docstring)
+_quiet_lock = _allocate_real_lock()
+
+
+def _quiet(change: int) -> None:
+    """Count the calling OS thread in (+1) or out (-1) of green's idle threads."""
+    global _quiet_threads
+    with _quiet_lock:
+        _quiet_threads += change
 
 
 class Waiter:
@@ -71,7 +85,7 @@ class Waiter:
         if current is hub:
             raise BlockingInHubError("cannot block inside the hub (a timer or callback)")
         self.greenlet = current
-        if _real_count():
+        if _real_count() > _quiet_threads:
             return self._wait_referenced(hub, timeout)
         if timeout is None:
             try:

@@ -33,7 +33,7 @@ from typing import Any, Callable
 from greenlet import getcurrent
 
 from green._stdlib import original
-from green._waiter import Waiter
+from green._waiter import Waiter, _quiet
 from green.hubs import get_hub
 from green.hubs.hub import BlockingInHubError, Hub
 
@@ -96,7 +96,13 @@ class _Pool:
     def _serve(self) -> None:
         jobs = self.jobs
         while True:
-            job = jobs.get()
+            # Waiting for a job, this thread cannot wake any green thread: it does not count
+            # as one that might (an idle hub may then report a deadlock; see green._waiter).
+            _quiet(1)
+            try:
+                job = jobs.get()
+            finally:
+                _quiet(-1)
             if job is None:
                 return
             function, args, kwargs, hub, waiter = job

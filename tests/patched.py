@@ -19,21 +19,26 @@ def skip_if_patched(reason: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(PATCHED, reason=f"patched run: {reason}")
 
 
-def start_os_thread(function: Callable[[], object]) -> Callable[[float], bool]:
+def start_os_thread(function: Callable[[], object]) -> Callable[..., bool]:
     """Run `function` in a real OS thread (from the original `_thread`, also in the patched run,
-    where `threading.Thread` makes green threads); returns ``join(timeout) -> finished``."""
+    where `threading.Thread` makes green threads); returns ``join(timeout=30) -> finished``.
+
+    Joining parks only the calling green thread: the OS thread sends a green Event when it ends
+    (green primitives are safe across OS threads), so no polling is involved.
+    """
+    import green
+
     real_thread = original("_thread")
-    finished = real_thread.allocate_lock()
-    finished.acquire()
     started = real_thread.allocate_lock()
     started.acquire()
+    finished = green.Event()
 
     def run() -> None:
         started.release()
         try:
             function()
         finally:
-            finished.release()
+            finished.send(True)
 
     real_thread.start_new_thread(run, ())
     # As threading.Thread.start() does: return once the thread runs (and `_thread._count()`,
@@ -41,16 +46,6 @@ def start_os_thread(function: Callable[[], object]) -> Callable[[float], bool]:
     started.acquire()
 
     def join(timeout: float = 30.0) -> bool:
-        # A green-friendly join: the real lock is polled with green sleeps, so the hub of this
-        # thread keeps turning (the thread may need it) while we wait.
-        import green
-
-        deadline = original("time").monotonic() + timeout
-        while not finished.acquire(False):
-            if original("time").monotonic() > deadline:
-                return False
-            green.sleep(0.001)
-        finished.release()
-        return True
+        return bool(finished.wait(timeout))
 
     return join
