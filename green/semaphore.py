@@ -47,7 +47,8 @@ class Semaphore:
         if timeout is not None and not blocking:
             raise ValueError("can't specify a timeout for a non-blocking call")
         guard = self._guard
-        with guard:
+        guard.acquire()
+        try:
             if self.counter > 0 and not self._waiters:
                 self.counter -= 1
                 return True
@@ -55,6 +56,8 @@ class Semaphore:
                 return False
             waiter = Waiter()
             self._waiters[waiter] = None
+        finally:
+            guard.release()
         try:
             waiter.wait(timeout)
         except BaseException:
@@ -74,7 +77,8 @@ class Semaphore:
 
     def release(self, blocking: bool = True) -> bool:
         """Give one unit back, waking the longest waiting green thread if any."""
-        with self._guard:
+        self._guard.acquire()
+        try:
             self._check_release()
             waiters = self._waiters
             while waiters:
@@ -84,6 +88,8 @@ class Semaphore:
                     waiter.wake(True)
                     return True
             self.counter += 1
+        finally:
+            self._guard.release()
         return True
 
     def __enter__(self) -> Semaphore:
