@@ -5,6 +5,26 @@ Waking one records a value and queues `_resume` on the hub; if the green thread 
 some other way meanwhile (its timeout fired, it was killed), `_resume` finds it gone and does
 nothing, so a stale wake-up never reaches a green thread that is already waiting on something
 else.
+
+Across OS threads
+-----------------
+A Waiter may be woken from any OS thread (a tpool worker, a thread of the original `_thread`,
+a thread started before monkey-patching). Waking from the waiter's own OS thread appends to its
+hub's ready queue, as always; waking from another one goes through ``hub.call_soon_threadsafe``,
+the one thread-safe door into a hub, which also interrupts its poll. The objects that keep
+Waiters guard their own state with a small real lock, so deciding *which* waiter gets an item
+and marking it woken happen together; ``woken`` is therefore only ever set under that lock.
+
+While real OS threads exist (``_thread._count()`` of the original module), a parked green thread
+holds a reference on its hub: one of those threads may still wake it, so an otherwise idle hub
+sleeps in poll instead of raising `LoopExit`. Threads green keeps for itself are not counted
+while they sit idle (a tpool worker waiting for a job, the blocking detector between samples):
+they cannot wake anybody then, and a program that once used tpool still gets its deadlocks
+reported.
+
+An OS thread that has no hub and is not the main thread (a worker of tpool or of a C
+extension, a plain thread that never ran green code) does not get a hub just to wait: it blocks
+on a real lock that the waker releases, as the stdlib would, with no poll and no busy loop.
 """
 
 from __future__ import annotations
@@ -13,17 +33,44 @@ from typing import Any
 
 from greenlet import getcurrent, greenlet
 
+from green._stdlib import original
+from green.hubs import _state as _hub_state
 from green.hubs import get_hub
 from green.hubs.hub import TIMED_OUT, BlockingInHubError, Hub
 
 _switch_into = greenlet.switch
+_thread = original("_thread")
+_real_count = _thread._count
+_real_get_ident = _thread.get_ident
+_allocate_real_lock = _thread.allocate_lock
+_main_ident = original("threading").main_thread().ident
+
+
+_quiet_threads = 0  # green's own OS threads idling right now (see the module docstring)
+_quiet_lock = _allocate_real_lock()
+
+
+def _quiet(change: int) -> None:
+    """Count the calling OS thread in (+1) or out (-1) of green's idle threads."""
+    global _quiet_threads
+    with _quiet_lock:
+        _quiet_threads += change
 
 
 class Waiter:
-    __slots__ = ("hub", "greenlet", "value", "woken", "exception")
+    __slots__ = ("hub", "greenlet", "value", "woken", "exception", "_blocker")
 
     def __init__(self, hub: Hub | None = None) -> None:
-        self.hub = hub if hub is not None else get_hub()
+        if hub is None:
+            hub = getattr(_hub_state, "hub", None)
+            if hub is None:
+                if _real_get_ident() == _main_ident:
+                    hub = get_hub()
+                else:
+                    # A plain OS thread: wait on a real lock (see the module docstring).
+                    self._blocker: Any = _allocate_real_lock()
+                    self._blocker.acquire()
+        self.hub: Any = hub
         self.greenlet: greenlet | None = None
         self.value: Any = None
         self.exception: BaseException | None = None
@@ -32,10 +79,14 @@ class Waiter:
     def wait(self, timeout: float | None = None) -> Any:
         """Park until `wake`/`throw`; returns the value, or TIMED_OUT after `timeout` seconds."""
         hub = self.hub
+        if hub is None:
+            return self._block(timeout)
         current = getcurrent()
         if current is hub:
             raise BlockingInHubError("cannot block inside the hub (a timer or callback)")
         self.greenlet = current
+        if _real_count() > _quiet_threads:
+            return self._wait_referenced(hub, timeout)
         if timeout is None:
             try:
                 return _switch_into(hub)
@@ -48,19 +99,57 @@ class Waiter:
             self.greenlet = None
             timer.cancel()
 
+    def _wait_referenced(self, hub: Hub, timeout: float | None) -> Any:
+        # Other OS threads exist and one may wake us: the idle hub must wait, not LoopExit.
+        hub.add_reference()
+        try:
+            if timeout is None:
+                return _switch_into(hub)
+            timer = hub.call_later(timeout, self._expire)
+            try:
+                return _switch_into(hub)
+            finally:
+                timer.cancel()
+        finally:
+            self.greenlet = None
+            hub.remove_reference()
+
+    def _block(self, timeout: float | None) -> Any:
+        if not self._blocker.acquire(True, -1 if timeout is None else max(timeout, 0.0)):
+            return TIMED_OUT
+        if self.exception is not None:
+            raise self.exception
+        return self.value
+
     def wake(self, value: Any = None) -> None:
-        """Resume the parked green thread with `value` (from a green thread or the hub)."""
+        """Resume the parked green thread with `value` (from any green thread, the hub, or
+        another OS thread)."""
         if not self.woken:
             self.woken = True
             self.value = value
-            self.hub._ready.append((self._resume, ()))
+            hub = self.hub
+            here: Any = getattr(_hub_state, "hub", None)
+            if hub is here and hub is not None:
+                hub._ready.append((self._resume, ()))  # the common case, inline
+            else:
+                self._schedule()
 
     def throw(self, exception: BaseException) -> None:
-        """Resume the parked green thread by raising `exception` in it."""
+        """Resume the parked green thread by raising `exception` in it (from anywhere)."""
         if not self.woken:
             self.woken = True
             self.exception = exception
-            self.hub._ready.append((self._resume, ()))
+            self._schedule()
+
+    def _schedule(self) -> None:
+        hub: Hub | None = self.hub
+        here: Any = getattr(_hub_state, "hub", None)
+        if hub is None:
+            self._blocker.release()
+        elif hub is here:  # the waiter's own OS thread
+            hub._ready.append((self._resume, ()))
+        else:
+            hub.call_soon_threadsafe(self._resume)
 
     def _resume(self) -> None:
         waiting = self.greenlet

@@ -54,6 +54,7 @@ from typing import Any, Callable, TextIO
 from greenlet import getcurrent, greenlet
 
 from green._stdlib import original
+from green._waiter import _quiet
 from green.hubs import get_hub
 from green.hubs.hub import Hub, _default_exception_handler
 
@@ -228,8 +229,13 @@ class _Watchdog:
                         self.check(state)
                 except Exception:
                     traceback.print_exc()
-            # Sleep, but wake at once when the set of watched hubs changes.
-            self.wakeup.acquire(True, period)
+            # Sleep, but wake at once when the set of watched hubs changes. Meanwhile this
+            # thread cannot wake any green thread (see green._waiter).
+            _quiet(1)
+            try:
+                self.wakeup.acquire(True, period)
+            finally:
+                _quiet(-1)
 
     def poke(self) -> None:
         try:

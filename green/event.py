@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from green._stdlib import original
 from green._waiter import Waiter
 from green.greenthread import _exception_from
 from green.hubs.hub import TIMED_OUT
@@ -11,16 +12,19 @@ from green.hubs.hub import TIMED_OUT
 __all__ = ["Event"]
 
 _NOT_READY: Any = object()
+_allocate_real_lock = original("_thread").allocate_lock
 
 
 class Event:
     """`send(value)` once; every `wait()` returns that value (or raises the sent exception).
 
     Unlike `threading.Event`, an Event carries a value and must be `reset()` before it can be
-    sent again; sending twice raises AssertionError.
+    sent again; sending twice raises AssertionError. It may be shared with other OS threads: a
+    small real lock guards its state, and a waiter in another OS thread is woken through its hub.
     """
 
     def __init__(self) -> None:
+        self._guard = _allocate_real_lock()
         self._waiters: dict[Waiter, None] = {}
         self._result: Any = _NOT_READY
         self._exception: BaseException | None = None
@@ -47,37 +51,48 @@ class Event:
 
     def reset(self) -> None:
         """Make a sent Event sendable again; raises AssertionError if it was never sent."""
-        if not self.ready():
-            raise AssertionError("reset() on an Event that has not been sent")
-        self._result = _NOT_READY
-        self._exception = None
+        with self._guard:
+            if not self.ready():
+                raise AssertionError("reset() on an Event that has not been sent")
+            self._result = _NOT_READY
+            self._exception = None
 
     def wait(self, timeout: float | None = None) -> Any:
         """Return the sent value (raise the sent exception); None if `timeout` passes first."""
         if self._result is _NOT_READY:
-            waiter = Waiter()
-            self._waiters[waiter] = None
-            try:
-                if waiter.wait(timeout) is TIMED_OUT:
+            guard = self._guard
+            with guard:
+                waiter = Waiter() if self._result is _NOT_READY else None
+                if waiter is not None:
+                    self._waiters[waiter] = None
+            if waiter is not None:
+                timed_out = False
+                try:
+                    timed_out = waiter.wait(timeout) is TIMED_OUT
+                finally:
+                    with guard:
+                        self._waiters.pop(waiter, None)
+                        woken = waiter.woken
+                if timed_out and not woken:
                     return None
-            finally:
-                self._waiters.pop(waiter, None)
         if self._exception is not None:
             raise self._exception
         return self._result
 
     def send(self, result: Any = None, exc: Any = None) -> None:
         """Wake every waiter with `result` (or with `exc`, an exception or exc_info tuple)."""
-        if self._result is not _NOT_READY:
-            raise AssertionError("send() on an Event that was already sent; reset() it first")
-        if exc is not None:
-            self._exception = _exception_from(exc if isinstance(exc, tuple) else (exc,))
-            self._result = None
-        else:
-            self._result = result
-        waiters, self._waiters = self._waiters, {}
-        for waiter in waiters:
-            waiter.wake()
+        exception = _exception_from(exc if isinstance(exc, tuple) else (exc,)) if exc is not None else None
+        with self._guard:
+            if self._result is not _NOT_READY:
+                raise AssertionError("send() on an Event that was already sent; reset() it first")
+            if exception is not None:
+                self._exception = exception
+                self._result = None
+            else:
+                self._result = result
+            waiters, self._waiters = self._waiters, {}
+            for waiter in waiters:
+                waiter.wake()
 
     def send_exception(self, *args: Any) -> None:
         """Make every waiter raise: ``send_exception(ValueError("x"))`` or

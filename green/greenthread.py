@@ -9,6 +9,7 @@ from typing import Any, Callable
 from greenlet import GreenletExit, getcurrent, greenlet
 
 from green._waiter import Waiter
+from green.hubs import _state as _hub_state
 from green.hubs import get_hub
 from green.hubs.hub import BlockingInHubError, Hub, Timer
 
@@ -208,6 +209,9 @@ class GreenThread(greenlet):
         """
         self._waited = True
         if not self._finished:
+            if self._hub is not getattr(_hub_state, "hub", None):
+                self._wait_from_other_thread()
+                return self._outcome()
             waiter = Waiter(self._hub)
             if self._exit_waiters is None:
                 self._exit_waiters = []
@@ -220,9 +224,30 @@ class GreenThread(greenlet):
                         self._exit_waiters.remove(waiter)
                     except ValueError:
                         pass
+        return self._outcome()
+
+    def _outcome(self) -> Any:
         if self._exc_info is not None:
             raise self._exc_info[1].with_traceback(self._exc_info[2])
         return self._result
+
+    def _wait_from_other_thread(self) -> None:
+        # Called from an OS thread other than the green thread's own: the exit-waiter list is
+        # only ever touched in the green thread's OS thread, so the registration is sent there
+        # (a finished thread wakes the waiter at once). The waiter parks in the caller's hub,
+        # or on a real lock in a plain OS thread.
+        waiter = Waiter()
+
+        def register() -> None:
+            if self._finished:
+                waiter.wake()
+            else:
+                if self._exit_waiters is None:
+                    self._exit_waiters = []
+                self._exit_waiters.append(waiter)
+
+        self._hub.call_soon_threadsafe(register)
+        waiter.wait()
 
     def link(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Call ``function(self, *args, **kwargs)`` when the green thread finishes (at once if it

@@ -2,6 +2,10 @@
 
 A release with green threads waiting hands the unit straight to the first of them, so waiters
 acquire in FIFO order and a running green thread cannot barge ahead of one that waited.
+
+They may be shared with other OS threads: a small real lock (held for a few bytecodes, never
+across a switch) guards the counter and the waiters, and a waiter parked in another OS thread
+is woken through its own hub (see `green._waiter`).
 """
 
 from __future__ import annotations
@@ -9,10 +13,12 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
+from green._stdlib import original
 from green._waiter import Waiter
-from green.hubs.hub import TIMED_OUT
 
 __all__ = ["BoundedSemaphore", "CappedSemaphore", "Semaphore"]
+
+_allocate_real_lock = original("_thread").allocate_lock
 
 
 class Semaphore:
@@ -22,6 +28,7 @@ class Semaphore:
         if value < 0:
             raise ValueError(f"Semaphore value must be >= 0, not {value!r}")
         self.counter = value
+        self._guard = _allocate_real_lock()
         self._waiters: dict[Waiter, None] = {}
 
     def __repr__(self) -> str:
@@ -39,32 +46,50 @@ class Semaphore:
         """Take one unit; returns False if not `blocking` or `timeout` passes first."""
         if timeout is not None and not blocking:
             raise ValueError("can't specify a timeout for a non-blocking call")
-        if self.counter > 0 and not self._waiters:
-            self.counter -= 1
-            return True
-        if not blocking:
-            return False
-        waiter = Waiter()
-        self._waiters[waiter] = None
+        guard = self._guard
+        guard.acquire()
         try:
-            result = waiter.wait(timeout)
+            if self.counter > 0 and not self._waiters:
+                self.counter -= 1
+                return True
+            if not blocking:
+                return False
+            waiter = Waiter()
+            self._waiters[waiter] = None
+        finally:
+            guard.release()
+        try:
+            waiter.wait(timeout)
         except BaseException:
-            if waiter.woken:  # the unit was handed to us; pass it on
+            with guard:
+                self._waiters.pop(waiter, None)
+                handed = waiter.woken
+            if handed:  # the unit was handed to us; pass it on
                 self.release()
             raise
-        finally:
-            self._waiters.pop(waiter, None)
-        return result is not TIMED_OUT or waiter.woken
+        if not waiter.woken:  # woken is set under the guard, with the removal from _waiters
+            with guard:
+                self._waiters.pop(waiter, None)
+        return waiter.woken
+
+    def _check_release(self) -> None:
+        """Raise if a release is not allowed (called with the guard held)."""
 
     def release(self, blocking: bool = True) -> bool:
         """Give one unit back, waking the longest waiting green thread if any."""
-        while self._waiters:
-            waiter = next(iter(self._waiters))
-            del self._waiters[waiter]
-            if waiter.greenlet is not None:
-                waiter.wake(True)
-                return True
-        self.counter += 1
+        self._guard.acquire()
+        try:
+            self._check_release()
+            waiters = self._waiters
+            while waiters:
+                waiter = next(iter(waiters))
+                del waiters[waiter]
+                if not waiter.woken:
+                    waiter.wake(True)
+                    return True
+            self.counter += 1
+        finally:
+            self._guard.release()
         return True
 
     def __enter__(self) -> Semaphore:
@@ -84,10 +109,9 @@ class BoundedSemaphore(Semaphore):
         super().__init__(value)
         self.original_counter = value
 
-    def release(self, blocking: bool = True) -> bool:
+    def _check_release(self) -> None:
         if self.counter >= self.original_counter and not self._waiters:
             raise ValueError("BoundedSemaphore released too many times")
-        return super().release(blocking)
 
 
 class CappedSemaphore:

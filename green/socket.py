@@ -49,6 +49,7 @@ from green._stdlib import original
 from green.hubs import _state as _hub_state
 from green.hubs import get_hub
 from green.hubs import monotonic as _monotonic
+from green.hubs.hub import notify_closing_elsewhere as _notify_closing_elsewhere
 
 _stdsocket = original("socket")
 _RealSocket = _stdsocket.socket
@@ -704,6 +705,8 @@ class socket:
             hub = _existing_hub()
             if hub is not None:
                 hub.notify_closing(fd)
+            else:  # a plain OS thread: waiters in other OS threads' hubs must still wake
+                _notify_closing_elsewhere(fd)
         sock.close()
 
     def detach(self) -> int:
@@ -714,6 +717,8 @@ class socket:
             hub = _existing_hub()
             if hub is not None:
                 hub.notify_closing(fd)
+            else:  # a plain OS thread: waiters in other OS threads' hubs must still wake
+                _notify_closing_elsewhere(fd)
         self._closed = True
         return self._sock.detach()
 
@@ -741,6 +746,8 @@ class socket:
             hub = _existing_hub()
             if hub is not None:
                 hub.notify_closing(fd)
+            else:  # a plain OS thread: waiters in other OS threads' hubs must still wake
+                _notify_closing_elsewhere(fd)
             message = f"unclosed {self!r}"
         except Exception:  # a half-built object, or the interpreter shutting down
             return

@@ -20,7 +20,8 @@ Decisions:
   switch), and a waiter parked in another OS thread's hub is woken with ``call_soon_threadsafe``:
   a green lock stays correct when plain OS threads (started before patching, or through
   `original("_thread")`) share it. While real OS threads exist, a waiting green thread holds a
-  reference on its hub, so an otherwise idle hub sleeps instead of reporting `LoopExit`.
+  reference on its hub, so an otherwise idle hub sleeps instead of reporting `LoopExit`; a plain
+  OS thread without a hub waits on a real lock (both in `green._waiter`).
 * **Sentinels.** ``_set_sentinel()`` (3.12 and older) returns a lock the new thread acquires and
   that is released when the green thread ends: `threading` joins threads, and waits for non-daemon ones at interpreter exit, by
   acquiring it. 3.13+ uses `_ThreadHandle` objects instead, and ``_shutdown()`` joins the
@@ -43,7 +44,6 @@ from greenlet import getcurrent, greenlet
 from green._local import local as _green_local
 from green._stdlib import original
 from green._waiter import Waiter
-from green.hubs import _state as _hub_state
 from green.hubs import get_hub
 
 __green__ = "_thread"
@@ -51,7 +51,6 @@ __green__ = "_thread"
 _thread = original("_thread")
 _real_allocate_lock = _thread.allocate_lock
 _real_get_ident = _thread.get_ident
-_real_count = _thread._count
 
 error = _thread.error
 TIMEOUT_MAX = _thread.TIMEOUT_MAX
@@ -61,14 +60,13 @@ _switch_into = greenlet.switch
 def get_ident() -> int:
     """The identity of the calling green thread: ``id()`` of its greenlet, or the OS thread's real
     ident in the OS thread's main (root) green thread."""
-    current = getcurrent()
+    try:
+        current = getcurrent()
+    except RuntimeError:  # "greenlet is being finalized": the interpreter is shutting down
+        return _real_get_ident()
     if current.parent is None:
         return _real_get_ident()
     return id(current)
-
-
-def _hub_of_this_thread() -> Any:
-    return get_hub()
 
 
 class LockType:
@@ -106,13 +104,9 @@ class LockType:
         if not blocking:
             guard.release()
             return False
-        waiter = Waiter(_hub_of_this_thread())
+        waiter = Waiter()
         self._waiters.append(waiter)
         guard.release()
-        hub = waiter.hub
-        referenced = _real_count() > 0
-        if referenced:
-            hub.add_reference()
         try:
             waiter.wait(None if timeout < 0 else timeout)
         except BaseException:
@@ -125,9 +119,6 @@ class LockType:
             if handed:  # the lock was handed to us as we left: pass it on
                 self.release()
             raise
-        finally:
-            if referenced:
-                hub.remove_reference()
         with guard:
             if waiter.woken:
                 return True
@@ -155,12 +146,7 @@ class LockType:
                 waiter = waiters.popleft()
                 if waiter.woken:
                     continue
-                waiter.woken = True
-                waiter.value = True
-                if waiter.hub is getattr(_hub_state, "hub", None):
-                    waiter.hub._ready.append((waiter._resume, ()))
-                else:
-                    waiter.hub.call_soon_threadsafe(waiter._resume)
+                waiter.wake(True)  # from any OS thread: the Waiter picks the way in
                 return  # still locked: now owned by the woken waiter
             self._locked = False
         finally:
@@ -302,12 +288,7 @@ class _ThreadHandle:
         self._done = True
         joiners, self._joiners = self._joiners, []
         for waiter in joiners:
-            if waiter.hub is getattr(_hub_state, "hub", None):
-                waiter.wake(True)
-            else:
-                waiter.woken = True
-                waiter.value = True
-                waiter.hub.call_soon_threadsafe(waiter._resume)
+            waiter.wake(True)
 
     def join(self, timeout: float | None = None) -> None:
         if not self._started:
@@ -318,7 +299,7 @@ class _ThreadHandle:
             raise RuntimeError("Cannot join current thread")
         if timeout is not None and timeout < 0:
             timeout = None
-        waiter = Waiter(_hub_of_this_thread())
+        waiter = Waiter()
         self._joiners.append(waiter)
         try:
             waiter.wait(timeout)

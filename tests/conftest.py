@@ -9,9 +9,14 @@ import pytest
 import green
 from green.hubs import get_hub
 
+# The patched run (tox env `patched`): monkey-patch before any test module is imported.
+if os.environ.get("GREEN_MONKEY_PATCH", "") not in ("", "0"):
+    green.monkey_patch()
+
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"green hub: {get_hub().backend.name} (GREEN_HUB={os.environ.get('GREEN_HUB', '')!r})"
+    patched = ", monkey-patched" if os.environ.get("GREEN_MONKEY_PATCH", "") not in ("", "0") else ""
+    return f"green hub: {get_hub().backend.name} (GREEN_HUB={os.environ.get('GREEN_HUB', '')!r}){patched}"
 
 
 @pytest.fixture(autouse=True)

@@ -8,13 +8,14 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import tracemalloc
 
 import pytest
+from patched import skip_if_patched, start_os_thread
 
 import green
+from green._stdlib import original
 from green.hubs import BlockingInHubError, LoopExit, get_hub, use_hub
 from green.hubs.hub import Hub
 
@@ -152,13 +153,13 @@ def test_call_soon_threadsafe_wakes_a_sleeping_hub():
     done = green.Event()
     hub.add_reference()
     try:
-        thread = threading.Thread(target=lambda: (time.sleep(0.02), hub.call_soon_threadsafe(done.send, "x")))
-        thread.start()
+        real_sleep = original("time").sleep
+        join = start_os_thread(lambda: (real_sleep(0.02), hub.call_soon_threadsafe(done.send, "x")))
         started = time.monotonic()
         # No timer and no fd: only the wake-up pipe can end the hub's poll.
         assert done.wait() == "x"
         assert time.monotonic() - started < 1.0
-        thread.join()
+        assert join()
     finally:
         hub.remove_reference()
 
@@ -184,6 +185,10 @@ def test_exception_handler_hook():
     assert reports and reports[0][1] is KeyError
 
 
+@skip_if_patched(
+    "pytest-timeout's SIGALRM handler is a green signal handler there, and an installed handler "
+    "keeps the hub waiting for its signal instead of raising LoopExit (green.signal, by design)"
+)
 def test_deadlock_raises_loop_exit_in_main():
     with pytest.raises(LoopExit, match="block forever"):
         green.Event().wait()
@@ -243,9 +248,8 @@ def test_use_hub_rejects_unknown_and_switches_backend():
 
 def test_hub_per_os_thread():
     hubs = []
-    thread = threading.Thread(target=lambda: (hubs.append(get_hub()), green.sleep(0), get_hub().close()))
-    thread.start()
-    thread.join()
+    join = start_os_thread(lambda: (hubs.append(get_hub()), green.sleep(0), get_hub().close()))
+    assert join()
     assert hubs and hubs[0] is not get_hub()
 
 

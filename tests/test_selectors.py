@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import selectors as stdselectors
 import socketserver
 import time
 
@@ -11,6 +10,10 @@ import pytest
 import green
 import green.selectors as gselectors
 import green.socket as gsocket
+from green._stdlib import original
+
+# The real module, also in the patched run (where `import selectors` gives green's).
+stdselectors = original("selectors")
 
 SELECTORS = [gselectors.SelectSelector] + (
     [gselectors.PollSelector] if hasattr(gselectors, "PollSelector") else []

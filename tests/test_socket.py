@@ -9,7 +9,6 @@ import http.client
 import http.server
 import io
 import os
-import socket as stdsocket
 import struct
 import sys
 import tempfile
@@ -20,7 +19,11 @@ import pytest
 
 import green
 import green.socket as gsocket
+from green._stdlib import original
 from green.hubs import get_hub
+
+# The real module, also in the patched run (where `import socket` gives green's).
+stdsocket = original("socket")
 
 
 def free_port() -> int:

@@ -8,17 +8,20 @@ from __future__ import annotations
 import errno
 import http.client
 import http.server
-import ssl as stdssl
 import time
 import warnings
 
 import pytest
 import trustme
+from patched import start_os_thread
 
 import green
 import green.socket as gsocket
 import green.ssl as gssl
 from green._stdlib import original
+
+# The real module, also in the patched run (where `import ssl` gives green's).
+stdssl = original("ssl")
 
 HOST = "127.0.0.1"
 NAME = "localhost"
@@ -285,9 +288,11 @@ def test_full_duplex_reader_and_writer_green_threads(listener, server_context, c
 def test_green_client_against_stdlib_server_in_a_real_thread(certificate, client_context):
     """Interoperability with the stdlib's own blocking TLS server in another OS thread."""
     real_socket = original("socket")
-    real_threading = original("threading")
     context = stdssl.SSLContext(stdssl.PROTOCOL_TLS_SERVER)
-    certificate.configure_cert(context)
+    # Loaded from a file, not with configure_cert: trustme checks the type against whatever
+    # `ssl.SSLContext` is, which is green's in the patched run.
+    with certificate.private_key_and_cert_chain_pem.tempfile() as path:
+        context.load_cert_chain(path)
     with real_socket.create_server((HOST, 0)) as plain_listener:
         address = plain_listener.getsockname()
         failures: list[BaseException] = []
@@ -301,8 +306,7 @@ def test_green_client_against_stdlib_server_in_a_real_thread(certificate, client
             except BaseException as problem:
                 failures.append(problem)
 
-        thread = real_threading.Thread(target=stdlib_server)
-        thread.start()
+        join = start_os_thread(stdlib_server)  # a real OS thread, also in the patched run
         try:
             sock = gsocket.create_connection(address)
             with client_context.wrap_socket(sock, server_hostname=NAME) as tls:
@@ -311,7 +315,7 @@ def test_green_client_against_stdlib_server_in_a_real_thread(certificate, client
                 plain = tls.unwrap()
                 assert plain is tls and tls.version() is None
         finally:
-            thread.join(5)
+            join(5)
         assert not failures
 
 

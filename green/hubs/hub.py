@@ -52,10 +52,13 @@ import itertools
 import os
 import sys
 import traceback
+import weakref
 from time import monotonic
 from typing import Any, Callable, Protocol
 
 from greenlet import GreenletExit, getcurrent, greenlet
+
+from green._stdlib import original
 
 READ = 1
 WRITE = 2
@@ -203,6 +206,7 @@ class Hub(greenlet):
         self.clock: Callable[[], float] = monotonic
         # Loop turns; the blocking detector (green.debug) samples it from another OS thread.
         self.iterations = 0
+        _register_hub(self)
 
     # -- the waist ----------------------------------------------------------------------------
 
@@ -294,11 +298,7 @@ class Hub(greenlet):
             timer.cancel()
         return result is not TIMED_OUT
 
-    def notify_closing(self, fd: int) -> None:
-        """Forget `fd` before it is closed; its waiters wake with OSError(EBADF).
-
-        Call this before closing (or handing away) an fd that green code may have waited on.
-        """
+    def _forget_fd(self, fd: int) -> None:
         state = self._fds.pop(fd, None)
         if state is None:
             return
@@ -311,6 +311,21 @@ class Hub(greenlet):
             if waiter is not None:
                 error = OSError(errno.EBADF, "file descriptor was closed while waiting", fd)
                 self._ready.append((self._throw_closed, (state, waiter, error)))
+
+    def notify_closing(self, fd: int) -> None:
+        """Forget `fd` before it is closed; its waiters wake with OSError(EBADF).
+
+        Call this before closing (or handing away) an fd that green code may have waited on.
+        Green threads of other OS threads waiting on `fd` are woken too (through their hubs).
+        """
+        self._forget_fd(fd)
+        if len(_all_hubs) > 1:
+            notify_closing_elsewhere(fd, self)
+
+    def _forget_fd_record(self, fd: int, state: _FdState) -> None:
+        # Another OS thread closed `fd` (see notify_closing_elsewhere at the end of this module).
+        if self._fds.get(fd) is state:
+            self._forget_fd(fd)
 
     def call_soon(self, callback: Callable[..., Any], *args: Any) -> Handle:
         """Run `callback(*args)` in the hub at its next turn; returns a cancellable Handle."""
@@ -642,9 +657,47 @@ class Hub(greenlet):
         if self.closed:
             return
         self.closed = True
+        _unregister_hub(self)
         self.backend.close()
         for fd in (self._wakeup_read, self._wakeup_write):
             try:
                 os.close(fd)
             except OSError:
                 pass
+
+
+# -- across OS threads --------------------------------------------------------------------------
+#
+# Closing an fd in one OS thread must wake a green thread parked on it in another (a socket
+# shared with a tpool worker, closed by it). Every hub is registered here; `notify_closing`
+# asks each other hub that has waiters on the fd to forget it, through `call_soon_threadsafe`
+# (a hub's tables belong to its own thread). The request names the fd's record, not only the
+# number, so a hub that already forgot it (or reused the number) ignores a late request. With
+# one hub -- the common case -- this costs one len() per close, nothing per wait.
+
+_all_hubs: weakref.WeakValueDictionary[int, Hub] = weakref.WeakValueDictionary()
+_registry_lock = original("_thread").allocate_lock()
+
+
+def _register_hub(hub: Hub) -> None:
+    with _registry_lock:
+        _all_hubs[id(hub)] = hub
+
+
+def _unregister_hub(hub: Hub) -> None:
+    with _registry_lock:
+        if _all_hubs.get(id(hub)) is hub:
+            del _all_hubs[id(hub)]
+
+
+def notify_closing_elsewhere(fd: int, here: Hub | None = None) -> None:
+    """Wake green threads of other OS threads' hubs (all but `here`) waiting on `fd`, which is
+    about to be closed; safe to call from any OS thread, with or without a hub."""
+    with _registry_lock:
+        hubs = list(_all_hubs.values())
+    for hub in hubs:
+        if hub is here or hub.closed:
+            continue
+        state = hub._fds.get(fd)
+        if state is not None and (state.reader is not None or state.writer is not None):
+            hub.call_soon_threadsafe(hub._forget_fd_record, fd, state)

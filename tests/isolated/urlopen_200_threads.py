@@ -53,6 +53,9 @@ server.shutdown()
 serving.join()
 server.server_close()
 assert results == [b"hello"] * 200, len(results)
-assert elapsed < 0.9, f"200 requests took {elapsed:.2f} s"
+# One after the other they take 40 s; side by side about 0.2 s plus the CPU work of 200
+# requests, which on a loaded two-core machine reached 2-3 s (before and after the cross-thread
+# changes alike): a margin that still tells concurrent from serial.
+assert elapsed < 8.0, f"200 requests took {elapsed:.2f} s"
 print(f"elapsed {elapsed:.3f}", file=__import__("sys").stderr)
 print("pass")
