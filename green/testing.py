@@ -158,22 +158,20 @@ def _describe_thread(thread: greenlet) -> str:
 
 def _tpool_jobs_of(hub: Hub) -> list[str]:
     """Stacks of tpool worker threads busy with a job for `hub`."""
-    if "green.tpool" not in sys.modules:
+    tpool = sys.modules.get("green.tpool")
+    if tpool is None:
         return []
-    threading = original("threading")
-    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    serve = tpool._Pool._serve.__code__
     jobs = []
     for ident, frame in sys._current_frames().items():
-        name = names.get(ident, "")
-        if not name.startswith("green.tpool-"):
-            continue
         work: FrameType | None = frame
-        while work is not None and work.f_code.co_name != "_work":
+        while work is not None and work.f_code is not serve:
             work = work.f_back
         if work is None or work.f_locals.get("hub") is not hub:
             continue
         function = work.f_locals.get("function")
         stack = "".join(traceback.format_stack(frame)).rstrip()
+        name = f"green.tpool worker {ident}"
         jobs.append(f"tpool job {getattr(function, '__qualname__', function)!r} in {name}\n{stack}")
     return jobs
 

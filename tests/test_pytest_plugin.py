@@ -320,7 +320,7 @@ def test_leaked_timer_fd_and_tpool_job(pytester):
             "*fd * registered*",
         ]
     )
-    result.stdout.fnmatch_lines(["*1 tpool:*", "*tpool job 'sleep' in green.tpool-*"])
+    result.stdout.fnmatch_lines(["*1 tpool:*", "*tpool job 'sleep' in green.tpool worker *"])
 
 
 def test_fixture_leaks_are_a_teardown_error_and_fixtures_run_on_the_hub(pytester):
