@@ -42,6 +42,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import sys
 import traceback
 from collections import deque
@@ -145,6 +146,10 @@ def _environ_key(name: bytes) -> str:
         _header_keys[name] = key
     return key
 
+
+# RFC 9110 section 7.2: Host = uri-host [ ":" port ], where uri-host is an IP literal in brackets
+# or a reg-name (which covers IPv4 addresses); the value may be empty.
+_valid_host = re.compile(rb"(?:\[[0-9A-Za-z:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?\Z").match
 
 _methods: dict[bytes, str] = {
     method: method.decode("ascii")
@@ -398,6 +403,18 @@ class _Connection:
         version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
             raise HTTPError(505)
+        hosts = 0
+        for name, value in self.headers:
+            if len(name) == 4 and name.lower() == b"host":
+                hosts += 1
+                if _valid_host(value) is None:
+                    raise HTTPError(400, "invalid Host header")
+        # RFC 9112 section 3.2: an HTTP/1.1 request without Host, or any request with more than
+        # one, is answered 400 (a proxy and this server could disagree about the target).
+        if hosts > 1:
+            raise HTTPError(400, "more than one Host header")
+        if not hosts and version == "1.1":
+            raise HTTPError(400, "missing Host header")
         request = _Request(parser.get_method(), self.url, self.headers, version, parser.should_keep_alive())
         self.in_headers = False
         self.raw_header_bytes = 0
@@ -900,7 +917,7 @@ class _Connection:
             server.requests_served += 1
         if server.access_log is not None:
             self._log_access(request, started)
-        if not self.keep_alive or self.error is not None:
+        if not self.keep_alive:
             return False
         if not request.complete:
             return self._drain(request)

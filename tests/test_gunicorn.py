@@ -180,7 +180,7 @@ def test_heartbeat_keeps_an_idle_worker_alive(gunicorn):
 def test_worker_connections_and_keepalive(gunicorn):
     server = gunicorn("-w", "1", "--worker-connections", "1", "--keep-alive", "1")
     first = connect(server.port)
-    first.sendall(b"GET / HTTP/1.1\r\n\r\n")
+    first.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
     reader = first.makefile("rb")
     assert read_response(reader).status == 200
     # The one connection slot is taken by the idle keep-alive connection until it times out.

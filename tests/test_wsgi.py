@@ -130,7 +130,7 @@ def test_http_1_0_closes_unless_keep_alive_requested():
 def test_http_1_1_connection_close():
     with running(hello) as (_, port):
         with connect(port) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n")
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n")
             data = receive_until_closed(sock)
             assert data.count(b"HTTP/1.1 200") == 1
 
@@ -144,10 +144,10 @@ def test_pipelined_requests_answered_in_order():
 
     with running(app) as (_, port):
         data = (
-            b"GET /slow HTTP/1.1\r\n\r\n"
-            b"POST /post HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
-            b"POST /chunked HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
-            b"GET /last HTTP/1.1\r\n\r\n"
+            b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"
+            b"POST /post HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"
+            b"POST /chunked HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+            b"GET /last HTTP/1.1\r\nHost: t\r\n\r\n"
         )
         responses = request(port, data, count=4)
         assert [r.body for r in responses] == [b"/slow", b"/posthello", b"/chunkedabc", b"/last"]
@@ -171,7 +171,7 @@ def test_chunked_request_body_and_trailers_discarded():
         body = b"6\r\nline1\n\r\n9;ext=1\r\nabcline2\n\r\n6\r\nline3\n\r\n0\r\nX-Trailer: bad\r\n\r\n"
         responses = request(
             port,
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + body + b"GET / HTTP/1.1\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + body + b"GET / HTTP/1.1\r\nHost: t\r\n\r\n",
             count=2,
         )
         assert [r.status for r in responses] == [200, 200]
@@ -195,7 +195,7 @@ def test_input_never_reads_past_the_body():
         return [b"x"]
 
     with running(app) as (_, port):
-        data = b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nab12\n34\n56GET / HTTP/1.1\r\n\r\n"
+        data = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nab12\n34\n56GET / HTTP/1.1\r\nHost: t\r\n\r\n"
         responses = request(port, data, count=2)
         assert [r.status for r in responses] == [200, 200]
     assert results[0] == (b"ab", b"12\n", [b"34\n", b"56"], b"", b"")
@@ -206,7 +206,7 @@ def test_large_body_in_many_pieces():
     payload = os.urandom(300_000)
     with running(echo_body) as (_, port):
         with connect(port) as sock:
-            sock.sendall(b"PUT / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(payload))
+            sock.sendall(b"PUT / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(payload))
             for start in range(0, len(payload), 50_000):
                 sock.sendall(payload[start : start + 50_000])
                 green.sleep(0.001)
@@ -223,7 +223,7 @@ def test_chunked_response_when_no_content_length():
         yield b"two"
 
     with running(app) as (_, port):
-        (response,) = request(port, b"GET / HTTP/1.1\r\n\r\n")
+        (response,) = request(port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         assert response.headers["transfer-encoding"] == "chunked"
         assert response.body == b"one two"
         with connect(port) as sock:
@@ -235,7 +235,7 @@ def test_chunked_response_when_no_content_length():
 def test_expect_100_continue_sent_when_body_is_read():
     with running(echo_body) as (_, port):
         with connect(port) as sock:
-            sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
             assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
             sock.sendall(b"data")
             reader = sock.makefile("rb")
@@ -247,7 +247,7 @@ def test_expect_100_continue_sent_when_body_is_read():
 def test_expect_100_continue_not_sent_when_body_is_ignored():
     with running(hello) as (_, port):
         with connect(port) as sock:
-            sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
             data = receive_until_closed(sock)
         assert b"100 Continue" not in data
         assert data.startswith(b"HTTP/1.1 200 OK") and b"Connection: close" in data
@@ -255,7 +255,7 @@ def test_expect_100_continue_not_sent_when_body_is_ignored():
 
 def test_unread_body_is_drained_for_keep_alive():
     with running(hello) as (_, port):
-        data = b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n"
+        data = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: t\r\n\r\n"
         assert [r.status for r in request(port, data, count=2)] == [200, 200]
 
 
@@ -266,7 +266,7 @@ def test_no_body_statuses(status):
         return [b"must not be sent"]
 
     with running(app) as (_, port):
-        responses = request(port, b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n", count=2)
+        responses = request(port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n", count=2)
         assert [r.status for r in responses] == [int(status[:3])] * 2
         assert "content-length" not in responses[0].headers
         assert "transfer-encoding" not in responses[0].headers
@@ -274,10 +274,10 @@ def test_no_body_statuses(status):
 
 def test_head_has_headers_but_no_body():
     with running(hello) as (_, port):
-        responses = request(port, b"HEAD / HTTP/1.1\r\n\r\nHEAD / HTTP/1.1\r\n\r\n", count=2, head=True)
+        responses = request(port, b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\nHEAD / HTTP/1.1\r\nHost: t\r\n\r\n", count=2, head=True)
         assert [r.headers["content-length"] for r in responses] == ["13", "13"]
         with connect(port) as sock:
-            sock.sendall(b"HEAD / HTTP/1.1\r\nConnection: close\r\n\r\n")
+            sock.sendall(b"HEAD / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
             assert receive_until_closed(sock).endswith(b"\r\n\r\n")
 
 
@@ -289,7 +289,7 @@ def test_write_callable_and_content_length():
         return []
 
     with running(app) as (_, port):
-        (response,) = request(port, b"GET / HTTP/1.1\r\n\r\n")
+        (response,) = request(port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         assert response.body == b"hello world"
 
 
@@ -314,7 +314,7 @@ def test_file_wrapper_uses_sendfile(monkeypatch):
             return environ["wsgi.file_wrapper"](opened)
 
         with running(app) as (_, port):
-            responses = request(port, b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n", count=2)
+            responses = request(port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n", count=2)
     assert [r.body == payload[1000:] for r in responses] == [True, True]
     assert responses[0].headers["content-length"] == str(len(payload) - 1000)
     assert calls
@@ -349,7 +349,7 @@ def test_start_response_with_exc_info_after_headers_sent_closes(caplog):
 
     with running(app) as (_, port):
         with connect(port) as sock:
-            sock.sendall(b"GET /partial HTTP/1.1\r\n\r\n")
+            sock.sendall(b"GET /partial HTTP/1.1\r\nHost: t\r\n\r\n")
             data = receive_until_closed(sock)
         assert data.startswith(b"HTTP/1.1 200 OK") and b"partial" in data
         assert get(port).status == 200
@@ -406,7 +406,7 @@ def test_client_disconnect_mid_response_logs_one_line(caplog):
     with running(app) as (_, port):
         with caplog.at_level(logging.INFO, logger="green.wsgi"):
             sock = connect(port)
-            sock.sendall(b"GET /big HTTP/1.1\r\n\r\n")
+            sock.sendall(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
             sock.recv(1000)
             sock.close()
             finished.wait()
@@ -419,7 +419,7 @@ def test_client_disconnect_mid_response_logs_one_line(caplog):
 def test_idle_keep_alive_connection_closed_after_timeout():
     with running(hello, keepalive_timeout=0.2) as (_, port):
         with connect(port) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
             data = receive_until_closed(sock)
         assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"Hello, World!")
 
@@ -448,11 +448,11 @@ def test_graceful_stop_finishes_in_flight_and_closes_idle():
     listener.close()
     serving = green.spawn(server.serve_forever)
     idle = connect(port)
-    idle.sendall(b"GET / HTTP/1.1\r\n\r\n")
+    idle.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
     idle_reader = idle.makefile("rb")
     assert read_response(idle_reader).status == 200
     busy = connect(port)
-    busy.sendall(b"GET /slow HTTP/1.1\r\n\r\n")
+    busy.sendall(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
     started.wait()
     stopper = green.spawn(server.stop, 5.0)
     busy_reader = busy.makefile("rb")
@@ -477,7 +477,7 @@ def test_stop_deadline_kills_stuck_requests():
 
     with running(app) as (server, port):
         with connect(port) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
             started.wait()
             with green.Timeout(3):
                 server.stop(timeout=0.1)
@@ -494,9 +494,9 @@ def test_max_connections():
 
     with running(app, max_connections=1) as (_, port):
         first = connect(port)
-        first.sendall(b"GET /hold HTTP/1.1\r\nConnection: close\r\n\r\n")
+        first.sendall(b"GET /hold HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         second = connect(port)
-        second.sendall(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+        second.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         second.settimeout(0.2)
         with pytest.raises(TimeoutError):
             second.recv(100)
@@ -510,13 +510,13 @@ def test_max_connections():
 
 def test_max_body_for_content_length_and_chunked():
     with running(echo_body, max_body=10) as (_, port):
-        assert request(port, b"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n" + b"x" * 11)[0].status == 413
+        assert request(port, b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n" + b"x" * 11)[0].status == 413
         chunked = (
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nxxxxxx\r\n6\r\nxxxxxx\r\n0\r\n\r\n"
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nxxxxxx\r\n6\r\nxxxxxx\r\n0\r\n\r\n"
         )
         assert request(port, chunked)[0].status == 413
         assert (
-            request(port, b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n" + b"x" * 10)[0].body == b"x" * 10
+            request(port, b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n" + b"x" * 10)[0].body == b"x" * 10
         )
 
 
@@ -541,7 +541,7 @@ def test_https(tmp_path):
         with real_socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
             with client_context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
                 tls.sendall(
-                    b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nConnection: close\r\n\r\n"
+                    b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
                 )
                 chunks = []
                 while True:
@@ -575,7 +575,7 @@ def test_https_with_green_ssl_client(server_side):
             with client_context.wrap_socket(connect(port), server_hostname="localhost") as tls:
                 reader = tls.makefile("rb")
                 for body in (b"first", b"second"):
-                    tls.sendall(b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body))
+                    tls.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body))
                     response = read_response(reader)
                     assert response.status == 200 and response.body == body
                 reader.close()
