@@ -39,7 +39,7 @@ another request) and after the deadline kills whatever is left.
 
 from __future__ import annotations
 
-import errno
+import heapq
 import logging
 import os
 import re
@@ -52,6 +52,7 @@ from typing import Any, Callable, Iterable, Iterator
 import httptools
 from greenlet import GreenletExit, getcurrent, greenlet
 
+from green._accept import CLIENT_ERRORS, RESOURCE_ERRORS, AcceptBackoff
 from green._stdlib import original
 from green._waiter import Waiter
 from green.hubs import get_hub
@@ -75,6 +76,8 @@ DEFAULT_KEEPALIVE_TIMEOUT = 75.0
 DEFAULT_HEADER_TIMEOUT = 10.0
 DEFAULT_IO_TIMEOUT = 60.0
 DEFAULT_MAX_CONNECTIONS = 1024
+# Connections shed at once when the server is full and a new client arrives (see Server._shed).
+SHED_BATCH = 8
 # Unread request body the server discards to keep a connection alive; more than this closes it.
 MAX_DRAIN = 1 << 20
 RECEIVE_SIZE = 65536
@@ -346,6 +349,10 @@ class _Connection:
         self.phase = _BUSY
         self.deadline = 0.0
         self.expired = False
+        # When the wait for the current request began (accept, or the end of the last response),
+        # and whether the server shed this connection to make room for a new one.
+        self.since = _monotonic()
+        self.shed = False
         # Per request response state.
         self.request: _Request | None = None
         self.status: str | None = None
@@ -504,10 +511,15 @@ class _Connection:
         if self.upgraded:
             return False
         self.phase = _IDLE
-        # A new connection gets header_timeout for its first request, so connections that never
-        # send anything cannot hold their slots for a whole keep-alive period.
-        idle_timeout = server.keepalive_timeout if self.answered else server.header_timeout
-        self.deadline = _monotonic() + idle_timeout
+        # A new connection gets header_timeout for its first request (counted from the accept),
+        # so connections that never send anything, or send slowly, cannot hold their slots for
+        # longer; a kept-alive connection gets header_timeout from the first byte of a request.
+        answered = self.answered
+        if answered:
+            self.since = _monotonic()
+            self.deadline = self.since + server.keepalive_timeout
+        else:
+            self.deadline = self.since + server.header_timeout
         requests = self.requests
         try:
             while not requests:
@@ -519,7 +531,9 @@ class _Connection:
                     return False
                 if self.phase == _IDLE and not requests:
                     self.phase = _HEADERS
-                    self.deadline = _monotonic() + server.header_timeout
+                    if answered:
+                        self.since = _monotonic()
+                        self.deadline = self.since + server.header_timeout
         except HTTPError as error:
             if requests:  # answer what arrived intact first
                 self.error = error
@@ -528,7 +542,10 @@ class _Connection:
             return False
         except _Expired:
             if self.phase == _HEADERS:
-                self._send_error(408, "")
+                if self.shed:
+                    self._send_error(503, "", wait=False)
+                else:
+                    self._send_error(408, "")
             return False
         finally:
             self.phase = _BUSY
@@ -603,10 +620,15 @@ class _Connection:
         finally:
             self.phase = _BUSY
 
-    def _send_error(self, status: int, detail: str) -> None:
+    def _send_error(self, status: int, detail: str, wait: bool = True) -> None:
+        """Send an error response; with `wait` False only what the socket takes at once."""
+        response = _error_response(status, detail if self.server.debug else "")
         try:
-            self._sendall(_error_response(status, detail if self.server.debug else ""))
-        except (_ClientGone, OSError):
+            if wait:
+                self._sendall(response)
+            else:
+                self.sock.send(response)
+        except (_ClientGone, OSError, _ssl.SSLError):
             pass
         if self.server.access_log is not None:
             self.server.access_log.info('%s - - "-" %d -', self.peer, status)
@@ -1007,7 +1029,11 @@ class Server:
     fd and leaves `sock` itself to the caller -- note the fd is switched to non-blocking mode).
 
     Options and their defaults:
-      max_connections (1024): connections served at once; more wait in the kernel's backlog.
+      max_connections (1024): connections served at once. When all are taken and a new client
+        arrives, the server sheds connections that wait for a request (idle kept-alive ones
+        first, then those that sent the least of a request for the longest, but none younger than
+        a tenth of header_timeout, at most 1 s); idle clients get closed, slow ones 503. If none
+        can be shed, new clients wait in the kernel's backlog.
       keepalive_timeout (75 s): idle time before a keep-alive connection is closed; 0 disables
         keep-alive.
       header_timeout (10 s): time from the first byte of a request to the end of its headers;
@@ -1049,6 +1075,8 @@ class Server:
         self.app = app
         self.listener = _listening_socket(sock)
         self.max_connections = max_connections
+        # A connection is never shed before it had this long to send its request.
+        self.shed_grace = min(1.0, header_timeout / 10)
         self.keepalive_timeout = keepalive_timeout
         self.header_timeout = header_timeout
         self.io_timeout = io_timeout
@@ -1066,6 +1094,7 @@ class Server:
         self.connections: set[_Connection] = set()
         self.active = 0
         self._slot_waiter: Waiter | None = None
+        self._backoff = AcceptBackoff(_log, "a connection closes")
         self._done_waiters: list[Waiter] = []
         self._serving = False
         self._sweeper: Any = None
@@ -1122,12 +1151,25 @@ class Server:
         listen_fd = listener.fileno()
         self._serving = True
         self._sweeper = hub.call_later(self._sweep_interval(), self._sweep)
+        # Out of file descriptors (or kernel memory): see green._accept.
+        backoff = self._backoff = AcceptBackoff(_log, "a connection closes")
         try:
             while not self.stopping:
                 if self.active >= self.max_connections:
-                    self._slot_waiter = Waiter(hub)
-                    self._slot_waiter.wait()
-                    self._slot_waiter = None
+                    # Full. Nothing to do until a new client knocks; then make room for it by
+                    # shedding the connections that sent the least of a request for the longest,
+                    # or else wait for one to finish.
+                    try:
+                        hub.wait_readable(listen_fd)
+                    except OSError:
+                        if self.stopping:
+                            break
+                        raise
+                    if self.active < self.max_connections or self.stopping:
+                        continue
+                    retry = self._shed()
+                    if self.active >= self.max_connections:
+                        self._wait_for_slot(retry)
                     continue
                 try:
                     client, address = listener.accept()
@@ -1142,14 +1184,13 @@ class Server:
                 except OSError as error:
                     if self.stopping:
                         break
-                    if error.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                        _log.error("accept failed: %s; pausing for 0.1 s", error)
-                        waiter = Waiter(hub)
-                        waiter.wait(0.1)
+                    if error.errno in RESOURCE_ERRORS:
+                        backoff.failed(error)
                         continue
-                    if error.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EINTR):
+                    if error.errno in CLIENT_ERRORS:
                         continue
                     raise
+                backoff.succeeded()
                 client.setblocking(False)
                 if client.family != _socket.AF_UNIX:
                     client.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
@@ -1164,6 +1205,52 @@ class Server:
             waiter = Waiter(hub)
             self._done_waiters.append(waiter)
             waiter.wait()
+
+    def _wait_for_slot(self, timeout: float | None) -> None:
+        """Park the accept loop until a connection ends (or `timeout`, or the stop)."""
+        self._slot_waiter = Waiter(self.hub)
+        try:
+            self._slot_waiter.wait(timeout)
+        finally:
+            self._slot_waiter = None
+
+    def _shed(self) -> float | None:
+        """Close a few connections to make room (one per 128 slots, at most SHED_BATCH); returns
+        when to try again, if ever.
+
+        Only connections waiting for a request are candidates: idle kept-alive ones first (oldest
+        first; a client must expect those to close), then those whose request has not arrived
+        (scored by seconds waited per byte received, so a silent or trickling client goes before
+        one that is sending). A connection is spared for its first `shed_grace` seconds, so a new
+        client is never closed before it had a chance to send. Returns None if no connection can
+        become a candidate by waiting, else a number of seconds after which one may.
+        """
+        now = _monotonic()
+        grace = self.shed_grace
+        young = False
+        scored: list[tuple[float, _Connection]] = []
+        for connection in self.connections:
+            phase = connection.phase
+            if (phase != _IDLE and phase != _HEADERS) or connection.shed:
+                continue
+            waited = now - connection.since
+            if waited < grace:
+                young = True
+                continue
+            if phase == _IDLE and connection.answered:
+                score = 1e12 + waited
+            else:
+                score = waited / (connection.raw_header_bytes + 1)
+            scored.append((score, connection))
+        hub = self.hub
+        batch = max(1, min(SHED_BATCH, self.max_connections // 128))
+        for _, connection in heapq.nlargest(batch, scored, key=_first):
+            connection.shed = True
+            connection.expired = True
+            hub.notify_closing(connection.fd)
+        if scored:
+            return None  # the shed connections end at the hub's next turn and free their slots
+        return grace if young else None
 
     def _handle(self, sock: Any, address: Any) -> None:
         connection: _Connection | None = None
@@ -1190,6 +1277,7 @@ class Server:
                 sock.close()
             if self._slot_waiter is not None:
                 self._slot_waiter.wake()
+            self._backoff.wake()
             if self.stopping and not self.active:
                 self._finished()
 
@@ -1233,6 +1321,7 @@ class Server:
         self.listener.close()
         if self._slot_waiter is not None:
             self._slot_waiter.wake()
+        self._backoff.wake()
         for connection in list(self.connections):
             # Idle between requests: close. A new connection that has not sent its first request
             # yet is different: the client is about to send it, so it is answered.
@@ -1276,6 +1365,10 @@ class Server:
                 waiter = Waiter(self.hub)
                 self._done_waiters.append(waiter)
                 waiter.wait()
+
+
+def _first(item: tuple[float, Any]) -> float:
+    return item[0]
 
 
 def _throw_if_alive(thread: greenlet, exception: BaseException) -> None:
