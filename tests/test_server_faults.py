@@ -14,8 +14,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import logging
 import os
 import resource
+import socket as stdlib_socket
+import struct
 import subprocess
 import sys
 import textwrap
@@ -361,3 +364,106 @@ def test_out_of_file_descriptors_backs_off_and_recovers(kind):
     lines = [line for line in errors.decode().splitlines() if "accept" in line.lower()]
     assert 1 <= len(lines) <= 4, errors.decode()[-3000:]
     assert "Traceback" not in errors.decode(), errors.decode()[-3000:]
+
+
+# -- clients that reset, applications that raise -----------------------------------------------
+
+
+def reset(sock: Any) -> None:
+    """Close `sock` with an RST instead of a FIN (SO_LINGER with a zero timeout)."""
+    sock.setsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def faulty_app(environ: dict, start_response: Any) -> Any:
+    path = environ["PATH_INFO"]
+    if path == "/raise":
+        raise RuntimeError("the application failed")
+    if path == "/raise-late":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return raise_after_a_while()
+    if path == "/big":
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return (b"x" * 65536 for _ in range(1000))  # 64 MB: more than the socket buffers hold
+    if path == "/echo":
+        body = environ["wsgi.input"].read()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"%d" % len(body)]
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+
+
+def raise_after_a_while() -> Iterator[bytes]:
+    yield b"part one"
+    raise RuntimeError("the response iterator failed")
+
+
+FAULTS = {
+    "reset mid-request line": b"GET /ec",
+    "reset mid-headers": b"GET / HTTP/1.1\r\nHost: t\r\nX-A: ",
+    "reset mid-body": b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n" + b"b" * 5000,
+    "reset mid-chunk": (
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1000\r\n" + b"c" * 100
+    ),
+    "reset mid-chunk-size": b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n" + b"d" * 16 + b"\r\n1",
+    "reset mid-response": b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n",
+}
+
+
+def test_resets_and_failing_apps_leak_nothing_and_do_not_flood_the_log():
+    records = Records()
+    logger = logging.getLogger("green.wsgi")
+    logger.addHandler(records)
+    old_level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        with wsgi_server(faulty_app, backlog=128) as (server, port):
+            assert get(port).status == 200  # warm up (caches, the sweeper)
+            while server.active:
+                green.sleep(0.01)
+            baseline_fds = fd_count()
+            baseline_threads = live_greenlets()
+            rounds = 20
+            for _ in range(rounds):
+                for data in FAULTS.values():
+                    sock = connect(port)
+                    sock.sendall(data)
+                    if data.startswith(b"GET /big"):
+                        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+                    else:
+                        green.sleep(0.001)  # let the server read what was sent
+                    reset(sock)
+                for path in ("/raise", "/raise-late"):
+                    with connect(port) as sock:
+                        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+                        answer = receive_until_closed(sock)
+                    if path == "/raise":
+                        assert answer.startswith(b"HTTP/1.1 500 ")
+                    else:  # headers were sent: the connection closes mid-body
+                        assert answer.startswith(b"HTTP/1.1 200 ") and b"part one" in answer
+                assert get(port, "/").status == 200  # still serving
+            # Everything the faults touched is closed again.
+            deadline = time.monotonic() + 10
+            while (server.active or fd_count() > baseline_fds) and time.monotonic() < deadline:
+                green.sleep(0.02)
+            assert server.active == 0 and not server.connections
+            assert fd_count() == baseline_fds
+            assert live_greenlets() <= baseline_threads
+    finally:
+        logger.removeHandler(records)
+        logger.setLevel(old_level)
+    tracebacks = [record for record in records.records if record.exc_info]
+    # One traceback per failing application call, none for the resets.
+    assert len(tracebacks) == 2 * rounds, [record.getMessage() for record in tracebacks][:10]
+    assert all("application" in record.getMessage() for record in tracebacks)
+    # At most one line per reset connection (the ones that reset while being answered).
+    assert len(records.records) - len(tracebacks) <= len(FAULTS) * rounds
