@@ -85,6 +85,7 @@ RECEIVE_SIZE = 65536
 _REASONS = {
     400: "Bad Request",
     408: "Request Timeout",
+    501: "Not Implemented",
     413: "Content Too Large",
     414: "URI Too Long",
     431: "Request Header Fields Too Large",
@@ -153,6 +154,25 @@ def _environ_key(name: bytes) -> str:
 # RFC 9110 section 7.2: Host = uri-host [ ":" port ], where uri-host is an IP literal in brackets
 # or a reg-name (which covers IPv4 addresses); the value may be empty.
 _valid_host = re.compile(rb"(?:\[[0-9A-Za-z:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?\Z").match
+
+# RFC 9112 section 3: request-line = method SP request-target SP HTTP-version; method = token.
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_complete_request_line = re.compile(_TOKEN + rb" [^\x00-\x20\x7f]+ HTTP/[0-9]\.[0-9]\r\n\Z").match
+_partial_request_line = re.compile(_TOKEN + rb" [^\x00-\x1f\x7f]*\Z").match
+
+
+def _unknown_method_status(data: bytes) -> int:
+    """501 if `data` (a request the parser refused for its method) starts with a well-formed
+    request line (or, if the line is not complete yet, a method, a space and printable bytes),
+    else 400."""
+    data = data.lstrip(b"\r\n")
+    end = data.find(b"\n")
+    if end >= 0:
+        well_formed = _complete_request_line(data[: end + 1]) is not None
+    else:
+        well_formed = _partial_request_line(data) is not None
+    return 501 if well_formed else 400
+
 
 _methods: dict[bytes, str] = {
     method: method.decode("ascii")
@@ -337,6 +357,8 @@ class _Connection:
         self.in_headers = False
         self.header_bytes = 0
         self.raw_header_bytes = 0
+        self.messages_begun = 0
+        self.heads_completed = 0
         self.trailer_bytes = 0
         self.error: HTTPError | None = None
         self.upgraded = False
@@ -375,6 +397,7 @@ class _Connection:
     # -- parser callbacks (called inside parser.feed_data) --
 
     def on_message_begin(self) -> None:
+        self.messages_begun += 1
         self.url = b""
         self.headers = []
         self.in_headers = True
@@ -425,6 +448,7 @@ class _Connection:
         request = _Request(parser.get_method(), self.url, self.headers, version, parser.should_keep_alive())
         self.in_headers = False
         self.raw_header_bytes = 0
+        self.heads_completed += 1
         self.parsing = request
         self.requests.append(request)
 
@@ -446,9 +470,49 @@ class _Connection:
     # -- receiving --
 
     def _feed(self, data: bytes) -> None:
-        """Give received bytes to the parser; raises HTTPError for anything malformed."""
+        """Give received bytes to the parser; raises HTTPError for anything malformed.
+
+        While a request's head (request line and headers) is incomplete, the parser is given at
+        most what is left of the head's budget (`Server.max_head_bytes`), so an over-long head is
+        refused with 431 before more of it is buffered. (A head that starts in the same read as
+        the end of the previous request, after a body or a pipelined head, is counted from the
+        next read on: its first read may go past the budget by at most that read.)
+        """
+        parsing = self.parsing
+        if not (self.in_headers or parsing is None or parsing.complete):
+            self._parse(data)  # in a body: no budget
+            return
+        limit = self.server.max_head_bytes
+        while data:
+            budget = limit - self.raw_header_bytes
+            piece = data if len(data) <= budget else data[:budget]
+            heads = self.heads_completed
+            self._parse(piece)
+            data = data[len(piece) :]
+            parsing = self.parsing
+            if not (self.in_headers or parsing is None or parsing.complete):
+                if data:
+                    self._parse(data)  # the rest goes to the body
+                return
+            if heads == self.heads_completed:
+                self.raw_header_bytes += len(piece)
+                if self.raw_header_bytes >= limit:
+                    raise HTTPError(431)  # (a long request line alone is caught by on_url: 414)
+
+    def _parse(self, data: bytes) -> None:
+        parsing = self.parsing
+        between = not self.in_headers and (parsing is None or parsing.complete)
+        begun = self.messages_begun
         try:
             self.parser.feed_data(data)
+        except httptools.HttpParserInvalidMethodError:
+            # llhttp knows the registered methods only. A well-formed request line with a method
+            # it does not know is answered 501 (RFC 9110 section 9.1), anything else 400; this is
+            # decided when the request line starts this read, as it does but for pipelining.
+            status = 400
+            if between and self.messages_begun == begun + 1:
+                status = _unknown_method_status(data)
+            raise HTTPError(status) from None
         except httptools.HttpParserUpgrade:
             # Upgrade or CONNECT: the request is answered like any other, then the connection
             # closes (this server speaks nothing but HTTP/1.x).
@@ -463,11 +527,6 @@ class _Connection:
             raise HTTPError(400, "parser callback failed") from cause
         except httptools.HttpParserError as error:
             raise HTTPError(400, str(error)) from None
-        parsing = self.parsing
-        if self.in_headers or parsing is None or parsing.complete:
-            self.raw_header_bytes += len(data)
-            if self.raw_header_bytes > self.server.max_header_bytes + RECEIVE_SIZE:
-                raise HTTPError(431)  # (an endless request line is caught by on_url: 414)
 
     def _receive(self) -> bool:
         """One `recv` (waiting as needed) fed to the parser. False at end of stream."""
@@ -1083,6 +1142,9 @@ class Server:
         self.max_request_line = max_request_line
         self.max_header_line = max_header_line
         self.max_header_bytes = max_header_bytes
+        # Raw bytes a request head may take: the request line (method, target, version), the
+        # header lines, and some slack for line ends and optional whitespace.
+        self.max_head_bytes = max_request_line + max_header_bytes + 256
         self.max_headers = max_headers
         self.max_body = max_body
         self.debug = debug

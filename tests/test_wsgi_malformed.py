@@ -57,6 +57,16 @@ CASES: dict[str, tuple[bytes, int | None]] = {
         + b"\r\n\r\n",
         431,
     ),
+    # 15 short headers padded with optional whitespace: few bytes of names and values, but the
+    # raw head (about 6,100 bytes) is over max_request_line + max_header_bytes + 256.
+    "head too large in whitespace": (
+        b"GET / HTTP/1.1\r\nHost: t\r\n" + b"".join(b"X-%d:" % i + b" " * 400 + b"v\r\n" for i in range(15)) + b"\r\n",
+        431,
+    ),
+    "head too large, incomplete": (
+        b"GET / HTTP/1.1\r\nHost: t\r\n" + b"".join(b"X-%d:" % i + b" " * 400 + b"v\r\n" for i in range(15)),
+        431,
+    ),
     "body over max_body": (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2000\r\n\r\n" + b"x" * 2000, 413),
     "chunked body over max_body": (
         b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -118,8 +128,14 @@ CASES: dict[str, tuple[bytes, int | None]] = {
     "whitespace before colon": (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
     "empty header name": (b"GET / HTTP/1.1\r\nHost: t\r\n: b\r\n\r\n", 400),
     "invalid method": (b"G@T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
-    "unknown method": (b"FROB / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
-    "lowercase method": (b"get / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    "unknown method": (b"FROB / HTTP/1.1\r\nHost: a\r\n\r\n", 501),
+    "unknown method, absolute target": (b"FROB http://a/b HTTP/1.1\r\nHost: a\r\n\r\n", 501),
+    "unknown method, known prefix": (b"PROPFUND / HTTP/1.1\r\nHost: a\r\n\r\n", 501),
+    "unknown method, request line incomplete": (b"FROB /a", 501),
+    "lowercase method": (b"get / HTTP/1.1\r\nHost: a\r\n\r\n", 501),  # methods are case-sensitive
+    "unknown method, bad version": (b"FROB / HTTX/1.1\r\nHost: a\r\n\r\n", 400),
+    "unknown method, no target": (b"FROB\r\nHost: a\r\n\r\n", 400),
+    "unknown method, control byte": (b"FROB /\x01 HTTP/1.1\r\n\r\n", 400),
     "invalid version": (b"GET / HTTP/1.7\r\nHost: a\r\n\r\n", 400),
     "garbage version": (b"GET / HTXP/1.1\r\nHost: a\r\n\r\n", 400),
     "HTTP/2.0 version": (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
@@ -162,6 +178,16 @@ def test_malformed_request(name):
             assert answer.count(b"HTTP/1.1 ") == 1, "bytes after a framing error were parsed as a request"
         response = get(port)
         assert response.status == 200 and response.body == b"echo:"
+
+
+def test_head_just_within_the_limits_accepted():
+    # A request line of max_request_line bytes and headers of nearly max_header_bytes.
+    target = b"/" + b"a" * (LIMITS["max_request_line"] - 1)
+    headers = b"".join(b"X-%02d: " % i + b"h" * 200 + b"\r\n" for i in range(19))  # 19 x 209 bytes
+    assert len(headers) < LIMITS["max_header_bytes"]
+    with running(echo, **LIMITS) as (_, port):
+        (response,) = request(port, b"GET " + target + b" HTTP/1.1\r\nHost: t\r\n" + headers + b"\r\n")
+        assert response.status == 200
 
 
 @pytest.mark.parametrize(
