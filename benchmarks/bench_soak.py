@@ -69,9 +69,9 @@ def serve(library: str, port: int, every: int) -> None:
         print("READY", flush=True)
         gevent_server.serve_forever()
         return
-    import green
     from greenlet import greenlet
 
+    import green
     from green import wsgi
 
     listener = green.listen(address, backlog=4096)

@@ -679,8 +679,9 @@ class _Connection:
         finally:
             self.phase = _BUSY
 
-    def _send_error(self, status: int, detail: str, wait: bool = True) -> None:
-        """Send an error response; with `wait` False only what the socket takes at once."""
+    def _send_error(self, status: int, detail: str, wait: bool = True, log: bool = True) -> None:
+        """Send an error response; with `wait` False only what the socket takes at once; with
+        `log` False the caller reports it to the access log."""
         response = _error_response(status, detail if self.server.debug else "")
         try:
             if wait:
@@ -689,8 +690,22 @@ class _Connection:
                 self.sock.send(response)
         except (_ClientGone, OSError, _ssl.SSLError):
             pass
-        if self.server.access_log is not None:
-            self.server.access_log.info('%s - - "-" %d -', self.peer, status)
+        if not log:
+            return
+        server = self.server
+        if server.access_log is not None:
+            server.access_log.info('%s - - "-" %d -', self.peer, status)
+        if server.log_request is not None:
+            # No request to speak of (malformed, or none before a timeout).
+            environ = dict(
+                self.environ_template,
+                REQUEST_METHOD="-",
+                RAW_PATH_INFO="-",
+                PATH_INFO="",
+                QUERY_STRING="",
+                SERVER_PROTOCOL="-",
+            )
+            self._call_log_request(environ, f"{status} {_REASONS.get(status, 'Error')}", [], 0, 0.0)
 
     # -- one request --
 
@@ -944,7 +959,8 @@ class _Connection:
             self.status_code = self.error.status
             self._send_error(self.error.status, self.error.reason)
             return False
-        started = _monotonic() if server.access_log is not None else 0.0
+        logging_requests = server.access_log is not None or server.log_request is not None
+        started = _monotonic() if logging_requests else 0.0
         environ: dict | None = None
         result: Any = None
         try:
@@ -977,7 +993,7 @@ class _Connection:
             self.keep_alive = False
             if not self.headers_sent:
                 self.status_code = error.status
-                self._send_error(error.status, error.reason)
+                self._send_error(error.status, error.reason, log=False)
         except Exception:
             self.keep_alive = False
             _log.exception(
@@ -987,7 +1003,7 @@ class _Connection:
             )
             if not self.headers_sent:
                 self.status_code = 500
-                self._send_error(500, traceback.format_exc() if server.debug else "")
+                self._send_error(500, traceback.format_exc() if server.debug else "", log=False)
         finally:
             close = getattr(result, "close", None)
             if close is not None:
@@ -996,8 +1012,11 @@ class _Connection:
                 except Exception:
                     _log.exception("error closing the application's response iterable")
             server.requests_served += 1
-        if server.access_log is not None:
-            self._log_access(request, started)
+        if logging_requests:
+            if server.access_log is not None:
+                self._log_access(request, started)
+            if server.log_request is not None:
+                self._report(request, environ, started)
         if not self.keep_alive:
             return False
         if not request.complete:
@@ -1034,6 +1053,33 @@ class _Connection:
             self.sent_bytes,
             _monotonic() - started,
         )
+
+    def _report(self, request: _Request, environ: dict | None, started: float) -> None:
+        """Call the server's `log_request` for the request just answered."""
+        code = self.status_code
+        status = self.status
+        if status is None or status[:3] != str(code):
+            status = f"{code} {_REASONS.get(int(code), 'Error')}" if code else "000 No Response"
+        if environ is None:  # the request was refused before its environ was complete
+            url = request.url.decode("latin-1")
+            environ = dict(
+                self.environ_template,
+                REQUEST_METHOD=request.method.decode("latin-1"),
+                RAW_PATH_INFO=url.partition("?")[0],
+                PATH_INFO=url.partition("?")[0],
+                QUERY_STRING=url.partition("?")[2],
+                SERVER_PROTOCOL=f"HTTP/{request.version}",
+            )
+        headers = self.response_headers if self.headers_sent and self.status is not None else []
+        self._call_log_request(environ, status, headers, self.sent_bytes, _monotonic() - started)
+
+    def _call_log_request(self, environ: dict, status: str, headers: list, sent: int, seconds: float) -> None:
+        log_request = self.server.log_request
+        assert log_request is not None
+        try:
+            log_request(environ, status, headers, sent, seconds)
+        except Exception:
+            _log.exception("error in log_request")
 
     def serve(self) -> None:
         """Answer requests until the connection should close."""
@@ -1105,6 +1151,10 @@ class Server:
       max_body (None): largest request body in bytes, None for unlimited; larger gives 413.
       debug (False): put tracebacks in 500 responses.
       access_log (None): a logging.Logger receiving one line per request.
+      log_request (None): a callable ``log_request(environ, status, response_headers,
+        bytes_sent, seconds)`` called after each response (for malformed requests, with an
+        environ whose REQUEST_METHOD is "-"); for access logs in a format of your own. Its
+        exceptions are logged and otherwise ignored.
       ssl_context (None): an ssl.SSLContext; connections are then served over TLS.
       environ (None): extra keys for every request's environ.
     Errors in the application are logged to the "green.wsgi" logger and answered with 500.
@@ -1126,6 +1176,7 @@ class Server:
         max_body: int | None = None,
         debug: bool = False,
         access_log: logging.Logger | None = None,
+        log_request: Callable[[dict, str, list, int, float], Any] | None = None,
         ssl_context: Any = None,
         environ: dict | None = None,
         multiprocess: bool = False,
@@ -1149,6 +1200,7 @@ class Server:
         self.max_body = max_body
         self.debug = debug
         self.access_log = access_log
+        self.log_request = log_request
         self.ssl_context = ssl_context
         self.stopping = False
         self.stopped = False

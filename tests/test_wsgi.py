@@ -625,3 +625,33 @@ def test_command_line_server_with_access_log(tmp_path):
             process.kill()
             process.wait()
         process.stderr.close()
+
+
+def test_log_request_called_after_each_response():
+    seen = []
+
+    def log_request(environ, status, headers, sent, seconds):
+        seen.append((environ["REQUEST_METHOD"], environ["PATH_INFO"], status, headers, sent, seconds))
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/fail":
+            raise RuntimeError("failing on purpose")
+        start_response("201 Created", [("Content-Type", "text/plain")])
+        return [b"made"]
+
+    logger = logging.getLogger("green.wsgi")
+    logger.disabled = True  # the failing request's traceback is expected
+    try:
+        with running(app, log_request=log_request) as (_, port):
+            assert get(port, "/thing?x=1").status == 201
+            assert get(port, "/fail").status == 500
+            (response,) = request(port, b"GET / HTTP/1.1\r\n\r\n")  # no Host
+            assert response.status == 400
+    finally:
+        logger.disabled = False
+    assert [entry[:5] for entry in seen] == [
+        ("GET", "/thing", "201 Created", [("Content-Type", "text/plain")], 4),
+        ("GET", "/fail", "500 Internal Server Error", [], 0),
+        ("-", "", "400 Bad Request", [], 0),
+    ]
+    assert all(entry[5] >= 0 for entry in seen)
