@@ -902,6 +902,11 @@ class _Connection:
             path, _, query = url.partition(b"?")
         elif url == b"*":
             path, query = b"*", b""
+        elif request.method == b"CONNECT":
+            # authority-form ("host:port"): no path; RAW_PATH_INFO keeps the target.
+            environ["RAW_PATH_INFO"] = url.decode("latin-1")
+            environ["PATH_INFO"] = environ["QUERY_STRING"] = ""
+            path = query = b""
         else:
             try:
                 parsed = httptools.parse_url(url)
@@ -913,10 +918,11 @@ class _Connection:
             query = query.partition(b"#")[0]
         if b"#" in path:
             path = path.partition(b"#")[0]
-        raw_path = path.decode("latin-1")
-        environ["RAW_PATH_INFO"] = raw_path
-        environ["PATH_INFO"] = raw_path if b"%" not in path else _unquote_to_bytes(path).decode("latin-1")
-        environ["QUERY_STRING"] = query.decode("latin-1")
+        if path:
+            raw_path = path.decode("latin-1")
+            environ["RAW_PATH_INFO"] = raw_path
+            environ["PATH_INFO"] = raw_path if b"%" not in path else _unquote_to_bytes(path).decode("latin-1")
+            environ["QUERY_STRING"] = query.decode("latin-1")
         method = _methods.get(request.method)
         if method is None:
             method = request.method.decode("latin-1")

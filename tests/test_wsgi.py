@@ -655,3 +655,42 @@ def test_log_request_called_after_each_response():
         ("-", "", "400 Bad Request", [], 0),
     ]
     assert all(entry[5] >= 0 for entry in seen)
+
+
+@pytest.mark.parametrize(
+    "head, seen",
+    [
+        (
+            b"GET /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+            b"GET /chat  websocket",
+        ),
+        (
+            b"POST /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 3\r\n\r\nabc",
+            b"POST /chat  h2c",
+        ),
+        (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", b"CONNECT  example.com:443 -"),
+    ],
+)
+def test_upgrade_and_connect_answered_then_closed(head, seen):
+    """Documented: the server speaks HTTP/1.x only. A request asking to switch protocols (Upgrade)
+    or to open a tunnel (CONNECT) reaches the application like any other; its response carries
+    Connection: close, and whatever the client sent after the request is never parsed as HTTP."""
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        fields = (
+            environ["REQUEST_METHOD"],
+            environ["PATH_INFO"],
+            environ["RAW_PATH_INFO"] if environ["REQUEST_METHOD"] == "CONNECT" else "",
+            environ.get("HTTP_UPGRADE", "-"),
+        )
+        return [" ".join(fields).encode()]
+
+    with running(app) as (_, port):
+        with connect(port) as sock:
+            sock.sendall(head + b"GET /after HTTP/1.1\r\nHost: a\r\n\r\n")
+            answer = receive_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\nConnection: close\r\n" in answer
+    assert answer.endswith(b"\r\n\r\n" + seen)
+    assert answer.count(b"HTTP/1.1") == 1
