@@ -340,6 +340,24 @@ class _Request:
 _BUSY, _IDLE, _HEADERS, _IO = 0, 1, 2, 3
 
 
+class _Handshaking:
+    """A connection in its TLS handshake, as the sweeper, `Server._shed` and `Server.stop` see it:
+    waiting for the client's bytes like a connection waiting for its first request."""
+
+    __slots__ = ("fd", "greenlet", "phase", "deadline", "since", "raw_header_bytes", "answered", "shed", "expired")
+
+    def __init__(self, fd: int, header_timeout: float) -> None:
+        self.fd = fd
+        self.greenlet = getcurrent()
+        self.phase = _HEADERS
+        self.since = _monotonic()
+        self.deadline = self.since + header_timeout
+        self.raw_header_bytes = 0
+        self.answered = False
+        self.shed = False
+        self.expired = False
+
+
 class _Connection:
     """One client connection, served by one green thread; also the parser's callback object."""
 
@@ -1211,7 +1229,7 @@ class Server:
         self.stopping = False
         self.stopped = False
         self.requests_served = 0
-        self.connections: set[_Connection] = set()
+        self.connections: set[Any] = set()  # _Connection, and _Handshaking during TLS handshakes
         self.active = 0
         self._slot_waiter: Waiter | None = None
         self._backoff = AcceptBackoff(_log, "a connection closes")
@@ -1348,7 +1366,7 @@ class Server:
         now = _monotonic()
         grace = self.shed_grace
         young = False
-        scored: list[tuple[float, _Connection]] = []
+        scored: list[tuple[float, Any]] = []
         for connection in self.connections:
             phase = connection.phase
             if (phase != _IDLE and phase != _HEADERS) or connection.shed:
@@ -1376,9 +1394,11 @@ class Server:
         connection: _Connection | None = None
         try:
             if self.ssl_context is not None:
-                sock = self._handshake(sock)
-                if sock is None:
+                tls = self._handshake(sock)
+                if tls is None:
+                    sock = None  # the handshake failed, and closed the socket
                     return
+                sock = tls
             connection = _Connection(self, sock, address)
             self.connections.add(connection)
             # Accepted before a stop began: its request is answered (and the connection closed).
@@ -1392,7 +1412,7 @@ class Server:
             if connection is not None:
                 self.connections.discard(connection)
                 connection.close()
-            else:
+            elif sock is not None:
                 self.hub.notify_closing(sock.fileno())
                 sock.close()
             if self._slot_waiter is not None:
@@ -1415,6 +1435,10 @@ class Server:
             sock.close()
             return None
         deadline = _monotonic() + self.header_timeout
+        # Visible to the shedding (a client that never completes its handshake is as idle as one
+        # that never sends a request) and to the sweeper.
+        handshaking = _Handshaking(fd, self.header_timeout)
+        self.connections.add(handshaking)
         try:
             while True:
                 remaining = deadline - _monotonic()
@@ -1430,10 +1454,17 @@ class Server:
                 if not ready:
                     raise TimeoutError
         except (OSError, ValueError) as error:
-            _log.info("TLS handshake with %s failed: %s", sock, error)
+            if not handshaking.expired:
+                _log.info("TLS handshake with %s failed: %s", sock, error)
             hub.notify_closing(fd)
             tls.close()
             return None
+        except BaseException:  # killed by Server.stop: the TLS object owns the fd now
+            hub.notify_closing(fd)
+            tls.close()
+            raise
+        finally:
+            self.connections.discard(handshaking)
 
     def _begin_stop(self) -> None:
         self.stopping = True

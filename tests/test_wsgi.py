@@ -694,3 +694,52 @@ def test_upgrade_and_connect_answered_then_closed(head, seen):
     assert b"\r\nConnection: close\r\n" in answer
     assert answer.endswith(b"\r\n\r\n" + seen)
     assert answer.count(b"HTTP/1.1") == 1
+
+
+def test_https_server_at_its_limit_sheds_clients_that_never_finish_the_handshake():
+    trustme = pytest.importorskip("trustme", reason="trustme is a test dependency")
+    green_ssl = pytest.importorskip("green.ssl", reason="green.ssl is not available")
+    authority = trustme.CA()
+    certificate = authority.issue_cert("localhost")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate.configure_cert(server_context)
+    client_context = green_ssl.create_default_context()
+    authority.configure_trust(client_context)
+    with running(echo_body, ssl_context=server_context, max_connections=4, header_timeout=5.0) as (server, port):
+        silent = [connect(port) for _ in range(4)]  # TCP only, no ClientHello
+        green.sleep(0.7)  # past the grace period (header_timeout / 10)
+        assert server.active == 4
+        started = green.hubs.hub.monotonic()
+        with client_context.wrap_socket(connect(port), server_hostname="localhost") as tls:
+            reader = tls.makefile("rb")
+            tls.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nok")
+            response = read_response(reader)
+            reader.close()
+        elapsed = green.hubs.hub.monotonic() - started
+        assert response.status == 200 and response.body == b"ok"
+        assert elapsed < 2.5, f"the new client waited {elapsed:.2f} s for a slot"
+        assert sum(receive_until_closed(sock) == b"" for sock in silent[:1]) == 1  # shed: closed
+        for sock in silent:
+            sock.close()
+
+
+def test_https_failed_handshake_frees_its_slot(capfd):
+    trustme = pytest.importorskip("trustme", reason="trustme is a test dependency")
+    green_ssl = pytest.importorskip("green.ssl", reason="green.ssl is not available")
+    authority = trustme.CA()
+    certificate = authority.issue_cert("localhost")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate.configure_cert(server_context)
+    client_context = green_ssl.create_default_context()
+    authority.configure_trust(client_context)
+    with running(echo_body, ssl_context=server_context, max_connections=1) as (server, port):
+        for _ in range(3):
+            with connect(port) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")  # plain HTTP to the TLS port
+                assert receive_until_closed(sock) == b""
+        with client_context.wrap_socket(connect(port), server_hostname="localhost") as tls:
+            reader = tls.makefile("rb")
+            tls.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nok")
+            assert read_response(reader).body == b"ok"
+            reader.close()
+    assert "unhandled exception" not in capfd.readouterr().err
