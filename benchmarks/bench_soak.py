@@ -80,19 +80,27 @@ def serve(library: str, port: int, every: int) -> None:
     def live_green_threads() -> int:
         return sum(1 for item in gc.get_objects() if type(item) is greenlet and not item.dead)
 
+    def sample(kind: str, served: int) -> None:
+        fds = len(os.listdir("/proc/self/fd"))
+        print(f"{kind} {served} {rss_kib()} {fds} {live_green_threads()} {server.active}", flush=True)
+
     def monitor() -> None:
+        # A sample every `every` requests, and one at rest (no connection left) after each burst.
         next_sample = every
+        rested = True
         while True:
             green.sleep(0.05)
             served = server.requests_served
             if every and served >= next_sample:
-                fds = len(os.listdir("/proc/self/fd"))
-                print(
-                    f"SAMPLE {served} {rss_kib()} {fds} {live_green_threads()} {server.active}",
-                    flush=True,
-                )
+                sample("SAMPLE", served)
                 while next_sample <= served:
                     next_sample += every
+            if server.active:
+                rested = False
+            elif not rested:
+                rested = True
+                gc.collect()
+                sample("REST", served)
 
     green.spawn(monitor)
     print("READY", flush=True)
@@ -126,7 +134,9 @@ def soak(requests: int, every: int, connections: int) -> None:
     process, port = start_server("green", every)
     assert process.stdout is not None
     print(f"green.wsgi soak: {requests:,} keep-alive requests, then {requests:,} on new connections")
-    print(f"{'phase':12} {'requests':>10} {'RSS MiB':>9} {'fds':>5} {'greenlets':>9} {'conns':>6} {'req/s':>8}")
+    print(
+        f"{'phase':12} {'requests':>10} {'RSS MiB':>9} {'fds':>5} {'greenlets':>9} {'conns':>6} {'req/s':>8}"
+    )
     try:
         total = 0
         for phase, headers in (("keep-alive", []), ("new conns", ["-H", "Connection: close"])):
@@ -134,7 +144,7 @@ def soak(requests: int, every: int, connections: int) -> None:
             if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
                 command = ["taskset", "-c", "1", *command]
             load = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            target = total + requests
+            target = (total + requests) // every * every  # samples fall on multiples of `every`
             samples = []
             started = last_time = time.monotonic()
             last_served = total
@@ -144,12 +154,12 @@ def soak(requests: int, every: int, connections: int) -> None:
                     if not line:
                         raise SystemExit("the server died")
                     if not line.startswith("SAMPLE "):
-                        continue
+                        continue  # (a REST sample while wrk reconnects)
                     served, rss, fds, threads, active = map(int, line.split()[1:])
                     now = time.monotonic()
                     rate = (served - last_served) / (now - last_time)
                     last_served, last_time = served, now
-                    samples.append((rss, fds))
+                    samples.append((rss, fds, threads, served, active))
                     print(
                         f"{phase:12} {served - total:>10,} {rss / 1024:>9.1f} {fds:>5} {threads:>9} "
                         f"{active:>6} {rate:>8,.0f}",
@@ -161,14 +171,23 @@ def soak(requests: int, every: int, connections: int) -> None:
                 load.terminate()
                 load.wait()
             elapsed = time.monotonic() - started
+            while True:  # the server at rest, every client gone
+                line = process.stdout.readline()
+                if not line:
+                    raise SystemExit("the server died")
+                if line.startswith("REST "):
+                    break
+            served, rss, fds, threads, active = map(int, line.split()[1:])
+            print(
+                f"{'at rest':12} {served - total:>10,} {rss / 1024:>9.1f} {fds:>5} {threads:>9} {active:>6}"
+            )
             first, last = samples[0], samples[-1]
             print(
-                f"{phase:12} growth after the first sample: {(last[0] - first[0]) / 1024:+.2f} MiB, "
-                f"{last[1] - first[1]:+d} fds ({requests / elapsed:,.0f} requests/s overall)"
+                f"{phase:12} growth from the first sample to the last: {(last[0] - first[0]) / 1024:+.2f} MiB, "
+                f"{(last[1] - last[4]) - (first[1] - first[4]):+d} fds not held by a connection "
+                f"({requests / elapsed:,.0f} requests/s overall)"
             )
-            # Let the load's connections close before the next phase starts counting.
-            time.sleep(1.0)
-            total = last_served
+            total = served
     finally:
         process.kill()
         process.wait()
@@ -226,7 +245,9 @@ def idle_memory(count: int) -> None:
             after = rss_kib(process.pid)
             name = "green.wsgi" if library == "green" else "gevent.pywsgi"
             per = (after - before) * 1024 / count
-            print(f"{name:16} RSS {before / 1024:7.1f} -> {after / 1024:7.1f} MiB: {per / 1024:6.1f} KiB per connection")
+            print(
+                f"{name:16} RSS {before / 1024:7.1f} -> {after / 1024:7.1f} MiB: {per / 1024:6.1f} KiB per connection"
+            )
             for sock in sockets:
                 sock.close()
         finally:
@@ -239,7 +260,9 @@ def main() -> None:
         serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0)
         return
     quick = os.environ.get("BENCH_QUICK") == "1"
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=200_000 if quick else 1_000_000)
     parser.add_argument("--every", type=int, default=50_000 if quick else 100_000)
     parser.add_argument("--connections", type=int, default=50)
