@@ -32,6 +32,16 @@ connection waits for readability before calling ``recv`` -- the next request is 
 there, and the hub keeps the fd registered, so the wait costs no system call of its own. The
 environ is a copy of a per-connection template; header names map to environ keys through a cache.
 
+*Full.* Each connection costs a green thread and some memory, so at most ``max_connections``
+are served at once. A full server that just stopped accepting would let clients that trickle
+their headers (slowloris) hold every slot until the header timeout while fast clients wait in the
+kernel's backlog. So when it is full and a new client knocks, the server sheds connections that
+wait for a request -- idle kept-alive ones first, then those that sent the least of a request for
+the longest (seconds waited per byte received), sparing any younger than a grace period -- and
+accepts the newcomer in their place. Connections running the application or moving a body are
+never shed; if nothing can be shed, newcomers wait in the backlog as before. Out of file
+descriptors, accept fails with the client still queued; see green._accept for the backoff.
+
 *Graceful stop.* ``Server.stop`` closes the listener, wakes idle keep-alive connections so they
 close, lets requests in flight finish (their connections then close instead of waiting for
 another request) and after the deadline kills whatever is left.
@@ -344,7 +354,17 @@ class _Handshaking:
     """A connection in its TLS handshake, as the sweeper, `Server._shed` and `Server.stop` see it:
     waiting for the client's bytes like a connection waiting for its first request."""
 
-    __slots__ = ("fd", "greenlet", "phase", "deadline", "since", "raw_header_bytes", "answered", "shed", "expired")
+    __slots__ = (
+        "fd",
+        "greenlet",
+        "phase",
+        "deadline",
+        "since",
+        "raw_header_bytes",
+        "answered",
+        "shed",
+        "expired",
+    )
 
     def __init__(self, fd: int, header_timeout: float) -> None:
         self.fd = fd

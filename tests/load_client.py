@@ -151,7 +151,12 @@ def trickle(port: int, count: int, interval: float, limit: float) -> None:
             selector.unregister(sock)
             sock.close()
             del sent[sock]
-    result = {"closed": len(lifetimes), "open": len(sent), "longest": max(lifetimes, default=0.0), "answers": answers}
+    result = {
+        "closed": len(lifetimes),
+        "open": len(sent),
+        "longest": max(lifetimes, default=0.0),
+        "answers": answers,
+    }
     print(json.dumps(result), flush=True)
     for sock in sent:
         sock.close()

@@ -414,7 +414,9 @@ FAULTS = {
     "reset mid-chunk": (
         b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1000\r\n" + b"c" * 100
     ),
-    "reset mid-chunk-size": b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n" + b"d" * 16 + b"\r\n1",
+    "reset mid-chunk-size": b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n"
+    + b"d" * 16
+    + b"\r\n1",
     "reset mid-response": b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n",
 }
 

@@ -130,7 +130,9 @@ def test_http_1_0_closes_unless_keep_alive_requested():
 def test_http_1_1_connection_close():
     with running(hello) as (_, port):
         with connect(port) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            sock.sendall(
+                b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n"
+            )
             data = receive_until_closed(sock)
             assert data.count(b"HTTP/1.1 200") == 1
 
@@ -171,7 +173,9 @@ def test_chunked_request_body_and_trailers_discarded():
         body = b"6\r\nline1\n\r\n9;ext=1\r\nabcline2\n\r\n6\r\nline3\n\r\n0\r\nX-Trailer: bad\r\n\r\n"
         responses = request(
             port,
-            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + body + b"GET / HTTP/1.1\r\nHost: t\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + body
+            + b"GET / HTTP/1.1\r\nHost: t\r\n\r\n",
             count=2,
         )
         assert [r.status for r in responses] == [200, 200]
@@ -255,7 +259,9 @@ def test_expect_100_continue_not_sent_when_body_is_ignored():
 
 def test_unread_body_is_drained_for_keep_alive():
     with running(hello) as (_, port):
-        data = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: t\r\n\r\n"
+        data = (
+            b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: t\r\n\r\n"
+        )
         assert [r.status for r in request(port, data, count=2)] == [200, 200]
 
 
@@ -266,7 +272,9 @@ def test_no_body_statuses(status):
         return [b"must not be sent"]
 
     with running(app) as (_, port):
-        responses = request(port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n", count=2)
+        responses = request(
+            port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n", count=2
+        )
         assert [r.status for r in responses] == [int(status[:3])] * 2
         assert "content-length" not in responses[0].headers
         assert "transfer-encoding" not in responses[0].headers
@@ -274,7 +282,9 @@ def test_no_body_statuses(status):
 
 def test_head_has_headers_but_no_body():
     with running(hello) as (_, port):
-        responses = request(port, b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\nHEAD / HTTP/1.1\r\nHost: t\r\n\r\n", count=2, head=True)
+        responses = request(
+            port, b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\nHEAD / HTTP/1.1\r\nHost: t\r\n\r\n", count=2, head=True
+        )
         assert [r.headers["content-length"] for r in responses] == ["13", "13"]
         with connect(port) as sock:
             sock.sendall(b"HEAD / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
@@ -314,7 +324,9 @@ def test_file_wrapper_uses_sendfile(monkeypatch):
             return environ["wsgi.file_wrapper"](opened)
 
         with running(app) as (_, port):
-            responses = request(port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n", count=2)
+            responses = request(
+                port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n", count=2
+            )
     assert [r.body == payload[1000:] for r in responses] == [True, True]
     assert responses[0].headers["content-length"] == str(len(payload) - 1000)
     assert calls
@@ -510,13 +522,15 @@ def test_max_connections():
 
 def test_max_body_for_content_length_and_chunked():
     with running(echo_body, max_body=10) as (_, port):
-        assert request(port, b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n" + b"x" * 11)[0].status == 413
-        chunked = (
-            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nxxxxxx\r\n6\r\nxxxxxx\r\n0\r\n\r\n"
+        assert (
+            request(port, b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n" + b"x" * 11)[0].status
+            == 413
         )
+        chunked = b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nxxxxxx\r\n6\r\nxxxxxx\r\n0\r\n\r\n"
         assert request(port, chunked)[0].status == 413
         assert (
-            request(port, b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n" + b"x" * 10)[0].body == b"x" * 10
+            request(port, b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n" + b"x" * 10)[0].body
+            == b"x" * 10
         )
 
 
@@ -575,7 +589,9 @@ def test_https_with_green_ssl_client(server_side):
             with client_context.wrap_socket(connect(port), server_hostname="localhost") as tls:
                 reader = tls.makefile("rb")
                 for body in (b"first", b"second"):
-                    tls.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body))
+                    tls.sendall(
+                        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body)
+                    )
                     response = read_response(reader)
                     assert response.status == 200 and response.body == body
                 reader.close()
@@ -705,7 +721,10 @@ def test_https_server_at_its_limit_sheds_clients_that_never_finish_the_handshake
     certificate.configure_cert(server_context)
     client_context = green_ssl.create_default_context()
     authority.configure_trust(client_context)
-    with running(echo_body, ssl_context=server_context, max_connections=4, header_timeout=5.0) as (server, port):
+    with running(echo_body, ssl_context=server_context, max_connections=4, header_timeout=5.0) as (
+        server,
+        port,
+    ):
         silent = [connect(port) for _ in range(4)]  # TCP only, no ClientHello
         green.sleep(0.7)  # past the grace period (header_timeout / 10)
         assert server.active == 4

@@ -60,7 +60,9 @@ CASES: dict[str, tuple[bytes, int | None]] = {
     # 15 short headers padded with optional whitespace: few bytes of names and values, but the
     # raw head (about 6,100 bytes) is over max_request_line + max_header_bytes + 256.
     "head too large in whitespace": (
-        b"GET / HTTP/1.1\r\nHost: t\r\n" + b"".join(b"X-%d:" % i + b" " * 400 + b"v\r\n" for i in range(15)) + b"\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\n"
+        + b"".join(b"X-%d:" % i + b" " * 400 + b"v\r\n" for i in range(15))
+        + b"\r\n",
         431,
     ),
     "head too large, incomplete": (
@@ -116,7 +118,10 @@ CASES: dict[str, tuple[bytes, int | None]] = {
     ),
     "TE gzip only": (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\nabc", 400),
     "TE xchunked": (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n", 400),
-    "TE chunked, gzip": (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400),
+    "TE chunked, gzip": (
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
+        400,
+    ),
     "TE in HTTP/1.0": (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
     "bare CR in request line": (b"GET / HTTP/1.1\rHost: a\r\n\r\n", 400),
     "bare LF line endings": (b"GET / HTTP/1.1\nHost: a\n\n", 400),
@@ -152,7 +157,10 @@ CASES: dict[str, tuple[bytes, int | None]] = {
     "Host port not numeric": (b"GET / HTTP/1.1\r\nHost: a:http\r\n\r\n", 400),
     "truncated headers": (b"GET / HTTP/1.1\r\nHost: a\r\n", None),
     "truncated body": (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc", 400),
-    "truncated chunked body": (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", 400),
+    "truncated chunked body": (
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+        400,
+    ),
 }
 
 
