@@ -1251,6 +1251,7 @@ class Server:
         self.requests_served = 0
         self.connections: set[Any] = set()  # _Connection, and _Handshaking during TLS handshakes
         self.active = 0
+        self.shed_pending = 0  # connections shed whose green threads have not ended yet
         self._slot_waiter: Waiter | None = None
         self._backoff = AcceptBackoff(_log, "a connection closes")
         self._done_waiters: list[Waiter] = []
@@ -1325,7 +1326,8 @@ class Server:
                         raise
                     if self.active < self.max_connections or self.stopping:
                         continue
-                    retry = self._shed()
+                    # Connections shed before end at the hub's next turn; shed more only then.
+                    retry = self._shed() if not self.shed_pending else None
                     if self.active >= self.max_connections:
                         self._wait_for_slot(retry)
                     continue
@@ -1403,6 +1405,7 @@ class Server:
         hub = self.hub
         batch = max(1, min(SHED_BATCH, self.max_connections // 128))
         for _, connection in heapq.nlargest(batch, scored, key=_first):
+            self.shed_pending += 1
             connection.shed = True
             connection.expired = True
             hub.notify_closing(connection.fd)
@@ -1429,6 +1432,8 @@ class Server:
             _log.exception("error serving a connection")
         finally:
             self.active -= 1
+            if connection is not None and connection.shed:
+                self.shed_pending -= 1
             if connection is not None:
                 self.connections.discard(connection)
                 connection.close()
@@ -1485,6 +1490,8 @@ class Server:
             raise
         finally:
             self.connections.discard(handshaking)
+            if handshaking.shed:
+                self.shed_pending -= 1
 
     def _begin_stop(self) -> None:
         self.stopping = True
