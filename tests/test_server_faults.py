@@ -51,6 +51,8 @@ def live_greenlets() -> int:
 @contextlib.contextmanager
 def file_limit(needed: int) -> Iterator[None]:
     """Raise RLIMIT_NOFILE's soft limit to at least `needed` for the test (skip if impossible)."""
+    if needed > 1024 and get_hub().backend.name == "select":
+        pytest.skip("the select backend watches only fds below FD_SETSIZE (1024)")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft >= needed:
         yield
@@ -355,7 +357,7 @@ def test_out_of_file_descriptors_backs_off_and_recovers(kind):
     try:
         assert process.stdout is not None
         port = int(process.stdout.readline())
-        with file_limit(1000):
+        with file_limit(1024):
             sockets = []
             for _ in range(600):
                 sock = green_socket.create_connection(("127.0.0.1", port))
