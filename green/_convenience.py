@@ -5,6 +5,7 @@ They are reached as ``green.listen`` etc. and behave like eventlet's functions o
 
 from __future__ import annotations
 
+import logging
 import sys
 import traceback
 from typing import Any, Callable
@@ -12,10 +13,14 @@ from typing import Any, Callable
 from greenlet import GreenletExit
 
 from green import socket as _socket
+from green._accept import CLIENT_ERRORS, RESOURCE_ERRORS, AcceptBackoff
 from green.greenpool import GreenPool
 from green.greenthread import GreenThread, getcurrent, kill
 
 __all__ = ["StopServe", "connect", "listen", "serve", "wrap_ssl"]
+
+
+_log = logging.getLogger("green.serve")
 
 
 class StopServe(Exception):
@@ -77,22 +82,37 @@ def serve(sock: Any, handle: Callable[[Any, Any], Any], concurrency: int = 1000)
 
     Returns when a handler raises `StopServe` (other handlers keep running). Any other exception
     of a handler is printed to stderr and serving goes on. The handler owns the client socket
-    and should close it. Errors of `accept` itself (e.g. the listening socket was closed)
-    propagate.
+    and should close it. When the process runs out of file descriptors (EMFILE, ENFILE) or
+    kernel memory, accepting pauses until a handler finishes (or a pause doubling up to 1 s
+    passes), with one log line on the "green.serve" logger when it starts and one when it
+    recovers (further episodes within a minute are not logged); a client that gave up before it
+    was accepted is skipped. Other errors of `accept`
+    (e.g. the listening socket was closed) propagate.
     """
     pool = GreenPool(concurrency)
     server = getcurrent()
+    backoff = AcceptBackoff(_log, "a handler finishes")
     try:
         while True:
-            client, address = sock.accept()
+            try:
+                client, address = sock.accept()
+            except OSError as error:
+                if error.errno in CLIENT_ERRORS:
+                    continue
+                if error.errno not in RESOURCE_ERRORS:
+                    raise
+                backoff.failed(error)
+                continue
+            backoff.succeeded()
             thread = pool.spawn(handle, client, address)
-            thread.link(_handler_done, server)
+            thread.link(_handler_done, server, backoff)
             del client, address, thread
     except StopServe:
         return
 
 
-def _handler_done(thread: GreenThread, server: Any) -> None:
+def _handler_done(thread: GreenThread, server: Any, backoff: AcceptBackoff) -> None:
+    backoff.wake()
     try:
         thread.wait()
     except StopServe:

@@ -11,8 +11,9 @@ Settings honoured: ``worker_connections`` (connections served at once per worker
 (idle keep-alive seconds; 0 disables keep-alive), ``timeout`` (heartbeat), ``graceful_timeout``
 (how long requests in flight may take after TERM or a HUP reload), ``max_requests`` and
 ``max_requests_jitter``, ``limit_request_line``, ``limit_request_fields``,
-``limit_request_field_size``, ``certfile``/``keyfile`` (HTTPS), ``accesslog`` (one line per
-request in green.wsgi's format). TERM and HUP stop gracefully; QUIT and INT stop at once.
+``limit_request_field_size``, ``certfile``/``keyfile`` (HTTPS), and the access log as gunicorn
+configures it (``accesslog``, ``access_log_format``, ``logconfig``, syslog: each request goes to
+gunicorn's logger's ``access``). TERM and HUP stop gracefully; QUIT and INT stop at once.
 
 The worker calls ``green.monkey_patch()`` when it starts (set ``GreenWorker.patch_stdlib = False``
 in a subclass to skip it), so that blocking libraries the application uses cooperate.
@@ -20,9 +21,11 @@ in a subclass to skip it), so that blocking libraries the application uses coope
 
 from __future__ import annotations
 
+import datetime
 import os
 import sys
 import warnings
+from types import SimpleNamespace
 from typing import Any
 
 from gunicorn.workers.base import Worker
@@ -67,9 +70,27 @@ class GreenWorker(Worker):
             from gunicorn.sock import ssl_context
 
             options["ssl_context"] = ssl_context(cfg)
-        if cfg.accesslog:
-            options["access_log"] = self.log.access_log
+        log = self.log
+        if getattr(log, "access_log_enabled", bool(cfg.accesslog)):
+            options["log_request"] = self._log_request
         return options
+
+    def _log_request(self, environ: dict, status: str, headers: list, sent: int, seconds: float) -> None:
+        """green.wsgi's `log_request`: hand the request to gunicorn's access logger, which applies
+        ``access_log_format`` (its atoms read gunicorn's own environ key RAW_URI and request
+        header list, made here from green.wsgi's environ)."""
+        if "RAW_URI" not in environ:
+            query = environ.get("QUERY_STRING")
+            raw_path = environ.get("RAW_PATH_INFO", environ.get("PATH_INFO", ""))
+            environ["RAW_URI"] = f"{raw_path}?{query}" if query else raw_path
+        request_headers = [
+            (key[5:].replace("_", "-"), value)
+            for key, value in environ.items()
+            if key.startswith("HTTP_") and isinstance(value, str)
+        ]
+        response = SimpleNamespace(status=status, headers=headers, sent=sent, response_length=sent)
+        request = SimpleNamespace(headers=request_headers)
+        self.log.access(response, request, environ, datetime.timedelta(seconds=seconds))
 
     def run(self) -> None:
         hub = get_hub()

@@ -32,6 +32,16 @@ connection waits for readability before calling ``recv`` -- the next request is 
 there, and the hub keeps the fd registered, so the wait costs no system call of its own. The
 environ is a copy of a per-connection template; header names map to environ keys through a cache.
 
+*Full.* Each connection costs a green thread and some memory, so at most ``max_connections``
+are served at once. A full server that just stopped accepting would let clients that trickle
+their headers (slowloris) hold every slot until the header timeout while fast clients wait in the
+kernel's backlog. So when it is full and a new client knocks, the server sheds connections that
+wait for a request -- idle kept-alive ones first, then those that sent the least of a request for
+the longest (seconds waited per byte received), sparing any younger than a grace period -- and
+accepts the newcomer in their place. Connections running the application or moving a body are
+never shed; if nothing can be shed, newcomers wait in the backlog as before. Out of file
+descriptors, accept fails with the client still queued; see green._accept for the backoff.
+
 *Graceful stop.* ``Server.stop`` closes the listener, wakes idle keep-alive connections so they
 close, lets requests in flight finish (their connections then close instead of waiting for
 another request) and after the deadline kills whatever is left.
@@ -39,9 +49,10 @@ another request) and after the deadline kills whatever is left.
 
 from __future__ import annotations
 
-import errno
+import heapq
 import logging
 import os
+import re
 import sys
 import traceback
 from collections import deque
@@ -51,6 +62,7 @@ from typing import Any, Callable, Iterable, Iterator
 import httptools
 from greenlet import GreenletExit, getcurrent, greenlet
 
+from green._accept import CLIENT_ERRORS, RESOURCE_ERRORS, AcceptBackoff
 from green._stdlib import original
 from green._waiter import Waiter
 from green.hubs import get_hub
@@ -75,6 +87,8 @@ DEFAULT_KEEPALIVE_TIMEOUT = 75.0
 DEFAULT_HEADER_TIMEOUT = 10.0
 DEFAULT_IO_TIMEOUT = 60.0
 DEFAULT_MAX_CONNECTIONS = 1024
+# Connections shed at once when the server is full and a new client arrives (see Server._shed).
+SHED_BATCH = 8
 # Unread request body the server discards to keep a connection alive; more than this closes it.
 MAX_DRAIN = 1 << 20
 RECEIVE_SIZE = 65536
@@ -82,6 +96,7 @@ RECEIVE_SIZE = 65536
 _REASONS = {
     400: "Bad Request",
     408: "Request Timeout",
+    501: "Not Implemented",
     413: "Content Too Large",
     414: "URI Too Long",
     431: "Request Header Fields Too Large",
@@ -145,6 +160,29 @@ def _environ_key(name: bytes) -> str:
     if len(_header_keys) < 2048:
         _header_keys[name] = key
     return key
+
+
+# RFC 9110 section 7.2: Host = uri-host [ ":" port ], where uri-host is an IP literal in brackets
+# or a reg-name (which covers IPv4 addresses); the value may be empty.
+_valid_host = re.compile(rb"(?:\[[0-9A-Za-z:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?\Z").match
+
+# RFC 9112 section 3: request-line = method SP request-target SP HTTP-version; method = token.
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_complete_request_line = re.compile(_TOKEN + rb" [^\x00-\x20\x7f]+ HTTP/[0-9]\.[0-9]\r\n\Z").match
+_partial_request_line = re.compile(_TOKEN + rb" [^\x00-\x1f\x7f]*\Z").match
+
+
+def _unknown_method_status(data: bytes) -> int:
+    """501 if `data` (a request the parser refused for its method) starts with a well-formed
+    request line (or, if the line is not complete yet, a method, a space and printable bytes),
+    else 400."""
+    data = data.lstrip(b"\r\n")
+    end = data.find(b"\n")
+    if end >= 0:
+        well_formed = _complete_request_line(data[: end + 1]) is not None
+    else:
+        well_formed = _partial_request_line(data) is not None
+    return 501 if well_formed else 400
 
 
 _methods: dict[bytes, str] = {
@@ -313,6 +351,34 @@ class _Request:
 _BUSY, _IDLE, _HEADERS, _IO = 0, 1, 2, 3
 
 
+class _Handshaking:
+    """A connection in its TLS handshake, as the sweeper, `Server._shed` and `Server.stop` see it:
+    waiting for the client's bytes like a connection waiting for its first request."""
+
+    __slots__ = (
+        "fd",
+        "greenlet",
+        "phase",
+        "deadline",
+        "since",
+        "raw_header_bytes",
+        "answered",
+        "shed",
+        "expired",
+    )
+
+    def __init__(self, fd: int, header_timeout: float) -> None:
+        self.fd = fd
+        self.greenlet = getcurrent()
+        self.phase = _HEADERS
+        self.since = _monotonic()
+        self.deadline = self.since + header_timeout
+        self.raw_header_bytes = 0
+        self.answered = False
+        self.shed = False
+        self.expired = False
+
+
 class _Connection:
     """One client connection, served by one green thread; also the parser's callback object."""
 
@@ -330,6 +396,8 @@ class _Connection:
         self.in_headers = False
         self.header_bytes = 0
         self.raw_header_bytes = 0
+        self.messages_begun = 0
+        self.heads_completed = 0
         self.trailer_bytes = 0
         self.error: HTTPError | None = None
         self.upgraded = False
@@ -345,6 +413,10 @@ class _Connection:
         self.phase = _BUSY
         self.deadline = 0.0
         self.expired = False
+        # When the wait for the current request began (accept, or the end of the last response),
+        # and whether the server shed this connection to make room for a new one.
+        self.since = _monotonic()
+        self.shed = False
         # Per request response state.
         self.request: _Request | None = None
         self.status: str | None = None
@@ -367,6 +439,7 @@ class _Connection:
     # -- parser callbacks (called inside parser.feed_data) --
 
     def on_message_begin(self) -> None:
+        self.messages_begun += 1
         self.url = b""
         self.headers = []
         self.in_headers = True
@@ -402,9 +475,22 @@ class _Connection:
         version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
             raise HTTPError(505)
+        hosts = 0
+        for name, value in self.headers:
+            if len(name) == 4 and name.lower() == b"host":
+                hosts += 1
+                if _valid_host(value) is None:
+                    raise HTTPError(400, "invalid Host header")
+        # RFC 9112 section 3.2: an HTTP/1.1 request without Host, or any request with more than
+        # one, is answered 400 (a proxy and this server could disagree about the target).
+        if hosts > 1:
+            raise HTTPError(400, "more than one Host header")
+        if not hosts and version == "1.1":
+            raise HTTPError(400, "missing Host header")
         request = _Request(parser.get_method(), self.url, self.headers, version, parser.should_keep_alive())
         self.in_headers = False
         self.raw_header_bytes = 0
+        self.heads_completed += 1
         self.parsing = request
         self.requests.append(request)
 
@@ -426,9 +512,49 @@ class _Connection:
     # -- receiving --
 
     def _feed(self, data: bytes) -> None:
-        """Give received bytes to the parser; raises HTTPError for anything malformed."""
+        """Give received bytes to the parser; raises HTTPError for anything malformed.
+
+        While a request's head (request line and headers) is incomplete, the parser is given at
+        most what is left of the head's budget (`Server.max_head_bytes`), so an over-long head is
+        refused with 431 before more of it is buffered. (A head that starts in the same read as
+        the end of the previous request, after a body or a pipelined head, is counted from the
+        next read on: its first read may go past the budget by at most that read.)
+        """
+        parsing = self.parsing
+        if not (self.in_headers or parsing is None or parsing.complete):
+            self._parse(data)  # in a body: no budget
+            return
+        limit = self.server.max_head_bytes
+        while data:
+            budget = limit - self.raw_header_bytes
+            piece = data if len(data) <= budget else data[:budget]
+            heads = self.heads_completed
+            self._parse(piece)
+            data = data[len(piece) :]
+            parsing = self.parsing
+            if not (self.in_headers or parsing is None or parsing.complete):
+                if data:
+                    self._parse(data)  # the rest goes to the body
+                return
+            if heads == self.heads_completed:
+                self.raw_header_bytes += len(piece)
+                if self.raw_header_bytes >= limit:
+                    raise HTTPError(431)  # (a long request line alone is caught by on_url: 414)
+
+    def _parse(self, data: bytes) -> None:
+        parsing = self.parsing
+        between = not self.in_headers and (parsing is None or parsing.complete)
+        begun = self.messages_begun
         try:
             self.parser.feed_data(data)
+        except httptools.HttpParserInvalidMethodError:
+            # llhttp knows the registered methods only. A well-formed request line with a method
+            # it does not know is answered 501 (RFC 9110 section 9.1), anything else 400; this is
+            # decided when the request line starts this read, as it does but for pipelining.
+            status = 400
+            if between and self.messages_begun == begun + 1:
+                status = _unknown_method_status(data)
+            raise HTTPError(status) from None
         except httptools.HttpParserUpgrade as upgrade:
             # Upgrade or CONNECT: the request is answered like any other, then the connection
             # closes (this server speaks nothing but HTTP/1.x) -- unless the application takes
@@ -450,11 +576,6 @@ class _Connection:
             # message; like the versions it parses but we do not serve, they are a 505.
             status = 505 if str(error) == "Invalid HTTP version" else 400
             raise HTTPError(status, str(error)) from None
-        parsing = self.parsing
-        if self.in_headers or parsing is None or parsing.complete:
-            self.raw_header_bytes += len(data)
-            if self.raw_header_bytes > self.server.max_header_bytes + RECEIVE_SIZE:
-                raise HTTPError(431)  # (an endless request line is caught by on_url: 414)
 
     def _receive(self) -> bool:
         """One `recv` (waiting as needed) fed to the parser. False at end of stream."""
@@ -498,10 +619,15 @@ class _Connection:
         if self.upgraded:
             return False
         self.phase = _IDLE
-        # A new connection gets header_timeout for its first request, so connections that never
-        # send anything cannot hold their slots for a whole keep-alive period.
-        idle_timeout = server.keepalive_timeout if self.answered else server.header_timeout
-        self.deadline = _monotonic() + idle_timeout
+        # A new connection gets header_timeout for its first request (counted from the accept),
+        # so connections that never send anything, or send slowly, cannot hold their slots for
+        # longer; a kept-alive connection gets header_timeout from the first byte of a request.
+        answered = self.answered
+        if answered:
+            self.since = _monotonic()
+            self.deadline = self.since + server.keepalive_timeout
+        else:
+            self.deadline = self.since + server.header_timeout
         requests = self.requests
         try:
             while not requests:
@@ -513,7 +639,9 @@ class _Connection:
                     return False
                 if self.phase == _IDLE and not requests:
                     self.phase = _HEADERS
-                    self.deadline = _monotonic() + server.header_timeout
+                    if answered:
+                        self.since = _monotonic()
+                        self.deadline = self.since + server.header_timeout
         except HTTPError as error:
             if requests:  # answer what arrived intact first
                 self.error = error
@@ -522,7 +650,10 @@ class _Connection:
             return False
         except _Expired:
             if self.phase == _HEADERS:
-                self._send_error(408, "")
+                if self.shed:
+                    self._send_error(503, "", wait=False)
+                else:
+                    self._send_error(408, "")
             return False
         finally:
             self.phase = _BUSY
@@ -597,13 +728,33 @@ class _Connection:
         finally:
             self.phase = _BUSY
 
-    def _send_error(self, status: int, detail: str) -> None:
+    def _send_error(self, status: int, detail: str, wait: bool = True, log: bool = True) -> None:
+        """Send an error response; with `wait` False only what the socket takes at once; with
+        `log` False the caller reports it to the access log."""
+        response = _error_response(status, detail if self.server.debug else "")
         try:
-            self._sendall(_error_response(status, detail if self.server.debug else ""))
-        except (_ClientGone, OSError):
+            if wait:
+                self._sendall(response)
+            else:
+                self.sock.send(response)
+        except (_ClientGone, OSError, _ssl.SSLError):
             pass
-        if self.server.access_log is not None:
-            self.server.access_log.info('%s - - "-" %d -', self.peer, status)
+        if not log:
+            return
+        server = self.server
+        if server.access_log is not None:
+            server.access_log.info('%s - - "-" %d -', self.peer, status)
+        if server.log_request is not None:
+            # No request to speak of (malformed, or none before a timeout).
+            environ = dict(
+                self.environ_template,
+                REQUEST_METHOD="-",
+                RAW_PATH_INFO="-",
+                PATH_INFO="",
+                QUERY_STRING="",
+                SERVER_PROTOCOL="-",
+            )
+            self._call_log_request(environ, f"{status} {_REASONS.get(status, 'Error')}", [], 0, 0.0)
 
     # -- one request --
 
@@ -800,6 +951,11 @@ class _Connection:
             path, _, query = url.partition(b"?")
         elif url == b"*":
             path, query = b"*", b""
+        elif request.method == b"CONNECT":
+            # authority-form ("host:port"): no path; RAW_PATH_INFO keeps the target.
+            environ["RAW_PATH_INFO"] = url.decode("latin-1")
+            environ["PATH_INFO"] = environ["QUERY_STRING"] = ""
+            path = query = b""
         else:
             try:
                 parsed = httptools.parse_url(url)
@@ -811,10 +967,11 @@ class _Connection:
             query = query.partition(b"#")[0]
         if b"#" in path:
             path = path.partition(b"#")[0]
-        raw_path = path.decode("latin-1")
-        environ["RAW_PATH_INFO"] = raw_path
-        environ["PATH_INFO"] = raw_path if b"%" not in path else _unquote_to_bytes(path).decode("latin-1")
-        environ["QUERY_STRING"] = query.decode("latin-1")
+        if path:
+            raw_path = path.decode("latin-1")
+            environ["RAW_PATH_INFO"] = raw_path
+            environ["PATH_INFO"] = raw_path if b"%" not in path else _unquote_to_bytes(path).decode("latin-1")
+            environ["QUERY_STRING"] = query.decode("latin-1")
         method = _methods.get(request.method)
         if method is None:
             method = request.method.decode("latin-1")
@@ -879,7 +1036,8 @@ class _Connection:
             self.status_code = self.error.status
             self._send_error(self.error.status, self.error.reason)
             return False
-        started = _monotonic() if server.access_log is not None else 0.0
+        logging_requests = server.access_log is not None or server.log_request is not None
+        started = _monotonic() if logging_requests else 0.0
         environ: dict | None = None
         result: Any = None
         try:
@@ -912,7 +1070,7 @@ class _Connection:
             self.keep_alive = False
             if not self.headers_sent:
                 self.status_code = error.status
-                self._send_error(error.status, error.reason)
+                self._send_error(error.status, error.reason, log=False)
         except Exception:
             self.keep_alive = False
             _log.exception(
@@ -922,7 +1080,7 @@ class _Connection:
             )
             if not self.headers_sent:
                 self.status_code = 500
-                self._send_error(500, traceback.format_exc() if server.debug else "")
+                self._send_error(500, traceback.format_exc() if server.debug else "", log=False)
         finally:
             close = getattr(result, "close", None)
             if close is not None:
@@ -931,9 +1089,12 @@ class _Connection:
                 except Exception:
                     _log.exception("error closing the application's response iterable")
             server.requests_served += 1
-        if server.access_log is not None:
-            self._log_access(request, started)
-        if not self.keep_alive or self.error is not None:
+        if logging_requests:
+            if server.access_log is not None:
+                self._log_access(request, started)
+            if server.log_request is not None:
+                self._report(request, environ, started)
+        if not self.keep_alive:
             return False
         if not request.complete:
             return self._drain(request)
@@ -969,6 +1130,33 @@ class _Connection:
             self.sent_bytes,
             _monotonic() - started,
         )
+
+    def _report(self, request: _Request, environ: dict | None, started: float) -> None:
+        """Call the server's `log_request` for the request just answered."""
+        code = self.status_code
+        status = self.status
+        if status is None or status[:3] != str(code):
+            status = f"{code} {_REASONS.get(int(code), 'Error')}" if code else "000 No Response"
+        if environ is None:  # the request was refused before its environ was complete
+            url = request.url.decode("latin-1")
+            environ = dict(
+                self.environ_template,
+                REQUEST_METHOD=request.method.decode("latin-1"),
+                RAW_PATH_INFO=url.partition("?")[0],
+                PATH_INFO=url.partition("?")[0],
+                QUERY_STRING=url.partition("?")[2],
+                SERVER_PROTOCOL=f"HTTP/{request.version}",
+            )
+        headers = self.response_headers if self.headers_sent and self.status is not None else []
+        self._call_log_request(environ, status, headers, self.sent_bytes, _monotonic() - started)
+
+    def _call_log_request(self, environ: dict, status: str, headers: list, sent: int, seconds: float) -> None:
+        log_request = self.server.log_request
+        assert log_request is not None
+        try:
+            log_request(environ, status, headers, sent, seconds)
+        except Exception:
+            _log.exception("error in log_request")
 
     def serve(self) -> None:
         """Answer requests until the connection should close."""
@@ -1023,7 +1211,11 @@ class Server:
     fd and leaves `sock` itself to the caller -- note the fd is switched to non-blocking mode).
 
     Options and their defaults:
-      max_connections (1024): connections served at once; more wait in the kernel's backlog.
+      max_connections (1024): connections served at once. When all are taken and a new client
+        arrives, the server sheds connections that wait for a request (idle kept-alive ones
+        first, then those that sent the least of a request for the longest, but none younger than
+        a tenth of header_timeout, at most 1 s); idle clients get closed, slow ones 503. If none
+        can be shed, new clients wait in the kernel's backlog.
       keepalive_timeout (75 s): idle time before a keep-alive connection is closed; 0 disables
         keep-alive.
       header_timeout (10 s): time from the first byte of a request to the end of its headers;
@@ -1036,6 +1228,10 @@ class Server:
       max_body (None): largest request body in bytes, None for unlimited; larger gives 413.
       debug (False): put tracebacks in 500 responses.
       access_log (None): a logging.Logger receiving one line per request.
+      log_request (None): a callable ``log_request(environ, status, response_headers,
+        bytes_sent, seconds)`` called after each response (for malformed requests, with an
+        environ whose REQUEST_METHOD is "-"); for access logs in a format of your own. Its
+        exceptions are logged and otherwise ignored.
       ssl_context (None): an ssl.SSLContext; connections are then served over TLS.
       environ (None): extra keys for every request's environ.
     Errors in the application are logged to the "green.wsgi" logger and answered with 500.
@@ -1057,6 +1253,7 @@ class Server:
         max_body: int | None = None,
         debug: bool = False,
         access_log: logging.Logger | None = None,
+        log_request: Callable[[dict, str, list, int, float], Any] | None = None,
         ssl_context: Any = None,
         environ: dict | None = None,
         multiprocess: bool = False,
@@ -1065,23 +1262,31 @@ class Server:
         self.app = app
         self.listener = _listening_socket(sock)
         self.max_connections = max_connections
+        # A connection is never shed before it had this long to send its request.
+        self.shed_grace = min(1.0, header_timeout / 10)
         self.keepalive_timeout = keepalive_timeout
         self.header_timeout = header_timeout
         self.io_timeout = io_timeout
         self.max_request_line = max_request_line
         self.max_header_line = max_header_line
         self.max_header_bytes = max_header_bytes
+        # Raw bytes a request head may take: the request line (method, target, version), the
+        # header lines, and some slack for line ends and optional whitespace.
+        self.max_head_bytes = max_request_line + max_header_bytes + 256
         self.max_headers = max_headers
         self.max_body = max_body
         self.debug = debug
         self.access_log = access_log
+        self.log_request = log_request
         self.ssl_context = ssl_context
         self.stopping = False
         self.stopped = False
         self.requests_served = 0
-        self.connections: set[_Connection] = set()
+        self.connections: set[Any] = set()  # _Connection, and _Handshaking during TLS handshakes
         self.active = 0
+        self.shed_pending = 0  # connections shed whose green threads have not ended yet
         self._slot_waiter: Waiter | None = None
+        self._backoff = AcceptBackoff(_log, "a connection closes")
         self._done_waiters: list[Waiter] = []
         self._serving = False
         self._sweeper: Any = None
@@ -1138,12 +1343,26 @@ class Server:
         listen_fd = listener.fileno()
         self._serving = True
         self._sweeper = hub.call_later(self._sweep_interval(), self._sweep)
+        # Out of file descriptors (or kernel memory): see green._accept.
+        backoff = self._backoff = AcceptBackoff(_log, "a connection closes")
         try:
             while not self.stopping:
                 if self.active >= self.max_connections:
-                    self._slot_waiter = Waiter(hub)
-                    self._slot_waiter.wait()
-                    self._slot_waiter = None
+                    # Full. Nothing to do until a new client knocks; then make room for it by
+                    # shedding the connections that sent the least of a request for the longest,
+                    # or else wait for one to finish.
+                    try:
+                        hub.wait_readable(listen_fd)
+                    except OSError:
+                        if self.stopping:
+                            break
+                        raise
+                    if self.active < self.max_connections or self.stopping:
+                        continue
+                    # Connections shed before end at the hub's next turn; shed more only then.
+                    retry = self._shed() if not self.shed_pending else None
+                    if self.active >= self.max_connections:
+                        self._wait_for_slot(retry)
                     continue
                 try:
                     client, address = listener.accept()
@@ -1158,14 +1377,13 @@ class Server:
                 except OSError as error:
                     if self.stopping:
                         break
-                    if error.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                        _log.error("accept failed: %s; pausing for 0.1 s", error)
-                        waiter = Waiter(hub)
-                        waiter.wait(0.1)
+                    if error.errno in RESOURCE_ERRORS:
+                        backoff.failed(error)
                         continue
-                    if error.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EINTR):
+                    if error.errno in CLIENT_ERRORS:
                         continue
                     raise
+                backoff.succeeded()
                 client.setblocking(False)
                 if client.family != _socket.AF_UNIX:
                     client.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
@@ -1181,13 +1399,62 @@ class Server:
             self._done_waiters.append(waiter)
             waiter.wait()
 
+    def _wait_for_slot(self, timeout: float | None) -> None:
+        """Park the accept loop until a connection ends (or `timeout`, or the stop)."""
+        self._slot_waiter = Waiter(self.hub)
+        try:
+            self._slot_waiter.wait(timeout)
+        finally:
+            self._slot_waiter = None
+
+    def _shed(self) -> float | None:
+        """Close a few connections to make room (one per 128 slots, at most SHED_BATCH); returns
+        when to try again, if ever.
+
+        Only connections waiting for a request are candidates: idle kept-alive ones first (oldest
+        first; a client must expect those to close), then those whose request has not arrived
+        (scored by seconds waited per byte received, so a silent or trickling client goes before
+        one that is sending). A connection is spared for its first `shed_grace` seconds, so a new
+        client is never closed before it had a chance to send. Returns None if no connection can
+        become a candidate by waiting, else a number of seconds after which one may.
+        """
+        now = _monotonic()
+        grace = self.shed_grace
+        young = False
+        scored: list[tuple[float, Any]] = []
+        for connection in self.connections:
+            phase = connection.phase
+            if (phase != _IDLE and phase != _HEADERS) or connection.shed:
+                continue
+            waited = now - connection.since
+            if waited < grace:
+                young = True
+                continue
+            if phase == _IDLE and connection.answered:
+                score = 1e12 + waited
+            else:
+                score = waited / (connection.raw_header_bytes + 1)
+            scored.append((score, connection))
+        hub = self.hub
+        batch = max(1, min(SHED_BATCH, self.max_connections // 128))
+        for _, connection in heapq.nlargest(batch, scored, key=_first):
+            self.shed_pending += 1
+            connection.shed = True
+            connection.expired = True
+            hub.notify_closing(connection.fd)
+        if scored:
+            return None  # the shed connections end at the hub's next turn and free their slots
+        return grace if young else None
+
     def _handle(self, sock: Any, address: Any) -> None:
         connection: _Connection | None = None
         try:
             if self.ssl_context is not None:
-                sock = self._handshake(sock)
-                if sock is None:
+                tls = self._handshake(sock)
+                if tls is None:
+                    sock = None  # the handshake failed, and closed the socket
                     return
+                sock = tls
             connection = _Connection(self, sock, address)
             self.connections.add(connection)
             # Accepted before a stop began: its request is answered (and the connection closed).
@@ -1198,14 +1465,17 @@ class Server:
             _log.exception("error serving a connection")
         finally:
             self.active -= 1
+            if connection is not None and connection.shed:
+                self.shed_pending -= 1
             if connection is not None:
                 self.connections.discard(connection)
                 connection.close()
-            else:
+            elif sock is not None:
                 self.hub.notify_closing(sock.fileno())
                 sock.close()
             if self._slot_waiter is not None:
                 self._slot_waiter.wake()
+            self._backoff.wake()
             if self.stopping and not self.active:
                 self._finished()
 
@@ -1223,6 +1493,10 @@ class Server:
             sock.close()
             return None
         deadline = _monotonic() + self.header_timeout
+        # Visible to the shedding (a client that never completes its handshake is as idle as one
+        # that never sends a request) and to the sweeper.
+        handshaking = _Handshaking(fd, self.header_timeout)
+        self.connections.add(handshaking)
         try:
             while True:
                 remaining = deadline - _monotonic()
@@ -1238,10 +1512,19 @@ class Server:
                 if not ready:
                     raise TimeoutError
         except (OSError, ValueError) as error:
-            _log.info("TLS handshake with %s failed: %s", sock, error)
+            if not handshaking.expired:
+                _log.info("TLS handshake with %s failed: %s", sock, error)
             hub.notify_closing(fd)
             tls.close()
             return None
+        except BaseException:  # killed by Server.stop: the TLS object owns the fd now
+            hub.notify_closing(fd)
+            tls.close()
+            raise
+        finally:
+            self.connections.discard(handshaking)
+            if handshaking.shed:
+                self.shed_pending -= 1
 
     def _begin_stop(self) -> None:
         self.stopping = True
@@ -1249,6 +1532,7 @@ class Server:
         self.listener.close()
         if self._slot_waiter is not None:
             self._slot_waiter.wake()
+        self._backoff.wake()
         for connection in list(self.connections):
             # Idle between requests: close. A new connection that has not sent its first request
             # yet is different: the client is about to send it, so it is answered.
@@ -1292,6 +1576,10 @@ class Server:
                 waiter = Waiter(self.hub)
                 self._done_waiters.append(waiter)
                 waiter.wait()
+
+
+def _first(item: tuple[float, Any]) -> float:
+    return item[0]
 
 
 def _throw_if_alive(thread: greenlet, exception: BaseException) -> None:

@@ -180,7 +180,7 @@ def test_heartbeat_keeps_an_idle_worker_alive(gunicorn):
 def test_worker_connections_and_keepalive(gunicorn):
     server = gunicorn("-w", "1", "--worker-connections", "1", "--keep-alive", "1")
     first = connect(server.port)
-    first.sendall(b"GET / HTTP/1.1\r\n\r\n")
+    first.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
     reader = first.makefile("rb")
     assert read_response(reader).status == 200
     # The one connection slot is taken by the idle keep-alive connection until it times out.
@@ -191,3 +191,28 @@ def test_worker_connections_and_keepalive(gunicorn):
     assert second.wait()[0] == 200
     reader.close()
     first.close()
+
+
+def test_access_log_uses_gunicorns_access_log_format(gunicorn, tmp_path):
+    access = tmp_path / "access.log"
+    server = gunicorn(
+        "-w",
+        "1",
+        "--access-logfile",
+        str(access),
+        "--access-logformat",
+        "ACCESS %(m)s %(U)s?%(q)s %(H)s %(s)s %(b)s %({host}i)s %({content-type}o)s %(r)s",
+    )
+    assert server.get("/path?x=1")[0] == 200
+    with connect(server.port) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\n\r\n")  # no Host: refused before it has an environ
+        reader = sock.makefile("rb")
+        assert read_response(reader).status == 400
+        reader.close()
+    with green.Timeout(10):
+        while access.read_text().count("ACCESS") < 3:  # the wait_ready request, and these two
+            green.sleep(0.05)
+    lines = access.read_text().splitlines()
+    assert "ACCESS GET /path?x=1 HTTP/1.1 200 " in lines[1]
+    assert lines[1].endswith(" test text/plain GET /path?x=1 HTTP/1.1"), lines[1]
+    assert lines[2].startswith("ACCESS - ? - 400 0 - - - - -"), lines[2]

@@ -130,7 +130,9 @@ def test_http_1_0_closes_unless_keep_alive_requested():
 def test_http_1_1_connection_close():
     with running(hello) as (_, port):
         with connect(port) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n")
+            sock.sendall(
+                b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n"
+            )
             data = receive_until_closed(sock)
             assert data.count(b"HTTP/1.1 200") == 1
 
@@ -144,10 +146,10 @@ def test_pipelined_requests_answered_in_order():
 
     with running(app) as (_, port):
         data = (
-            b"GET /slow HTTP/1.1\r\n\r\n"
-            b"POST /post HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
-            b"POST /chunked HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
-            b"GET /last HTTP/1.1\r\n\r\n"
+            b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"
+            b"POST /post HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"
+            b"POST /chunked HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+            b"GET /last HTTP/1.1\r\nHost: t\r\n\r\n"
         )
         responses = request(port, data, count=4)
         assert [r.body for r in responses] == [b"/slow", b"/posthello", b"/chunkedabc", b"/last"]
@@ -171,7 +173,9 @@ def test_chunked_request_body_and_trailers_discarded():
         body = b"6\r\nline1\n\r\n9;ext=1\r\nabcline2\n\r\n6\r\nline3\n\r\n0\r\nX-Trailer: bad\r\n\r\n"
         responses = request(
             port,
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + body + b"GET / HTTP/1.1\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + body
+            + b"GET / HTTP/1.1\r\nHost: t\r\n\r\n",
             count=2,
         )
         assert [r.status for r in responses] == [200, 200]
@@ -195,7 +199,7 @@ def test_input_never_reads_past_the_body():
         return [b"x"]
 
     with running(app) as (_, port):
-        data = b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nab12\n34\n56GET / HTTP/1.1\r\n\r\n"
+        data = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nab12\n34\n56GET / HTTP/1.1\r\nHost: t\r\n\r\n"
         responses = request(port, data, count=2)
         assert [r.status for r in responses] == [200, 200]
     assert results[0] == (b"ab", b"12\n", [b"34\n", b"56"], b"", b"")
@@ -206,7 +210,7 @@ def test_large_body_in_many_pieces():
     payload = os.urandom(300_000)
     with running(echo_body) as (_, port):
         with connect(port) as sock:
-            sock.sendall(b"PUT / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(payload))
+            sock.sendall(b"PUT / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(payload))
             for start in range(0, len(payload), 50_000):
                 sock.sendall(payload[start : start + 50_000])
                 green.sleep(0.001)
@@ -223,7 +227,7 @@ def test_chunked_response_when_no_content_length():
         yield b"two"
 
     with running(app) as (_, port):
-        (response,) = request(port, b"GET / HTTP/1.1\r\n\r\n")
+        (response,) = request(port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         assert response.headers["transfer-encoding"] == "chunked"
         assert response.body == b"one two"
         with connect(port) as sock:
@@ -235,7 +239,7 @@ def test_chunked_response_when_no_content_length():
 def test_expect_100_continue_sent_when_body_is_read():
     with running(echo_body) as (_, port):
         with connect(port) as sock:
-            sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
             assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
             sock.sendall(b"data")
             reader = sock.makefile("rb")
@@ -247,7 +251,7 @@ def test_expect_100_continue_sent_when_body_is_read():
 def test_expect_100_continue_not_sent_when_body_is_ignored():
     with running(hello) as (_, port):
         with connect(port) as sock:
-            sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
             data = receive_until_closed(sock)
         assert b"100 Continue" not in data
         assert data.startswith(b"HTTP/1.1 200 OK") and b"Connection: close" in data
@@ -255,7 +259,9 @@ def test_expect_100_continue_not_sent_when_body_is_ignored():
 
 def test_unread_body_is_drained_for_keep_alive():
     with running(hello) as (_, port):
-        data = b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n"
+        data = (
+            b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: t\r\n\r\n"
+        )
         assert [r.status for r in request(port, data, count=2)] == [200, 200]
 
 
@@ -266,7 +272,9 @@ def test_no_body_statuses(status):
         return [b"must not be sent"]
 
     with running(app) as (_, port):
-        responses = request(port, b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n", count=2)
+        responses = request(
+            port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n", count=2
+        )
         assert [r.status for r in responses] == [int(status[:3])] * 2
         assert "content-length" not in responses[0].headers
         assert "transfer-encoding" not in responses[0].headers
@@ -274,10 +282,12 @@ def test_no_body_statuses(status):
 
 def test_head_has_headers_but_no_body():
     with running(hello) as (_, port):
-        responses = request(port, b"HEAD / HTTP/1.1\r\n\r\nHEAD / HTTP/1.1\r\n\r\n", count=2, head=True)
+        responses = request(
+            port, b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\nHEAD / HTTP/1.1\r\nHost: t\r\n\r\n", count=2, head=True
+        )
         assert [r.headers["content-length"] for r in responses] == ["13", "13"]
         with connect(port) as sock:
-            sock.sendall(b"HEAD / HTTP/1.1\r\nConnection: close\r\n\r\n")
+            sock.sendall(b"HEAD / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
             assert receive_until_closed(sock).endswith(b"\r\n\r\n")
 
 
@@ -289,7 +299,7 @@ def test_write_callable_and_content_length():
         return []
 
     with running(app) as (_, port):
-        (response,) = request(port, b"GET / HTTP/1.1\r\n\r\n")
+        (response,) = request(port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         assert response.body == b"hello world"
 
 
@@ -314,7 +324,9 @@ def test_file_wrapper_uses_sendfile(monkeypatch):
             return environ["wsgi.file_wrapper"](opened)
 
         with running(app) as (_, port):
-            responses = request(port, b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n", count=2)
+            responses = request(
+                port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n", count=2
+            )
     assert [r.body == payload[1000:] for r in responses] == [True, True]
     assert responses[0].headers["content-length"] == str(len(payload) - 1000)
     assert calls
@@ -349,7 +361,7 @@ def test_start_response_with_exc_info_after_headers_sent_closes(caplog):
 
     with running(app) as (_, port):
         with connect(port) as sock:
-            sock.sendall(b"GET /partial HTTP/1.1\r\n\r\n")
+            sock.sendall(b"GET /partial HTTP/1.1\r\nHost: t\r\n\r\n")
             data = receive_until_closed(sock)
         assert data.startswith(b"HTTP/1.1 200 OK") and b"partial" in data
         assert get(port).status == 200
@@ -406,7 +418,7 @@ def test_client_disconnect_mid_response_logs_one_line(caplog):
     with running(app) as (_, port):
         with caplog.at_level(logging.INFO, logger="green.wsgi"):
             sock = connect(port)
-            sock.sendall(b"GET /big HTTP/1.1\r\n\r\n")
+            sock.sendall(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
             sock.recv(1000)
             sock.close()
             finished.wait()
@@ -419,7 +431,7 @@ def test_client_disconnect_mid_response_logs_one_line(caplog):
 def test_idle_keep_alive_connection_closed_after_timeout():
     with running(hello, keepalive_timeout=0.2) as (_, port):
         with connect(port) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
             data = receive_until_closed(sock)
         assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"Hello, World!")
 
@@ -448,11 +460,11 @@ def test_graceful_stop_finishes_in_flight_and_closes_idle():
     listener.close()
     serving = green.spawn(server.serve_forever)
     idle = connect(port)
-    idle.sendall(b"GET / HTTP/1.1\r\n\r\n")
+    idle.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
     idle_reader = idle.makefile("rb")
     assert read_response(idle_reader).status == 200
     busy = connect(port)
-    busy.sendall(b"GET /slow HTTP/1.1\r\n\r\n")
+    busy.sendall(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
     started.wait()
     stopper = green.spawn(server.stop, 5.0)
     busy_reader = busy.makefile("rb")
@@ -477,7 +489,7 @@ def test_stop_deadline_kills_stuck_requests():
 
     with running(app) as (server, port):
         with connect(port) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
             started.wait()
             with green.Timeout(3):
                 server.stop(timeout=0.1)
@@ -494,9 +506,9 @@ def test_max_connections():
 
     with running(app, max_connections=1) as (_, port):
         first = connect(port)
-        first.sendall(b"GET /hold HTTP/1.1\r\nConnection: close\r\n\r\n")
+        first.sendall(b"GET /hold HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         second = connect(port)
-        second.sendall(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+        second.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         second.settimeout(0.2)
         with pytest.raises(TimeoutError):
             second.recv(100)
@@ -510,13 +522,15 @@ def test_max_connections():
 
 def test_max_body_for_content_length_and_chunked():
     with running(echo_body, max_body=10) as (_, port):
-        assert request(port, b"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n" + b"x" * 11)[0].status == 413
-        chunked = (
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nxxxxxx\r\n6\r\nxxxxxx\r\n0\r\n\r\n"
+        assert (
+            request(port, b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n" + b"x" * 11)[0].status
+            == 413
         )
+        chunked = b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nxxxxxx\r\n6\r\nxxxxxx\r\n0\r\n\r\n"
         assert request(port, chunked)[0].status == 413
         assert (
-            request(port, b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n" + b"x" * 10)[0].body == b"x" * 10
+            request(port, b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n" + b"x" * 10)[0].body
+            == b"x" * 10
         )
 
 
@@ -541,7 +555,7 @@ def test_https(tmp_path):
         with real_socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
             with client_context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
                 tls.sendall(
-                    b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nConnection: close\r\n\r\n"
+                    b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
                 )
                 chunks = []
                 while True:
@@ -575,7 +589,9 @@ def test_https_with_green_ssl_client(server_side):
             with client_context.wrap_socket(connect(port), server_hostname="localhost") as tls:
                 reader = tls.makefile("rb")
                 for body in (b"first", b"second"):
-                    tls.sendall(b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body))
+                    tls.sendall(
+                        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body)
+                    )
                     response = read_response(reader)
                     assert response.status == 200 and response.body == body
                 reader.close()
@@ -625,3 +641,124 @@ def test_command_line_server_with_access_log(tmp_path):
             process.kill()
             process.wait()
         process.stderr.close()
+
+
+def test_log_request_called_after_each_response():
+    seen = []
+
+    def log_request(environ, status, headers, sent, seconds):
+        seen.append((environ["REQUEST_METHOD"], environ["PATH_INFO"], status, headers, sent, seconds))
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/fail":
+            raise RuntimeError("failing on purpose")
+        start_response("201 Created", [("Content-Type", "text/plain")])
+        return [b"made"]
+
+    logger = logging.getLogger("green.wsgi")
+    logger.disabled = True  # the failing request's traceback is expected
+    try:
+        with running(app, log_request=log_request) as (_, port):
+            assert get(port, "/thing?x=1").status == 201
+            assert get(port, "/fail").status == 500
+            (response,) = request(port, b"GET / HTTP/1.1\r\n\r\n")  # no Host
+            assert response.status == 400
+    finally:
+        logger.disabled = False
+    assert [entry[:5] for entry in seen] == [
+        ("GET", "/thing", "201 Created", [("Content-Type", "text/plain")], 4),
+        ("GET", "/fail", "500 Internal Server Error", [], 0),
+        ("-", "", "400 Bad Request", [], 0),
+    ]
+    assert all(entry[5] >= 0 for entry in seen)
+
+
+@pytest.mark.parametrize(
+    "head, seen",
+    [
+        (
+            b"GET /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+            b"GET /chat  websocket",
+        ),
+        (
+            b"POST /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 3\r\n\r\nabc",
+            b"POST /chat  h2c",
+        ),
+        (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", b"CONNECT  example.com:443 -"),
+    ],
+)
+def test_upgrade_and_connect_answered_then_closed(head, seen):
+    """Documented: the server speaks HTTP/1.x only. A request asking to switch protocols (Upgrade)
+    or to open a tunnel (CONNECT) reaches the application like any other; its response carries
+    Connection: close, and whatever the client sent after the request is never parsed as HTTP."""
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        fields = (
+            environ["REQUEST_METHOD"],
+            environ["PATH_INFO"],
+            environ["RAW_PATH_INFO"] if environ["REQUEST_METHOD"] == "CONNECT" else "",
+            environ.get("HTTP_UPGRADE", "-"),
+        )
+        return [" ".join(fields).encode()]
+
+    with running(app) as (_, port):
+        with connect(port) as sock:
+            sock.sendall(head + b"GET /after HTTP/1.1\r\nHost: a\r\n\r\n")
+            answer = receive_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\nConnection: close\r\n" in answer
+    assert answer.endswith(b"\r\n\r\n" + seen)
+    assert answer.count(b"HTTP/1.1") == 1
+
+
+def test_https_server_at_its_limit_sheds_clients_that_never_finish_the_handshake():
+    trustme = pytest.importorskip("trustme", reason="trustme is a test dependency")
+    green_ssl = pytest.importorskip("green.ssl", reason="green.ssl is not available")
+    authority = trustme.CA()
+    certificate = authority.issue_cert("localhost")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate.configure_cert(server_context)
+    client_context = green_ssl.create_default_context()
+    authority.configure_trust(client_context)
+    with running(echo_body, ssl_context=server_context, max_connections=4, header_timeout=5.0) as (
+        server,
+        port,
+    ):
+        silent = [connect(port) for _ in range(4)]  # TCP only, no ClientHello
+        green.sleep(0.7)  # past the grace period (header_timeout / 10)
+        assert server.active == 4
+        started = green.hubs.hub.monotonic()
+        with client_context.wrap_socket(connect(port), server_hostname="localhost") as tls:
+            reader = tls.makefile("rb")
+            tls.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nok")
+            response = read_response(reader)
+            reader.close()
+        elapsed = green.hubs.hub.monotonic() - started
+        assert response.status == 200 and response.body == b"ok"
+        assert elapsed < 2.5, f"the new client waited {elapsed:.2f} s for a slot"
+        assert sum(receive_until_closed(sock) == b"" for sock in silent[:1]) == 1  # shed: closed
+        for sock in silent:
+            sock.close()
+
+
+def test_https_failed_handshake_frees_its_slot(capfd):
+    trustme = pytest.importorskip("trustme", reason="trustme is a test dependency")
+    green_ssl = pytest.importorskip("green.ssl", reason="green.ssl is not available")
+    authority = trustme.CA()
+    certificate = authority.issue_cert("localhost")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate.configure_cert(server_context)
+    client_context = green_ssl.create_default_context()
+    authority.configure_trust(client_context)
+    with running(echo_body, ssl_context=server_context, max_connections=1) as (server, port):
+        for _ in range(3):
+            with connect(port) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")  # plain HTTP to the TLS port
+                assert receive_until_closed(sock) == b""
+        with client_context.wrap_socket(connect(port), server_hostname="localhost") as tls:
+            reader = tls.makefile("rb")
+            tls.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nok")
+            assert read_response(reader).body == b"ok"
+            reader.close()
+    assert "unhandled exception" not in capfd.readouterr().err
