@@ -18,10 +18,6 @@ two-byte length prefix).
 
 from __future__ import annotations
 
-import os
-import select
-import socket
-import threading
 from typing import Any, Callable
 
 import dns.flags
@@ -30,6 +26,15 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
+
+from green._stdlib import original
+
+# The real modules, also in the patched run (GREEN_MONKEY_PATCH=1), where the plain names would
+# give green objects parked on a hub the server thread does not run.
+os = original("os")
+select = original("select")
+socket = original("socket")
+_thread = original("_thread")
 
 
 class DNSServer:
@@ -40,7 +45,7 @@ class DNSServer:
         self.records = {name.lower(): list(values) for name, values in records.items()}
         self.queries: list[tuple[str, str, str]] = []
         self.responder: Callable[[dns.message.Message, str], list[bytes]] | None = None
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         for _ in range(20):
@@ -54,15 +59,23 @@ class DNSServer:
                 self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.tcp.listen(8)
         self._stop_read, self._stop_write = os.pipe()
-        self._thread = threading.Thread(target=self._serve, name="test DNS server", daemon=True)
+        self._running = _thread.allocate_lock()
 
     def __enter__(self) -> DNSServer:
-        self._thread.start()
+        self._running.acquire()
+        _thread.start_new_thread(self._run, ())
         return self
+
+    def _run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            self._running.release()
 
     def __exit__(self, *exc_info: Any) -> None:
         os.write(self._stop_write, b"x")
-        self._thread.join(5)
+        if self._running.acquire(True, 5):
+            self._running.release()
         for sock in (self.udp, self.tcp):
             sock.close()
         os.close(self._stop_read)

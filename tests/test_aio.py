@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from patched import skip_loop_exit_if_patched
 
 import green
 import green.aio
@@ -461,6 +462,7 @@ def test_green_selector_needs_epoll_or_kqueue(monkeypatch):
         green.aio.new_event_loop()
 
 
+@skip_loop_exit_if_patched
 def test_background_loop_keeps_the_hub_from_raising_loop_exit():
     """Documented: while the background loop exists, the hub waits (it watches the loop's fd)
     instead of raising LoopExit; after shutdown_background_loop() an impossible wait raises."""

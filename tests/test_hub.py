@@ -12,7 +12,7 @@ import time
 import tracemalloc
 
 import pytest
-from patched import skip_if_patched, start_os_thread
+from patched import skip_loop_exit_if_patched, start_os_thread
 
 import green
 from green._stdlib import original
@@ -185,10 +185,7 @@ def test_exception_handler_hook():
     assert reports and reports[0][1] is KeyError
 
 
-@skip_if_patched(
-    "pytest-timeout's SIGALRM handler is a green signal handler there, and an installed handler "
-    "keeps the hub waiting for its signal instead of raising LoopExit (green.signal, by design)"
-)
+@skip_loop_exit_if_patched
 def test_deadlock_raises_loop_exit_in_main():
     with pytest.raises(LoopExit, match="block forever"):
         green.Event().wait()

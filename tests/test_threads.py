@@ -11,7 +11,7 @@ import errno
 import logging
 
 import pytest
-from patched import skip_if_patched, start_os_thread
+from patched import skip_loop_exit_if_patched, start_os_thread
 
 import green
 from green import socket as green_socket
@@ -337,10 +337,7 @@ def test_green_thread_waited_for_from_os_threads():
     assert again == ["result"]
 
 
-@skip_if_patched(
-    "pytest-timeout's SIGALRM handler is a green signal handler there, and an installed handler "
-    "keeps the hub waiting for its signal instead of raising LoopExit (green.signal, by design)"
-)
+@skip_loop_exit_if_patched
 def test_idle_tpool_workers_do_not_hide_a_deadlock():
     """Once tpool has run, its idle workers (real OS threads waiting for jobs) cannot wake
     anybody: a green deadlock is still reported with LoopExit instead of hanging."""
