@@ -14,7 +14,12 @@ _saved: dict[str, ModuleType] = {}
 
 
 def original(name: str) -> ModuleType:
-    """The real stdlib module `name`, never a green replacement."""
+    """The real stdlib module `name`, never a green replacement.
+
+    Beware ``threading``: it is patched *in place*, so after `monkey_patch` its original is the
+    patched module and its Thread, Lock and Event are green. Code that needs a real OS thread or
+    a real lock takes it from ``original("_thread")``.
+    """
     try:
         return _saved[name]
     except KeyError:

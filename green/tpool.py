@@ -8,9 +8,12 @@ released), or ``time.sleep`` of the real ``time`` module. Run in a green thread 
 hub and every other green thread with it. `execute` hands such a call to a pool of real OS threads
 and parks only the calling green thread.
 
-The worker threads are made with the *original* ``threading`` module (through
-``green._stdlib.original``), because after monkey-patching ``threading`` makes green threads, which
-would defeat the purpose. Jobs travel to the workers through the original ``queue.SimpleQueue``;
+The worker threads are started with the real ``_thread`` module (through ``green._stdlib.original``),
+never with ``threading``: `monkey_patch` patches ``threading`` *in place*, so even the "original"
+``threading`` module makes green threads once patched, and a green worker blocked in a real
+``SimpleQueue.get()`` would stop the hub for good. For the same reason the pool's locks are real
+``_thread`` locks and a worker is recognised by a real thread-local flag, not by its
+``threading`` name. Jobs travel to the workers through the original ``queue.SimpleQueue``;
 results travel back through ``hub.call_soon_threadsafe`` -- the one thread-safe door into a hub --
 which resumes the waiting green thread from inside the hub's loop. While a job is outstanding the
 hub holds a reference (``hub.add_reference``), so a hub with nothing else to do sleeps until the
@@ -36,8 +39,11 @@ from green.hubs.hub import BlockingInHubError, Hub
 
 __all__ = ["Proxy", "execute", "killall", "set_num_threads"]
 
-_threading = original("threading")
+_thread = original("_thread")
 _queue = original("queue")
+
+# Set in each worker OS thread (a real thread-local: green threads of one OS thread share it).
+_worker_flag = _thread._local()
 
 DEFAULT_SIZE = 20
 
@@ -59,23 +65,35 @@ class _Pool:
     def __init__(self, size: int) -> None:
         self.size = size
         self.jobs: Any = _queue.SimpleQueue()
+        # One real lock per worker, held while it runs and released as its last act: joining a
+        # worker is acquiring its lock.
         self.workers: list[Any] = []
         self.idle = 0
-        self.lock = _threading.Lock()
+        self.lock = _thread.allocate_lock()
 
     def submit(self, job: tuple) -> None:
         with self.lock:
             if self.idle == 0 and len(self.workers) < self.size:
-                worker = _threading.Thread(
-                    target=self._work, name=f"green.tpool-{len(self.workers)}", daemon=True
-                )
-                self.workers.append(worker)
-                worker.start()
+                running = _thread.allocate_lock()
+                running.acquire()
+                self.workers.append(running)
+                try:
+                    _thread.start_new_thread(self._work, (running,))
+                except BaseException:
+                    self.workers.remove(running)
+                    raise
             else:
                 self.idle -= 1
         self.jobs.put(job)
 
-    def _work(self) -> None:
+    def _work(self, running: Any) -> None:
+        _worker_flag.active = True
+        try:
+            self._serve()
+        finally:
+            running.release()
+
+    def _serve(self) -> None:
         jobs = self.jobs
         while True:
             job = jobs.get()
@@ -100,8 +118,9 @@ class _Pool:
             self.workers.clear()
         for _ in workers:
             self.jobs.put(None)
-        for worker in workers:
-            worker.join(timeout)
+        for running in workers:
+            if running.acquire(True, timeout):
+                running.release()
 
 
 def _deliver(hub: Hub, waiter: Waiter, outcome: tuple[bool, Any]) -> None:
@@ -110,7 +129,7 @@ def _deliver(hub: Hub, waiter: Waiter, outcome: tuple[bool, Any]) -> None:
 
 
 _pool: _Pool | None = None
-_pool_lock = _threading.Lock()
+_pool_lock = _thread.allocate_lock()
 
 
 def _get_pool() -> _Pool:
@@ -136,7 +155,7 @@ def execute(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     current = getcurrent()
     if current is hub:
         raise BlockingInHubError("tpool.execute() called inside the hub (a timer or callback)")
-    if _threading.current_thread().name.startswith("green.tpool-"):
+    if getattr(_worker_flag, "active", False):
         return function(*args, **kwargs)
     waiter = Waiter(hub)
     hub.add_reference()
@@ -184,7 +203,7 @@ def _forget_pool_in_child() -> None:
     # The worker threads do not exist in a forked child; start over there.
     global _pool, _pool_lock
     _pool = None
-    _pool_lock = _threading.Lock()
+    _pool_lock = _thread.allocate_lock()
 
 
 os.register_at_fork(after_in_child=_forget_pool_in_child)
