@@ -28,6 +28,7 @@ SCRIPTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "redis_py.py": (("redis_server",), ("redis",)),
     "memcached_pymemcache.py": (("memcached_server",), ("pymemcache",)),
     "http_clients.py": ((), ("requests", "urllib3", "httpx", "trustme")),
+    "grpc_sync.py": ((), ("grpc",)),
 }
 
 
