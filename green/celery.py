@@ -55,7 +55,7 @@ from green.timeout import Timeout  # noqa: E402
 __all__ = ["TaskPool", "Timer"]
 
 ENVIRONMENT = "green"
-kombu_compat._environment = ENVIRONMENT  # type: ignore[attr-defined]
+kombu_compat._environment = ENVIRONMENT  # type: ignore[assignment]
 
 
 @asynchronous.register_drainer(ENVIRONMENT)
@@ -92,7 +92,7 @@ class Timer(kombu_timer.Timer):
         super().__init__(*args, **kwargs)
         self._threads: set[GreenThread] = set()
 
-    def _enter(self, eta: float, priority: int, entry: Any, **kwargs: Any) -> GreenThread:
+    def _enter(self, eta: Any, priority: Any, entry: Any, push: Any = True) -> Any:
         thread = spawn_after(max(eta - monotonic(), 0.0), entry)
         thread.entry = entry  # type: ignore[attr-defined]
         thread.eta = eta  # type: ignore[attr-defined]
@@ -264,4 +264,3 @@ class TaskPool(base.BasePool):
                 }
             )
         return info
-

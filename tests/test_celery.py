@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from servers import Server, require_module
 
 APP = Path(__file__).parent / "celery_app"
@@ -48,8 +47,12 @@ class Worker:
         command = [sys.executable, "-m", "celery", "-A", "proj", "worker", "-P", "custom"]
         command += ["-c", str(concurrency), "-n", self.name, "-l", "INFO", *options]
         command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-        self.log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"green-celery-{name}-{os.getpid()}.log", "w+")
-        self.process = subprocess.Popen(command, cwd=str(APP), env=environment, stdout=self.log, stderr=subprocess.STDOUT)
+        self.log = open(
+            Path(os.environ.get("TMPDIR", "/tmp")) / f"green-celery-{name}-{os.getpid()}.log", "w+"
+        )
+        self.process = subprocess.Popen(
+            command, cwd=str(APP), env=environment, stdout=self.log, stderr=subprocess.STDOUT
+        )
 
     def wait_ready(self, app, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from servers import require_module
 
 import green
-from servers import require_module
 
 CLIENTS = Path(__file__).parent / "clients"
 

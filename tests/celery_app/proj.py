@@ -36,7 +36,10 @@ def patched() -> dict[str, bool]:
 
     import green
 
-    return {"socket": green.is_monkey_patched("socket"), "green_socket": socket.socket.__module__.startswith("green")}
+    return {
+        "socket": green.is_monkey_patched("socket"),
+        "green_socket": socket.socket.__module__.startswith("green"),
+    }
 
 
 @app.task(soft_time_limit=0.3, time_limit=5)

@@ -48,7 +48,9 @@ def assert_overlapped(label: str, elapsed: float, ticks: int, one_call: float, c
     """`count` calls of `one_call` seconds each finished together: far below count * one_call, and
     the hub kept turning meanwhile."""
     serial = one_call * count
-    assert elapsed < serial / 3, f"{label}: {count} calls of {one_call} s took {elapsed:.2f} s (serial: {serial} s)"
+    assert elapsed < serial / 3, (
+        f"{label}: {count} calls of {one_call} s took {elapsed:.2f} s (serial: {serial} s)"
+    )
     assert ticks >= one_call / 0.01 / 4, f"{label}: the hub turned only {ticks} times in {elapsed:.2f} s"
     print(f"{label}: {count} x {one_call} s in {elapsed:.2f} s, {ticks} hub ticks")
 

@@ -19,7 +19,9 @@ def slow(request, context):
     return request
 
 
-handler = grpc.method_handlers_generic_handler("green.Test", {"Slow": grpc.unary_unary_rpc_method_handler(slow)})
+handler = grpc.method_handlers_generic_handler(
+    "green.Test", {"Slow": grpc.unary_unary_rpc_method_handler(slow)}
+)
 server = grpc.server(futures.ThreadPoolExecutor(max_workers=50))
 server.add_generic_rpc_handlers((handler,))
 port = server.add_insecure_port("127.0.0.1:0")

@@ -1,7 +1,6 @@
 """monkey_patch(psycopg=False) leaves both drivers alone; a later psycopg=True patches a driver
 imported before it at once."""
 
-import psycopg  # noqa: I001 -- imported before patching on purpose
 from psycopg import waiting
 
 import green

@@ -14,6 +14,7 @@ host, port = server("redis")
 client = redis.Redis(host=host, port=port, socket_connect_timeout=10)
 client.flushall()
 
+
 # Plain commands: 100 green threads share the default pool.
 def plain(number):
     client.set(f"key:{number}", number)
