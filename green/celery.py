@@ -21,7 +21,9 @@ act, and it does what Celery's own eventlet and gevent pools do at that point:
    (registered below under that name).
 
 The pool sets ``result_backend_thread_safe``: otherwise Celery builds a result backend (and opens a
-connection) per thread, which for green threads means per task.
+connection) per thread, which for green threads means per task. The one shared backend then needs
+a Redis pool as large as the concurrency (``redis_max_connections``, set to concurrency + 100
+unless configured; redis-py's own default is 100).
 
 Time limits are timers on the hub: the soft limit raises `SoftTimeLimitExceeded` inside the task
 (which may catch it), the hard limit raises a `green.Timeout` there and reports the task as failed
@@ -162,6 +164,21 @@ def _run_task(
             soft_report.kill()
 
 
+class _Job:
+    """What `TaskPool.on_apply` returns: Celery's request keeps a weak reference to it and calls
+    ``terminate(signal)`` on ``revoke(terminate=True)``."""
+
+    __slots__ = ("thread", "__weakref__")
+
+    def __init__(self, thread: GreenThread) -> None:
+        self.thread = thread
+
+    def terminate(self, signal: Any = None) -> None:
+        """Kill the task's green thread (the signal number is meaningless for a green thread)."""
+        if not self.thread.dead:
+            self.thread.kill()
+
+
 class TaskPool(base.BasePool):
     """Celery's execution pool on green threads (``-P green.celery:TaskPool``).
 
@@ -179,7 +196,7 @@ class TaskPool(base.BasePool):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._pool: GreenPool | None = None
-        self._running: dict[int, GreenThread] = {}
+        self._running: dict[int, _Job] = {}
 
     def on_start(self) -> None:
         self._pool = GreenPool(self.limit or 1000)
@@ -189,6 +206,10 @@ class TaskPool(base.BasePool):
             # connection to store one result. One shared backend is what a green worker needs
             # (the Redis, memcached, database and RPC backends share fine).
             self.app.conf.result_backend_thread_safe = True
+            # That one backend's Redis pool then serves every running task at once; redis-py's
+            # default cap (100 connections) would fail the stores of a busier worker.
+            if not self.app.conf.redis_max_connections:
+                self.app.conf.redis_max_connections = self.limit + 100
 
     def on_apply(
         self,
@@ -201,7 +222,7 @@ class TaskPool(base.BasePool):
         soft_timeout: float | None = None,
         timeout_callback: Callable[[bool, float], Any] | None = None,
         **_: Any,
-    ) -> GreenThread:
+    ) -> _Job:
         assert self._pool is not None, "the pool is not started"
         thread = self._pool.spawn(
             _run_task,
@@ -214,10 +235,11 @@ class TaskPool(base.BasePool):
             soft_timeout,
             timeout_callback,
         )
+        job = _Job(thread)
         key = id(thread)
-        self._running[key] = thread
+        self._running[key] = job
         thread.link(lambda finished: self._running.pop(key, None))
-        return thread
+        return job
 
     def spawn_n(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Run a worker service (the remote-control mailbox loop) in its own green thread."""
@@ -225,9 +247,9 @@ class TaskPool(base.BasePool):
 
     def terminate_job(self, pid: int, signal: Any = None) -> None:
         """Kill the task running in the green thread `pid` (``revoke(terminate=True)``)."""
-        thread = self._running.get(pid)
-        if thread is not None:
-            thread.kill()
+        job = self._running.get(pid)
+        if job is not None:
+            job.terminate(signal)
 
     def on_stop(self) -> None:
         """Warm shutdown: let the running tasks finish."""
@@ -236,8 +258,8 @@ class TaskPool(base.BasePool):
 
     def on_terminate(self) -> None:
         """Cold shutdown: kill the running tasks."""
-        for thread in list(self._running.values()):
-            thread.kill()
+        for job in list(self._running.values()):
+            job.terminate()
 
     def grow(self, n: int = 1) -> None:
         assert self._pool is not None

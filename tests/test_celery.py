@@ -87,7 +87,10 @@ def worker(app, broker: str) -> Iterator[Worker]:
         started.wait_ready(app.app)
         yield started
     finally:
-        started.stop()
+        output = started.output()
+        assert started.stop() == 0, output
+    # Errors Celery only logs (a failed result store, a failing remote-control command) count too.
+    assert "Traceback" not in output, output
 
 
 def test_worker_runs_patched(app, worker: Worker) -> None:
@@ -133,6 +136,8 @@ def test_revoke_terminate_kills_the_running_task(app, worker: Worker) -> None:
         assert time.monotonic() < deadline, result.state
         time.sleep(0.05)
     assert app.nap.delay(0).get(timeout=20) == "done"  # the worker carries on
+    active = app.app.control.inspect(destination=[worker.name], timeout=5).active()
+    assert result.id not in [task["id"] for task in active[worker.name]], active
 
 
 def test_two_workers_share_one_broker_each_within_its_concurrency(app, broker: str) -> None:
