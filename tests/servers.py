@@ -296,12 +296,18 @@ def require_module(name: str) -> None:
         _missing(f"client library {name} is not installed ({problem}); it is in the 'test' extra")
 
 
-if __name__ == "__main__":  # python tests/servers.py redis: start one and wait (for benchmarks)
+if __name__ == "__main__":  # python tests/servers.py redis: start one, stop it on SIGINT/SIGTERM
+    import signal
+
     starters = {"postgres": start_postgres, "mariadb": start_mariadb, "redis": start_redis}
     starters["memcached"] = start_memcached
     running = starters[sys.argv[1]]()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(running.environment, flush=True)
     try:
         running.process.wait()
     except KeyboardInterrupt:
+        pass
+    finally:
         _stop(running.process)
+        shutil.rmtree(running.directory, ignore_errors=True)

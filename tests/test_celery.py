@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,9 +48,7 @@ class Worker:
         command = [sys.executable, "-m", "celery", "-A", "proj", "worker", "-P", "custom"]
         command += ["-c", str(concurrency), "-n", self.name, "-l", "INFO", *options]
         command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-        self.log = open(
-            Path(os.environ.get("TMPDIR", "/tmp")) / f"green-celery-{name}-{os.getpid()}.log", "w+"
-        )
+        self.log = tempfile.TemporaryFile("w+")  # read back into failure messages; gone afterwards
         self.process = subprocess.Popen(
             command, cwd=str(APP), env=environment, stdout=self.log, stderr=subprocess.STDOUT
         )
