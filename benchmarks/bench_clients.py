@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -197,6 +198,7 @@ def main() -> int:
             )
         finally:
             servers._stop(postgres.process)
+            shutil.rmtree(postgres.directory, ignore_errors=True)
         sys.stderr.write("\n")
         values = {library: _common.median_of(results.get(library, []), "rate") for library in libraries}
         rows.append(
