@@ -12,11 +12,12 @@ import runpy
 import sys
 
 from green.patcher import _GROUPS, monkey_patch
+from green.patcher._libraries import LIBRARIES
 
 _USAGE = f"""usage: python -m green [--hub epoll|poll|select] [--no-patch NAME]... (script.py | -m module) [args]
 
 Run a Python script or module with the stdlib monkey-patched to be green.
---no-patch NAME leaves one group unpatched (repeatable): {", ".join(sorted(_GROUPS))}.
+--no-patch NAME leaves one group unpatched (repeatable): {", ".join(sorted([*_GROUPS, *LIBRARIES]))}.
 """
 
 
@@ -54,7 +55,7 @@ def _parse(argv: list[str]) -> tuple[str | None, str | None, list[str], str | No
                     _fail(f"unknown hub {value!r}")
                 hub = value
             else:
-                if value not in _GROUPS:
+                if value not in _GROUPS and value not in LIBRARIES:
                     _fail(f"unknown group {value!r}")
                 unpatched.append(value)
             index += 1

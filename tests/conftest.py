@@ -44,3 +44,7 @@ def hub_left_empty():
             hub.notify_closing(fd)
         hub._ready.clear()
         pytest.fail(f"test left the hub with {leaks}: {details}", pytrace=False)
+
+
+# Session-scoped real servers (PostgreSQL, MariaDB, Redis, memcached) for the client-library tests.
+from servers import mariadb_server, memcached_server, postgres_server, redis_server  # noqa: E402, F401

@@ -69,7 +69,7 @@ def test_unknown_keyword_is_rejected() -> None:
 
 
 def test_keyword_semantics() -> None:
-    everything = set(patcher._GROUPS)
+    everything = set(patcher._GROUPS) | {"psycopg", "MySQLdb"}
     assert patcher._requested({}) == everything
     assert patcher._requested({"thread": None}) == everything
     assert patcher._requested({"os": True}) == {"os"}

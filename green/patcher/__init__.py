@@ -45,6 +45,7 @@ from types import ModuleType
 from typing import Any
 
 from green import _stdlib
+from green.patcher import _libraries
 
 __all__ = [
     "get_original",
@@ -135,13 +136,15 @@ def _dns_names() -> list[str]:
 
 
 def _requested(modules: dict[str, bool | None]) -> set[str]:
-    unknown = set(modules) - set(_GROUPS)
+    """The keywords to act on: stdlib groups (`_GROUPS`) and C drivers (`_libraries.LIBRARIES`)."""
+    known = set(_GROUPS) | set(_libraries.LIBRARIES)
+    unknown = set(modules) - known
     if unknown:
         raise TypeError(f"monkey_patch() got unknown module names: {', '.join(sorted(unknown))}")
     chosen = {key: value for key, value in modules.items() if value is not None}
     if any(chosen.values()):
         return {key for key, value in chosen.items() if value}
-    return set(_GROUPS) - {key for key, value in chosen.items() if not value}
+    return known - {key for key, value in chosen.items() if not value}
 
 
 def monkey_patch(**modules: bool | None) -> None:
@@ -149,12 +152,18 @@ def monkey_patch(**modules: bool | None) -> None:
 
     Keywords: ``thread`` (`_thread`, `threading`, `queue`), ``time``, ``os``, ``select`` (with
     `selectors`), ``socket``, ``dns`` (the name-resolution functions of `socket`), ``ssl``,
-    ``subprocess``, ``signal``. No keyword patches everything; some True patches only those; only
-    False ones patch everything but those. Calling it again is harmless (and can patch more).
+    ``subprocess``, ``signal``; and C database drivers that bypass `socket`: ``psycopg`` (psycopg2's
+    wait callback and psycopg 3's wait functions park on the hub) and ``MySQLdb`` (mysqlclient's
+    network calls run through `green.tpool`), applied when the driver is imported. No keyword
+    patches everything; some True patches only those; only False ones patch everything but those.
+    Calling it again is harmless (and can patch more).
     Raises TypeError for an unknown keyword. Warns once, naming them, about already-loaded modules
     that captured names the patcher cannot reach.
     """
-    groups = _requested(modules)
+    requested = _requested(modules)
+    for keyword in sorted(requested & set(_libraries.LIBRARIES)):
+        _libraries.patch_library(keyword)
+    groups = requested & set(_GROUPS)
     dns_names = _dns_names()
     plan = _plan(groups, dns_names, skip_patched=True)
     if "dns" in groups and "socket" not in groups and "socket" not in _patched:
@@ -368,6 +377,8 @@ def _unheld(lock: Any) -> bool:
 def is_monkey_patched(name: str) -> bool:
     """Whether `name` -- a monkey_patch keyword (``"socket"``, ``"thread"``) or a stdlib module name
     (``"_thread"``, ``"selectors"``) -- has been patched."""
+    if name in _libraries.LIBRARIES:
+        return name in _libraries.patched_libraries()
     if name in _GROUPS:
         if name == "dns":
             return "socket:dns" in _patched or ("socket" in _patched and bool(_dns_names()))
@@ -390,7 +401,7 @@ def import_patched(name: str, **modules: bool | None) -> ModuleType:
     Only `name` is re-imported; dependencies it shares with others are the green modules
     themselves (or, for in-place ones like `threading`, a private copy as well).
     """
-    groups = _requested(modules)
+    groups = _requested(modules) & set(_GROUPS)
     dns_names = _dns_names()
     by_target: dict[str, list[tuple[ModuleType, list[str], list[str]]]] = {}
     for entry in _plan(groups, dns_names, skip_patched=False):

@@ -1,0 +1,57 @@
+"""The Celery app the green pool tests run: Redis broker and result backend from the environment."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from celery import Celery
+from celery.exceptions import SoftTimeLimitExceeded
+
+broker = os.environ.get("GREEN_TEST_CELERY_BROKER", "redis://127.0.0.1:6379/0")
+app = Celery("proj", broker=broker, backend=broker)
+app.conf.update(
+    task_track_started=True,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    result_expires=600,
+)
+
+
+@app.task
+def nap(seconds: float) -> str:
+    time.sleep(seconds)
+    return "done"
+
+
+@app.task(bind=True)
+def where(self, seconds: float) -> str:
+    time.sleep(seconds)
+    return self.request.hostname
+
+
+@app.task
+def patched() -> dict[str, bool]:
+    import socket
+
+    import green
+
+    return {
+        "socket": green.is_monkey_patched("socket"),
+        "green_socket": socket.socket.__module__.startswith("green"),
+    }
+
+
+@app.task(soft_time_limit=0.3, time_limit=5)
+def soft_limited() -> str:
+    try:
+        time.sleep(3)
+    except SoftTimeLimitExceeded:
+        return "soft limit caught"
+    return "not interrupted"
+
+
+@app.task(time_limit=0.5)
+def hard_limited() -> str:
+    time.sleep(3)
+    return "not interrupted"
