@@ -1,0 +1,7 @@
+"""eventlet.green.socket: green.socket itself."""
+
+import green.socket
+
+from . import _become
+
+_become(__name__, green.socket)
