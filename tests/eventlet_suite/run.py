@@ -32,8 +32,19 @@ DIFFERENCES = os.path.join(HERE, "differences.txt")
 
 def _download(directory: str) -> str:
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-         f"eventlet=={VERSION}", "-d", directory],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            f"eventlet=={VERSION}",
+            "-d",
+            directory,
+        ],
         check=True,
     )
     return os.path.join(directory, f"eventlet-{VERSION}.tar.gz")
@@ -44,7 +55,7 @@ def _unpack_tests(sdist: str, directory: str) -> str:
     with tarfile.open(sdist) as archive:
         members = [member for member in archive.getmembers() if member.name.startswith(prefix + "tests/")]
         for member in members:
-            member.name = member.name[len(prefix):]
+            member.name = member.name[len(prefix) :]
         archive.extractall(directory, members=members, filter="data")
     return directory
 
@@ -87,16 +98,31 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sdist", help=f"eventlet-{VERSION}.tar.gz (default: download it with pip)")
     parser.add_argument("--real", action="store_true", help="run against the real eventlet installed here")
-    parser.add_argument("--real-passed", type=int, default=621,
-                        help="tests real eventlet passes on this machine (for the ratio; default 621)")
+    parser.add_argument(
+        "--real-passed",
+        type=int,
+        default=621,
+        help="tests real eventlet passes on this machine (for the ratio; default 621)",
+    )
     options, pytest_args = parser.parse_known_args()
     work = tempfile.mkdtemp(prefix="eventlet-suite-")
     sdist = options.sdist or _download(work)
     root = _unpack_tests(sdist, os.path.join(work, "src"))
     junit = os.path.join(work, "junit.xml")
     environment = dict(os.environ)
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout=60",
-               "--continue-on-collection-errors", f"--junitxml={junit}", "-o", "junit_family=xunit1"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--timeout=60",
+        "--continue-on-collection-errors",
+        f"--junitxml={junit}",
+        "-o",
+        "junit_family=xunit1",
+    ]
     if not options.real:
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [HERE, environment.get("PYTHONPATH")]))
         command += ["-p", "alias_plugin"]
@@ -104,17 +130,24 @@ def main() -> int:
     print("running:", " ".join(command), "in", root, flush=True)
     subprocess.run(command, cwd=root, env=environment)
     outcomes = _outcomes(junit)
-    counts = {kind: sum(1 for value in outcomes.values() if value == kind) for kind in ("passed", "failed", "skipped")}
-    print(f"\neventlet {VERSION} suite on {'real eventlet' if options.real else 'green (alias)'}: "
-          f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
+    counts = {
+        kind: sum(1 for value in outcomes.values() if value == kind)
+        for kind in ("passed", "failed", "skipped")
+    }
+    print(
+        f"\neventlet {VERSION} suite on {'real eventlet' if options.real else 'green (alias)'}: "
+        f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
+    )
     if options.real:
         return 0
     listed = _listed()
     failed = sorted(node for node, outcome in outcomes.items() if outcome == "failed")
     unexpected = [node for node in failed if node not in listed]
     fixed = sorted(node for node in listed if outcomes.get(node) == "passed")
-    print(f"passed {counts['passed']} of the {options.real_passed} tests real eventlet passes here "
-          f"({100.0 * counts['passed'] / options.real_passed:.1f}%)")
+    print(
+        f"passed {counts['passed']} of the {options.real_passed} tests real eventlet passes here "
+        f"({100.0 * counts['passed'] / options.real_passed:.1f}%)"
+    )
     for node in fixed:
         print("listed in differences.txt but passes now:", node)
     for node in unexpected:

@@ -43,9 +43,7 @@ def _choices(on: dict[str, Any]) -> dict[str, bool]:
             raise TypeError(f"monkey_patch() got an unexpected keyword argument {key!r}")
     if default_on is None:
         default_on = True not in on.values()
-    return {
-        key: bool(on.get(key, False if key in _OFF_UNLESS_ASKED else default_on)) for key in _ACCEPTED
-    }
+    return {key: bool(on.get(key, False if key in _OFF_UNLESS_ASKED else default_on)) for key in _ACCEPTED}
 
 
 def monkey_patch(**on: Any) -> None:
@@ -103,7 +101,9 @@ def import_patched(module_name: str, *additional_modules: Any, **kw_additional_m
     return inject(module_name, None, *additional_modules, *kw_additional_modules.items())
 
 
-def inject(module_name: str, new_globals: dict | None, *additional_modules: tuple[str, ModuleType]) -> ModuleType:
+def inject(
+    module_name: str, new_globals: dict | None, *additional_modules: tuple[str, ModuleType]
+) -> ModuleType:
     """Import a private copy of `module_name` with `additional_modules` ((name, module) pairs) in
     place of those imports; copy its public names into `new_globals` if given.
 
@@ -115,7 +115,9 @@ def inject(module_name: str, new_globals: dict | None, *additional_modules: tupl
     else:
         names = [name for name, _ in additional_modules]
         saved = {name: sys.modules.get(name) for name in [*names, module_name]}
-        submodules = {name: value for name, value in sys.modules.items() if name.startswith(module_name + ".")}
+        submodules = {
+            name: value for name, value in sys.modules.items() if name.startswith(module_name + ".")
+        }
         try:
             for name, replacement in additional_modules:
                 sys.modules[name] = replacement

@@ -13,6 +13,8 @@ timeouts); how eventlet's arguments map onto it:
   keep-alive off, a number is the idle timeout; ``max_http_version="HTTP/1.0"`` also turns it off;
   ``url_length_limit`` -> ``max_request_line``; ``socket_timeout`` -> ``io_timeout``.
 * ``server_event`` receives the green.wsgi.Server.
+* A listening socket wrapped with ``eventlet.wrap_ssl(..., server_side=True)`` serves TLS with
+  that socket's SSLContext.
 * ``minimum_chunk_size``, ``log_x_forwarded_for`` and ``capitalize_response_headers`` are
   accepted and change nothing: green sends each write as it comes and headers as given.
 * ``protocol`` must be eventlet's default: subclasses of eventlet's HttpProtocol (a
@@ -122,6 +124,11 @@ def server(
         options["io_timeout"] = socket_timeout
     if log_output:
         options["access_log"] = _access_log(log)
+    context = getattr(sock, "context", None)
+    if context is not None and getattr(sock, "server_side", False):
+        # eventlet serves TLS on a listening socket wrapped with wrap_ssl(); green's server
+        # takes the context and wraps each accepted connection itself.
+        options["ssl_context"] = context
     serv = Server(sock, site, **options)
     if server_event is not None:
         server_event.send(serv)

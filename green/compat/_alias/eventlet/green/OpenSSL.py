@@ -2,4 +2,6 @@
 
 from . import _unsupported
 
-raise _unsupported(__name__, "green has no cooperative pyOpenSSL; use the stdlib ssl module (eventlet.green.ssl)")
+raise _unsupported(
+    __name__, "green has no cooperative pyOpenSSL; use the stdlib ssl module (eventlet.green.ssl)"
+)

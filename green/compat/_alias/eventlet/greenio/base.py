@@ -90,8 +90,15 @@ class _GreenFileIO(io.RawIOBase):
                 green_os.close(self._fd)
 
 
-def GreenPipe(name: Any, mode: str = "r", buffering: int = -1, encoding: str | None = None,
-              errors: str | None = None, newline: str | None = None, closefd: bool = True) -> Any:
+def GreenPipe(
+    name: Any,
+    mode: str = "r",
+    buffering: int = -1,
+    encoding: str | None = None,
+    errors: str | None = None,
+    newline: str | None = None,
+    closefd: bool = True,
+) -> Any:
     """Open a pipe end (an fd, a file object, or a path) as a file whose reads and writes park
     only the calling green thread; the same arguments as `open`."""
     if isinstance(name, int):

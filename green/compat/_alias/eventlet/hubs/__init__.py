@@ -151,13 +151,13 @@ def _greenlet(self: Hub) -> Hub:
 
 
 def _running(self: Hub) -> bool:
-    """Whether the loop has anything to do. green's hub has no loop that runs on its own: it runs
-    while green threads wait on it, and with nothing pending it is as stopped as eventlet's after
-    ``abort()``."""
+    """Whether green threads wait on the hub for I/O or are ready to run. green's hub has no loop
+    that runs on its own: with nothing of the kind (at most timers) it is as stopped as
+    eventlet's after ``abort()``, and resumes when something waits on it again."""
     if self.closed:
         return False
     counts = self.counts()
-    return bool(counts["waiters"] or counts["timers"] or counts["ready"])
+    return bool(counts["waiters"] or counts["ready"])
 
 
 def _abort(self: Hub, wait: bool = False) -> None:

@@ -13,9 +13,7 @@ class Hub:
     """eventlet's asyncio hub; green never creates one (constructing it raises RuntimeError)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise RuntimeError(
-            "green has no asyncio-based hub: green.aio runs asyncio code on green's own hub"
-        )
+        raise RuntimeError("green has no asyncio-based hub: green.aio runs asyncio code on green's own hub")
 
 
 __all__ = ["Hub"]
