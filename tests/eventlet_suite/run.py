@@ -6,7 +6,9 @@ The eventlet sdist (downloaded from PyPI with pip when --sdist is not given) car
 tests, including tests/isolated/. Only ``tests/`` is unpacked, into a temporary directory, so the
 real eventlet source is not on any path; pytest then runs there with the alias installed
 (``alias_plugin.py``), which also reaches the subprocesses eventlet's tests start through
-PYTHONPATH. Every test has a 60 s timeout (pytest-timeout), so none can hang the run.
+PYTHONPATH. Every test has a 60 s timeout (pytest-timeout), so none can hang the run. After a
+*failed* test the plugin kills the green threads it left waiting on file descriptors, so that one
+failure is not counted again by every later test's "hub is empty" check.
 
 The result is compared with ``differences.txt``, the committed list of eventlet tests that do not
 pass on green and why. Exit status 0 when every failure is listed there; the summary also names
