@@ -66,6 +66,12 @@ class _GreenFileIO(io.RawIOBase):
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         return os.lseek(self._fd, offset, whence)
 
+    def truncate(self, size: int | None = None) -> int:
+        if size is None:
+            size = self.seek(0, os.SEEK_CUR)
+        os.ftruncate(self._fd, size)
+        return size
+
     def readinto(self, buffer: Any) -> int:
         from green import os as green_os
 
@@ -108,7 +114,13 @@ def GreenPipe(
         closefd = True
     else:
         flags = os.O_RDWR if "+" in mode else (os.O_WRONLY if "w" in mode or "a" in mode else os.O_RDONLY)
-        fd = os.open(name, flags | (os.O_CREAT if "w" in mode or "a" in mode else 0))
+        if "w" in mode or "a" in mode:
+            flags |= os.O_CREAT
+        if "w" in mode:
+            flags |= os.O_TRUNC
+        if "a" in mode:
+            flags |= os.O_APPEND
+        fd = os.open(name, flags, 0o666)
         closefd = True
     raw = _GreenFileIO(fd, mode.replace("b", "").replace("t", ""), closefd)
     if buffering == 0:
