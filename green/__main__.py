@@ -3,6 +3,11 @@
 Monkey-patches the process, then runs the script or module as ``python`` would: as ``__main__``,
 with ``sys.argv`` set to the script and its arguments, ``sys.path[0]`` its directory (the current
 directory for ``-m``), exceptions printed as tracebacks and ``SystemExit`` codes kept.
+
+``--eventlet`` runs a program written for eventlet instead: ``import eventlet`` gives green (see
+green.compat.eventlet; child Python processes get it too), and nothing is patched up front --
+the program calls ``eventlet.monkey_patch()`` itself, as it did under eventlet.
+``--eventlet-path`` prints the directory to put on PYTHONPATH to give any interpreter the alias.
 """
 
 from __future__ import annotations
@@ -15,9 +20,14 @@ from green.patcher import _GROUPS, monkey_patch
 from green.patcher._libraries import LIBRARIES
 
 _USAGE = f"""usage: python -m green [--hub epoll|poll|select] [--no-patch NAME]... (script.py | -m module) [args]
+       python -m green --eventlet [--hub epoll|poll|select] (script.py | -m module) [args]
+       python -m green --eventlet-path
 
 Run a Python script or module with the stdlib monkey-patched to be green.
 --no-patch NAME leaves one group unpatched (repeatable): {", ".join(sorted([*_GROUPS, *LIBRARIES]))}.
+--eventlet runs a program written for eventlet on green unchanged (`import eventlet` gives green,
+  in child Python processes too); the program patches what it patches under eventlet.
+--eventlet-path prints the directory that, put on PYTHONPATH, gives any Python the eventlet alias.
 """
 
 
@@ -27,7 +37,10 @@ def _fail(message: str) -> None:
 
 
 def _parse(argv: list[str]) -> tuple[str | None, str | None, list[str], str | None, list[str]]:
-    """(module, script, args, hub, unpatched); everything after the script or module is its own."""
+    """(module, script, args, hub, unpatched); everything after the script or module is its own.
+
+    ``--eventlet`` puts ``"eventlet"`` in `unpatched` (it means: alias, no up-front patching).
+    """
     hub: str | None = None
     unpatched: list[str] = []
     index = 0
@@ -36,6 +49,15 @@ def _parse(argv: list[str]) -> tuple[str | None, str | None, list[str], str | No
         if word in ("-h", "--help"):
             sys.stdout.write(_USAGE)
             raise SystemExit(0)
+        if word == "--eventlet-path":
+            from green.compat.eventlet import ALIAS_PATH
+
+            sys.stdout.write(ALIAS_PATH + "\n")
+            raise SystemExit(0)
+        if word == "--eventlet":
+            unpatched.append("eventlet")
+            index += 1
+            continue
         if word == "-m" or (word.startswith("-m") and len(word) > 2):
             module = argv[index + 1] if word == "-m" and index + 1 < len(argv) else word[2:]
             if not module:
@@ -78,7 +100,12 @@ def main(argv: list[str] | None = None) -> None:
         from green.hubs import use_hub
 
         use_hub(hub)
-    monkey_patch(**{name: False for name in unpatched})
+    if "eventlet" in unpatched:
+        from green.compat.eventlet import install
+
+        install()
+    else:
+        monkey_patch(**{name: False for name in unpatched})
     if module is not None:
         sys.argv = [module, *args]
         sys.path.insert(0, os.getcwd())

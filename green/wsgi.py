@@ -68,7 +68,7 @@ from green._waiter import Waiter
 from green.hubs import get_hub
 from green.hubs import monotonic as _hub_monotonic
 
-__all__ = ["FileWrapper", "HTTPError", "Server", "server", "main"]
+__all__ = ["ALREADY_HANDLED", "FileWrapper", "HTTPError", "Server", "server", "main"]
 
 _socket = original("socket")
 _ssl = original("ssl")
@@ -286,6 +286,31 @@ class _Input:
             if not line:
                 return
             yield line
+
+    def get_socket(self) -> Any:
+        """The connection's socket, for an application that speaks on it directly (eventlet's
+        ``environ["eventlet.input"].get_socket()``): a green socket over plain TCP, the server's
+        non-blocking SSL socket over TLS.
+
+        Bytes the client sent beyond this request and the server already received are not in it.
+        An application that writes its own response returns `ALREADY_HANDLED`.
+        """
+        sock = self.connection.sock
+        if self.connection.tls:
+            return sock
+        from green.socket import socket as green_socket
+
+        return green_socket._from_real(sock, None)
+
+
+class _AlreadyHandled:
+    def __repr__(self) -> str:
+        return "green.wsgi.ALREADY_HANDLED"
+
+
+#: Returned by an application that wrote its whole response on the socket itself (see
+#: `_Input.get_socket`): the server sends nothing more and closes the connection.
+ALREADY_HANDLED: Any = _AlreadyHandled()
 
 
 class _EmptyInput:
@@ -1042,6 +1067,9 @@ class _Connection:
         result: Any = None
         try:
             environ = self._environ(request)
+            if server.eventlet_environ:
+                environ["eventlet.input"] = environ["wsgi.input"] = _Input(self, request)
+                environ["eventlet.posthooks"] = []
             result = server.app(environ, self.start_response)
             if type(result) is list and not self.headers_sent and len(result) == 1:
                 body = result[0]
@@ -1052,6 +1080,8 @@ class _Connection:
                 self._start(b"".join(result), True)
             elif type(result) is FileWrapper and self._send_file(result):
                 self._finish()
+            elif result is ALREADY_HANDLED:
+                self.keep_alive = False
             else:
                 for data in result:
                     if data:
@@ -1089,6 +1119,8 @@ class _Connection:
                 except Exception:
                     _log.exception("error closing the application's response iterable")
             server.requests_served += 1
+            if environ is not None and server.eventlet_environ:
+                self._run_posthooks(environ)
         if logging_requests:
             if server.access_log is not None:
                 self._log_access(request, started)
@@ -1099,6 +1131,15 @@ class _Connection:
         if not request.complete:
             return self._drain(request)
         return True
+
+    def _run_posthooks(self, environ: dict) -> None:
+        """Call each ``(function, args, kwargs)`` of ``environ["eventlet.posthooks"]`` as
+        ``function(environ, *args, **kwargs)``, after the response."""
+        for function, args, kwargs in environ.get("eventlet.posthooks", ()):
+            try:
+                function(environ, *args, **kwargs)
+            except Exception:
+                _log.exception("error in a posthook of %s", environ.get("PATH_INFO"))
 
     def _drain(self, request: _Request) -> bool:
         """Discard the unread rest of the body to reuse the connection; False to close."""
@@ -1234,6 +1275,10 @@ class Server:
         exceptions are logged and otherwise ignored.
       ssl_context (None): an ssl.SSLContext; connections are then served over TLS.
       environ (None): extra keys for every request's environ.
+      eventlet_environ (False): eventlet's environ keys too: ``eventlet.input`` (``wsgi.input``,
+        with ``get_socket()``) and ``eventlet.posthooks`` (a list of ``(function, args, kwargs)``
+        called as ``function(environ, *args, **kwargs)`` after the response); used by the
+        eventlet alias (green.compat.eventlet).
     Errors in the application are logged to the "green.wsgi" logger and answered with 500.
     """
 
@@ -1257,6 +1302,7 @@ class Server:
         ssl_context: Any = None,
         environ: dict | None = None,
         multiprocess: bool = False,
+        eventlet_environ: bool = False,
     ) -> None:
         self.hub = get_hub()
         self.app = app
@@ -1279,6 +1325,7 @@ class Server:
         self.access_log = access_log
         self.log_request = log_request
         self.ssl_context = ssl_context
+        self.eventlet_environ = eventlet_environ
         self.stopping = False
         self.stopped = False
         self.requests_served = 0

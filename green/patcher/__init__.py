@@ -285,12 +285,23 @@ def _skipped(name: str, targets: set[str]) -> bool:
     )
 
 
+def _real_name(key: str, module: ModuleType) -> str:
+    """A module's own name, which differs from its sys.modules key for a module registered under
+    a second name (green.socket as ``eventlet.green.socket`` under the eventlet alias)."""
+    own = getattr(module, "__name__", None)
+    return own if isinstance(own, str) else key
+
+
 def _rebind_importers(swapped: dict[int, ModuleType]) -> None:
     """Point globals that hold a replaced real module (``import socket`` done before patching) at
     its green stand-in, in every loaded module but the originals and green's own."""
     targets = _all_targets()
     for name, module in list(sys.modules.items()):
-        if module is None or _skipped(name, targets) or getattr(module, "__green__", None):
+        if (
+            module is None
+            or _skipped(_real_name(name, module), targets)
+            or getattr(module, "__green__", None)
+        ):
             continue
         namespace = getattr(module, "__dict__", None)
         if not isinstance(namespace, dict):
@@ -316,7 +327,7 @@ def _find_captures(plan: list[tuple[ModuleType, list[str], list[str]]]) -> dict[
     found: dict[str, list[str]] = {}
     targets = _all_targets()
     for name, module in list(sys.modules.items()):
-        if module is None or _skipped(name, targets) or name in _HARMLESS_CAPTURES:
+        if module is None or _skipped(_real_name(name, module), targets) or name in _HARMLESS_CAPTURES:
             continue
         namespace = getattr(module, "__dict__", None)
         if not isinstance(namespace, dict):

@@ -1,0 +1,7 @@
+"""eventlet.green.subprocess: green.subprocess itself."""
+
+import green.subprocess
+
+from . import _become
+
+_become(__name__, green.subprocess)

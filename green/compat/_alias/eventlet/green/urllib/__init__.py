@@ -1,0 +1,1 @@
+"""eventlet.green.urllib: urllib.request (and urllib2) on green sockets; parse, error, response."""

@@ -1,0 +1,150 @@
+"""eventlet.greenio.base: GreenSocket, GreenPipe, shutdown_safe."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+from typing import Any
+
+from green.socket import socket as _GreenSocketBase
+
+__all__ = ["SOCKET_CLOSED", "GreenPipe", "GreenSocket", "shutdown_safe"]
+
+SOCKET_CLOSED = {errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN, errno.EBADF}
+
+
+class GreenSocket(_GreenSocketBase):
+    """green's socket, constructed as eventlet's: ``GreenSocket(family, type, proto)`` or
+    ``GreenSocket(existing_socket)``, which wraps that socket (real or green) without
+    duplicating its fd. Every method is green.socket.socket's own."""
+
+    __slots__ = ()
+
+    def __new__(cls, family: Any = -1, *args: Any, **kwargs: Any) -> GreenSocket:
+        if isinstance(family, int):
+            return super().__new__(cls)
+        if isinstance(family, _GreenSocketBase):
+            return cls._from_real(family._sock, family.gettimeout())  # type: ignore[return-value]
+        return cls._from_real(family)  # type: ignore[return-value]
+
+    def __init__(self, family: Any = -1, *args: Any, **kwargs: Any) -> None:
+        if isinstance(family, int):
+            super().__init__(family, *args, **kwargs)
+
+    @property
+    def fd(self) -> Any:
+        """The real (non-blocking) socket underneath, as eventlet names it."""
+        return self._sock
+
+
+class _GreenFileIO(io.RawIOBase):
+    """A raw file over an fd whose reads and writes go through green.os (they park the caller)."""
+
+    def __init__(self, fd: int, mode: str, closefd: bool = True) -> None:
+        super().__init__()
+        self._fd = fd
+        self._mode = mode
+        self._closefd = closefd
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def readable(self) -> bool:
+        return "r" in self._mode or "+" in self._mode
+
+    def writable(self) -> bool:
+        return any(flag in self._mode for flag in "wa+")
+
+    def seekable(self) -> bool:
+        try:
+            os.lseek(self._fd, 0, os.SEEK_CUR)
+        except OSError:
+            return False
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return os.lseek(self._fd, offset, whence)
+
+    def truncate(self, size: int | None = None) -> int:
+        if size is None:
+            size = self.seek(0, os.SEEK_CUR)
+        os.ftruncate(self._fd, size)
+        return size
+
+    def readinto(self, buffer: Any) -> int:
+        from green import os as green_os
+
+        data = green_os.read(self._fd, len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def write(self, data: Any) -> int:
+        from green import os as green_os
+
+        return green_os.write(self._fd, data)
+
+    def isatty(self) -> bool:
+        return os.isatty(self._fd)
+
+    def close(self) -> None:
+        if not self.closed:
+            super().close()
+            if self._closefd:
+                from green import os as green_os
+
+                green_os.close(self._fd)
+
+
+def GreenPipe(
+    name: Any,
+    mode: str = "r",
+    buffering: int = -1,
+    encoding: str | None = None,
+    errors: str | None = None,
+    newline: str | None = None,
+    closefd: bool = True,
+) -> Any:
+    """Open a pipe end (an fd, a file object, or a path) as a file whose reads and writes park
+    only the calling green thread; the same arguments as `open`."""
+    if isinstance(name, int):
+        fd = name
+    elif hasattr(name, "fileno"):
+        fd = os.dup(name.fileno())
+        closefd = True
+    else:
+        flags = os.O_RDWR if "+" in mode else (os.O_WRONLY if "w" in mode or "a" in mode else os.O_RDONLY)
+        if "w" in mode or "a" in mode:
+            flags |= os.O_CREAT
+        if "w" in mode:
+            flags |= os.O_TRUNC
+        if "a" in mode:
+            flags |= os.O_APPEND
+        fd = os.open(name, flags, 0o666)
+        closefd = True
+    raw = _GreenFileIO(fd, mode.replace("b", "").replace("t", ""), closefd)
+    if buffering == 0:
+        if "b" not in mode:
+            raise ValueError("can't have unbuffered text I/O")
+        return raw
+    size = io.DEFAULT_BUFFER_SIZE if buffering in (-1, 1) else buffering
+    buffered: Any
+    if raw.readable() and raw.writable():
+        buffered = io.BufferedRandom(raw, size) if raw.seekable() else io.BufferedRWPair(raw, raw, size)
+    elif raw.writable():
+        buffered = io.BufferedWriter(raw, size)
+    else:
+        buffered = io.BufferedReader(raw, size)
+    if "b" in mode:
+        return buffered
+    return io.TextIOWrapper(buffered, encoding, errors, newline, line_buffering=buffering == 1)
+
+
+def shutdown_safe(sock: Any) -> Any:
+    """Shut `sock` down in both directions, ignoring the error of an already closed socket."""
+    try:
+        return sock.shutdown(2)
+    except OSError as error:
+        if error.errno not in SOCKET_CLOSED:
+            raise
+        return None

@@ -1,0 +1,5 @@
+"""eventlet.greenpool: GreenPool and GreenPile (green's own)."""
+
+from green.greenpool import GreenPile, GreenPool
+
+__all__ = ["GreenPile", "GreenPool"]

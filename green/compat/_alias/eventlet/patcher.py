@@ -1,0 +1,160 @@
+"""eventlet.patcher on green's patcher: monkey_patch with eventlet's keywords, original, inject, ...
+
+eventlet's keywords map onto green's groups: ``os``, ``select``, ``time``, ``thread`` and
+``subprocess`` are the same; ``socket`` is green's ``socket``, ``dns`` and ``ssl`` (eventlet's socket
+patch covers ssl too); ``psycopg`` installs green's psycopg2 wait callback; ``MySQLdb`` (off unless
+asked for, as in eventlet) makes ``MySQLdb.connect`` open tpool-proxied connections; ``builtins``
+is accepted and needs nothing (eventlet patched ``open`` to learn of reused fds; green learns of
+every close through ``hub.notify_closing``). ``all=False`` with some True keywords patches only
+those, as eventlet does. green's own ``signal`` group is patched whenever everything is.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from types import ModuleType
+from typing import Any
+
+import green.patcher as _green_patcher
+from green.patcher import original
+
+_ACCEPTED = ("os", "select", "socket", "thread", "time", "psycopg", "MySQLdb", "builtins", "subprocess")
+_OFF_UNLESS_ASKED = ("MySQLdb", "builtins")
+_TO_GREEN = {
+    "os": ("os",),
+    "select": ("select",),
+    "socket": ("socket", "dns", "ssl"),
+    "thread": ("thread",),
+    "time": ("time",),
+    "subprocess": ("subprocess",),
+}
+
+# eventlet's record of what monkey_patch did, by keyword (psycopg, MySQLdb, builtins live here).
+already_patched: dict[str, bool] = {}
+
+
+def _choices(on: dict[str, Any]) -> dict[str, bool]:
+    if "__builtin__" in on:
+        on["builtins"] = on.pop("__builtin__")
+    default_on = on.pop("all", None)
+    for key in on:
+        if key not in _ACCEPTED:
+            raise TypeError(f"monkey_patch() got an unexpected keyword argument {key!r}")
+    if default_on is None:
+        default_on = True not in on.values()
+    return {key: bool(on.get(key, False if key in _OFF_UNLESS_ASKED else default_on)) for key in _ACCEPTED}
+
+
+def monkey_patch(**on: Any) -> None:
+    """Patch the stdlib to be green, with eventlet's keywords (see the module docstring)."""
+    choices = _choices(dict(on))
+    groups = {group for key, chosen in choices.items() if chosen for group in _TO_GREEN.get(key, ())}
+    everything = all(choices[key] for key in _TO_GREEN)
+    if everything:
+        _green_patcher.monkey_patch()
+    elif groups:
+        _green_patcher.monkey_patch(**{group: True for group in groups})
+    for key in _TO_GREEN:
+        if choices[key]:
+            already_patched[key] = True
+    if choices["psycopg"] and not already_patched.get("psycopg"):
+        from green.compat._databases import make_psycopg_green
+
+        try:
+            make_psycopg_green()
+        except ImportError:
+            pass  # no psycopg2 here; is_monkey_patched("psycopg") stays False, as in eventlet
+        else:
+            already_patched["psycopg"] = True
+    if choices["MySQLdb"] and not already_patched.get("MySQLdb"):
+        from green.compat._databases import green_mysqldb
+
+        try:
+            sys.modules["MySQLdb"] = green_mysqldb()
+        except ImportError:
+            pass
+        else:
+            already_patched["MySQLdb"] = True
+    if choices["builtins"]:
+        already_patched["builtins"] = True
+
+
+def is_monkey_patched(module: Any) -> bool:
+    """Whether `module` (a name or a module object) was patched, by eventlet's or green's names."""
+    name = module if isinstance(module, str) else getattr(module, "__name__", "")
+    if already_patched.get(name):
+        return True
+    if name in ("psycopg", "MySQLdb", "builtins"):
+        return False
+    return _green_patcher.is_monkey_patched(name)
+
+
+def import_patched(module_name: str, *additional_modules: Any, **kw_additional_modules: Any) -> ModuleType:
+    """A private copy of `module_name` importing green modules instead of blocking stdlib ones.
+
+    As in eventlet, `additional_modules` may name (name, module) pairs to substitute instead of
+    the green defaults.
+    """
+    if not additional_modules and not kw_additional_modules:
+        return _green_patcher.import_patched(module_name)
+    return inject(module_name, None, *additional_modules, *kw_additional_modules.items())
+
+
+def inject(
+    module_name: str, new_globals: dict | None, *additional_modules: tuple[str, ModuleType]
+) -> ModuleType:
+    """Import a private copy of `module_name` with `additional_modules` ((name, module) pairs) in
+    place of those imports; copy its public names into `new_globals` if given.
+
+    Without `additional_modules`, every green replacement is used. ``sys.modules`` is restored
+    afterwards.
+    """
+    if not additional_modules:
+        module = _green_patcher.import_patched(module_name)
+    else:
+        names = [name for name, _ in additional_modules]
+        saved = {name: sys.modules.get(name) for name in [*names, module_name]}
+        submodules = {
+            name: value for name, value in sys.modules.items() if name.startswith(module_name + ".")
+        }
+        try:
+            for name, replacement in additional_modules:
+                sys.modules[name] = replacement
+            sys.modules.pop(module_name, None)
+            for name in submodules:
+                sys.modules.pop(name, None)
+            module = importlib.import_module(module_name)
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    sys.modules.pop(name, None)
+                else:
+                    sys.modules[name] = value
+            sys.modules.update(submodules)
+    if new_globals is not None:
+        for name in dir(module):
+            if name not in ("__file__", "__name__"):
+                new_globals[name] = getattr(module, name)
+    return module
+
+
+def slurp_properties(source: Any, destination: dict, ignore: Any = (), srckeys: Any = None) -> None:
+    """Copy the attributes of `source` (or those named in `srckeys`) into the dict `destination`,
+    except the names in `ignore` and double-underscore names."""
+    keys = dir(source) if srckeys is None else srckeys
+    for name in keys:
+        if name.startswith("__") or name in ignore:
+            continue
+        destination[name] = getattr(source, name)
+
+
+__all__ = [
+    "already_patched",
+    "import_patched",
+    "inject",
+    "is_monkey_patched",
+    "monkey_patch",
+    "original",
+    "slurp_properties",
+]

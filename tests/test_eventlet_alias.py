@@ -1,0 +1,492 @@
+"""The eventlet alias (green.compat.eventlet): ``import eventlet`` gives green, unmodified eventlet
+programs run under ``python -m green --eventlet``. Each test runs a fresh interpreter, because the
+alias changes ``sys.meta_path`` and ``PYTHONPATH`` for the whole process."""
+
+from __future__ import annotations
+
+import http.client
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from green.compat.eventlet import ALIAS_PATH
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _environment() -> dict[str, str]:
+    environment = dict(os.environ)
+    # The child must import this checkout's green, wherever pytest runs from.
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environment.get("PYTHONPATH")]))
+    return environment
+
+
+def _run(code: str, *args: str, cwd: Path | None = None, timeout: float = 50) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args, "-c", textwrap.dedent(code)] if not args else [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_environment(),
+        cwd=cwd,
+    )
+
+
+def _passes(done: subprocess.CompletedProcess) -> None:
+    assert done.stdout.strip().endswith("pass"), f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    assert done.returncode == 0, done.stderr
+
+
+def test_import_eventlet_gives_greens_own_objects() -> None:
+    done = _run(
+        """
+        import warnings
+        warnings.simplefilter("error")
+        import green.compat.eventlet
+        green.compat.eventlet.install()
+        import eventlet, eventlet.green.socket, eventlet.hubs, eventlet.queue, eventlet.wsgi
+        import green, green.socket, green.hubs, green.queue
+        assert eventlet.Event is green.Event and eventlet.spawn is green.spawn
+        assert eventlet.GreenPool is green.GreenPool and eventlet.Timeout is green.Timeout
+        assert eventlet.green.socket is green.socket
+        assert eventlet.queue.LightQueue is green.queue.LightQueue
+        assert eventlet.hubs.get_hub() is green.hubs.get_hub()
+        assert eventlet.__version__ == "0.41.3"
+        from eventlet.green.http import client
+        assert client.socket is green.socket, client.socket
+        event = eventlet.Event()
+        eventlet.spawn_after(0, event.send, 42)
+        assert event.wait() == 42 and event.ready()
+        print("pass")
+        """
+    )
+    _passes(done)
+    assert done.stderr == "", done.stderr  # no deprecation warning, nothing at all
+
+
+def test_install_refuses_after_the_real_eventlet_was_imported() -> None:
+    done = _run(
+        """
+        import sys, types
+        real = types.ModuleType("eventlet")
+        real.__file__ = "/somewhere/site-packages/eventlet/__init__.py"
+        sys.modules["eventlet"] = real
+        import green.compat.eventlet
+        try:
+            green.compat.eventlet.install()
+        except ImportError as error:
+            assert "already imported" in str(error), error
+            print("pass")
+        """
+    )
+    _passes(done)
+
+
+def test_child_interpreters_get_the_alias() -> None:
+    done = _run(
+        """
+        import subprocess, sys
+        import green.compat.eventlet
+        green.compat.eventlet.install()
+        child = subprocess.run(
+            [sys.executable, "-c", "import eventlet, green; print(eventlet.Event is green.Event)"],
+            capture_output=True, text=True, check=True,
+        )
+        assert child.stdout.strip() == "True", child
+        print("pass")
+        """
+    )
+    _passes(done)
+
+
+def test_eventlet_path_on_pythonpath_gives_any_interpreter_the_alias() -> None:
+    printed = _run("", "-m", "green", "--eventlet-path")
+    assert printed.stdout.strip() == ALIAS_PATH
+    environment = _environment()
+    environment["PYTHONPATH"] = os.pathsep.join([printed.stdout.strip(), environment["PYTHONPATH"]])
+    done = subprocess.run(
+        [sys.executable, "-c", "import eventlet, green; assert eventlet.sleep is green.sleep; print('pass')"],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        env=environment,
+    )
+    _passes(done)
+
+
+def test_python_m_green_eventlet_runs_a_script_and_a_module(tmp_path: Path) -> None:
+    program = """
+        import sys
+        import eventlet
+        import socket
+        assert socket.socket.__module__ == "socket", "nothing is patched before the program asks"
+        eventlet.monkey_patch()
+        import socket
+        assert socket.socket.__module__ == "green.socket", socket.socket
+        assert eventlet.patcher.is_monkey_patched("socket")
+        pool = eventlet.GreenPool(10)
+        assert sorted(pool.imap(lambda n: n * 2, range(5))) == [0, 2, 4, 6, 8]
+        print(__name__, sys.argv[1:], "pass")
+        """
+    (tmp_path / "program.py").write_text(textwrap.dedent(program))
+    done = _run("", "-m", "green", "--eventlet", "program.py", "one", cwd=tmp_path)
+    _passes(done)
+    assert "__main__ ['one']" in done.stdout
+    done = _run("", "-m", "green", "--eventlet", "-m", "program", "two", cwd=tmp_path)
+    _passes(done)
+    assert "__main__ ['two']" in done.stdout
+
+
+def test_monkey_patch_takes_eventlets_keywords() -> None:
+    done = _run(
+        """
+        import green.compat.eventlet
+        green.compat.eventlet.install()
+        import eventlet
+        from eventlet import patcher
+        try:
+            eventlet.monkey_patch(sockets=True)
+        except TypeError as error:
+            assert "sockets" in str(error)
+        eventlet.monkey_patch(socket=True, psycopg=True)
+        import socket, ssl, time
+        assert socket.socket.__module__ == "green.socket"
+        assert ssl.SSLSocket.__module__ == "green.ssl", "eventlet's socket keyword covers ssl"
+        assert time.sleep.__module__ == "time", "only what was asked for"
+        assert patcher.is_monkey_patched("socket") and not patcher.is_monkey_patched("time")
+        assert patcher.original("socket").socket.__module__ == "socket"
+        eventlet.monkey_patch(all=False, time=True)
+        import time
+        assert time.sleep.__module__ == "green.time" and patcher.is_monkey_patched("time")
+        print("pass")
+        """
+    )
+    _passes(done)
+
+
+def test_hubs_trampoline_and_schedule_call_global() -> None:
+    done = _run(
+        """
+        import green.compat.eventlet
+        green.compat.eventlet.install()
+        import eventlet, socket
+        from eventlet import hubs
+        hub = hubs.get_hub()
+        fired = []
+        timer = hub.schedule_call_global(0.01, fired.append, "global")
+        hub.schedule_call_global(0, fired.append, "first")
+        reader, writer = socket.socketpair()
+        reader.setblocking(False)
+        try:
+            hubs.trampoline(reader, read=True, timeout=0.05)
+        except eventlet.Timeout:
+            pass
+        else:
+            raise AssertionError("trampoline did not time out")
+        assert fired == ["first", "global"], fired
+        eventlet.spawn_after(0.01, writer.send, b"x")
+        hubs.trampoline(reader.fileno(), read=True, timeout=5)
+        assert reader.recv(1) == b"x"
+        assert not hub.get_readers() and not hub.get_writers() and hub.get_timers_count() == 0
+        reader.close(); writer.close()
+        print("pass")
+        """
+    )
+    _passes(done)
+
+
+def test_modules_green_cannot_offer_say_so() -> None:
+    done = _run(
+        """
+        import green.compat.eventlet
+        green.compat.eventlet.install()
+        for name in ("eventlet.green.zmq", "eventlet.green.OpenSSL", "eventlet.hubs.kqueue"):
+            try:
+                __import__(name)
+            except ImportError as error:
+                assert "not offered by green" in str(error), error
+            else:
+                raise AssertionError(name)
+        import eventlet.hubs
+        try:
+            eventlet.hubs.use_hub("asyncio")
+        except ValueError as error:
+            assert "epolls, poll, selects" in str(error)
+        print("pass")
+        """
+    )
+    _passes(done)
+
+
+WSGI_SERVER = """
+import sys
+import eventlet
+import eventlet.wsgi
+
+connections = set()
+hooked = []
+
+
+def after(environ, tag):
+    hooked.append(tag)
+
+
+def app(environ, start_response):
+    connections.add(environ["REMOTE_PORT"])
+    if environ["PATH_INFO"] == "/raw":
+        sock = environ["eventlet.input"].get_socket()
+        sock.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 3\\r\\nConnection: close\\r\\n\\r\\nraw")
+        return eventlet.wsgi.ALREADY_HANDLED
+    if environ["PATH_INFO"] == "/stats":
+        body = f"{len(connections)} {len(hooked)}".encode()
+    else:
+        environ["eventlet.posthooks"].append((after, ("done",), {}))
+        body = environ["eventlet.input"].read() or b"hello"
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+listener = eventlet.listen(("127.0.0.1", 0))
+print(listener.getsockname()[1], flush=True)
+eventlet.wsgi.server(listener, app, log_output=False, max_size=200, keepalive=30)
+"""
+
+
+def _start(command: list[str], cwd: Path) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environment(), cwd=cwd
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line:
+        process.wait(timeout=10)
+        raise AssertionError(f"server did not start: {process.stderr.read() if process.stderr else ''}")
+    return process, line.strip()
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+
+
+def test_eventlet_wsgi_server_serves_keep_alive_load(tmp_path: Path) -> None:
+    (tmp_path / "server.py").write_text(WSGI_SERVER)
+    process, port = _start([sys.executable, "-m", "green", "--eventlet", "server.py"], tmp_path)
+    clients, requests = 20, 50
+    failures: list[str] = []
+
+    def client(number: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", int(port), timeout=30)
+        try:
+            for index in range(requests):
+                body = f"{number}-{index}".encode()
+                connection.request("POST", "/echo", body=body)
+                response = connection.getresponse()
+                if response.status != 200 or response.read() != body:
+                    failures.append(f"client {number} request {index}: {response.status}")
+        except Exception as error:  # reported below, with the others
+            failures.append(f"client {number}: {error!r}")
+        finally:
+            connection.close()
+
+    try:
+        threads = [threading.Thread(target=client, args=(number,)) for number in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=50)
+        assert not failures, failures[:5]
+        raw = http.client.HTTPConnection("127.0.0.1", int(port), timeout=30)
+        raw.request("GET", "/raw")
+        assert raw.getresponse().read() == b"raw"
+        raw.close()
+        stats = http.client.HTTPConnection("127.0.0.1", int(port), timeout=30)
+        stats.request("GET", "/stats")
+        seen, hooks = stats.getresponse().read().split()
+        stats.close()
+        # One connection per client (keep-alive), plus /raw and /stats; every echo ran its posthook.
+        assert int(seen) == clients + 2, seen
+        assert int(hooks) == clients * requests, hooks
+    finally:
+        _stop(process)
+
+
+SOCKETIO_SERVER = """
+import eventlet
+eventlet.monkey_patch()
+import eventlet.wsgi
+import socketio
+
+sio = socketio.Server(async_mode="eventlet")
+
+
+@sio.event
+def echo(sid, data):
+    return {"echo": data}
+
+
+listener = eventlet.listen(("127.0.0.1", 0))
+print(listener.getsockname()[1], flush=True)
+eventlet.wsgi.server(listener, socketio.WSGIApp(sio), log_output=False)
+"""
+
+
+def test_python_socketio_server_in_eventlet_mode(tmp_path: Path) -> None:
+    if importlib.util.find_spec("green.websocket") is None:
+        pytest.skip("green.websocket is not in this checkout (it comes from the websocket branch)")
+    socketio = pytest.importorskip("socketio", reason="python-socketio is not installed")
+    pytest.importorskip("websocket", reason="websocket-client is not installed")
+    (tmp_path / "server.py").write_text(SOCKETIO_SERVER)
+    process, port = _start([sys.executable, "-m", "green", "--eventlet", "server.py"], tmp_path)
+    clients: list = []
+    try:
+        for _ in range(100):
+            client = socketio.SimpleClient()
+            client.connect(f"http://127.0.0.1:{port}", transports=["websocket"], wait_timeout=20)
+            assert client.client.transport() == "websocket"
+            clients.append(client)
+        failures: list[str] = []
+
+        def talk(number: int, client: object) -> None:
+            for index in range(5):
+                answer = client.call("echo", f"{number}-{index}", timeout=20)  # type: ignore[attr-defined]
+                if answer != {"echo": f"{number}-{index}"}:
+                    failures.append(f"{number}: {answer!r}")
+
+        threads = [threading.Thread(target=talk, args=pair) for pair in enumerate(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=50)
+        assert not failures, failures[:5]
+    finally:
+        for client in clients:
+            client.disconnect()
+        _stop(process)
+
+
+CELERY_TASKS = """
+import time
+from celery import Celery
+
+app = Celery("tasks", broker="redis://127.0.0.1:{port}/0", backend="redis://127.0.0.1:{port}/1")
+app.conf.broker_connection_retry_on_startup = True
+app.conf.worker_prefetch_multiplier = 4
+
+
+@app.task
+def nap(seconds):
+    time.sleep(seconds)
+    return seconds
+"""
+
+CELERY_PRODUCER = """
+import time
+from celery import group
+from tasks import nap
+
+nap.delay(0).get(timeout=60)  # the worker is up
+started = time.monotonic()
+results = group(nap.s(0.5) for _ in range(200)).apply_async()
+values = results.get(timeout=60)
+print(f"{len(values)} {time.monotonic() - started:.3f}", flush=True)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_celery_worker_with_the_eventlet_pool(tmp_path: Path) -> None:
+    redis_server = shutil.which("redis-server")
+    if redis_server is None:
+        pytest.skip("redis-server is not installed (Debian package redis-server)")
+    pytest.importorskip("celery", reason="celery is not installed")
+    pytest.importorskip("redis", reason="redis-py is not installed")
+    port = _free_port()
+    redis = subprocess.Popen(
+        [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    worker = None
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        (tmp_path / "tasks.py").write_text(CELERY_TASKS.format(port=port))
+        (tmp_path / "producer.py").write_text(CELERY_PRODUCER)
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "green",
+                "--eventlet",
+                "-m",
+                "celery",
+                "-A",
+                "tasks",
+                "worker",
+                "-P",
+                "eventlet",
+                "--concurrency",
+                "500",
+                "--loglevel",
+                "WARNING",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_environment(),
+            cwd=tmp_path,
+        )
+        producer = subprocess.run(
+            [sys.executable, "producer.py"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=_environment(),
+            cwd=tmp_path,
+        )
+        assert producer.returncode == 0, producer.stderr
+        count, elapsed = producer.stdout.split()
+        print(f"celery -P eventlet on green: 200 tasks of 0.5 s in {elapsed} s")
+        assert int(count) == 200
+        # Run one after another they would take 100 s; 500 green threads take about one second.
+        # The bound is generous for a loaded machine and still proves the tasks ran concurrently.
+        assert float(elapsed) < 10, elapsed
+    finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.communicate()
+        redis.terminate()
+        redis.wait(timeout=10)
