@@ -52,6 +52,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from greenlet import GreenletExit
 
+from green import socket as _green_socket
 from green._stdlib import original
 from green.hubs import get_hub
 from green.semaphore import Semaphore
@@ -274,7 +275,8 @@ class WebSocket:
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         deflate: _Deflate | None = None,
     ) -> None:
-        self.socket = sock
+        self._sock = sock  # the connection's real non-blocking socket (or TLS object)
+        self._green_socket: Any = None
         self.environ = environ
         self.path = environ.get("PATH_INFO", "")
         self.origin = environ.get("HTTP_ORIGIN")
@@ -294,6 +296,17 @@ class WebSocket:
         self._close_sent = False
         self._close_received = False
         self._write_lock = Semaphore(1)
+
+    @property
+    def socket(self) -> Any:
+        """The connection as a green socket (for ``settimeout``, ``getpeername``...; a TLS
+        connection is given as it is). Frames go through `send`/`wait`, never through it."""
+        sock = self._sock
+        if isinstance(sock, _ssl.SSLSocket):
+            return sock
+        if self._green_socket is None:
+            self._green_socket = _green_socket.socket._from_real(sock, None)
+        return self._green_socket
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
@@ -345,7 +358,7 @@ class WebSocket:
         lock = self._write_lock
         lock.acquire()
         try:
-            sock = self.socket
+            sock = self._sock
             view: memoryview | None = None
             sent = 0
             while True:
@@ -381,7 +394,7 @@ class WebSocket:
 
     def _receive(self, timeout: float | None = None) -> bool:
         """Append one ``recv`` to the buffer; False at end of stream (or timeout)."""
-        sock = self.socket
+        sock = self._sock
         while True:
             try:
                 data = sock.recv(RECEIVE_SIZE)

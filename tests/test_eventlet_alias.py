@@ -7,16 +7,14 @@ from __future__ import annotations
 import http.client
 import importlib.util
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import pytest
+from servers import Server, require_module
 
 from green.compat.eventlet import ALIAS_PATH
 
@@ -382,7 +380,7 @@ CELERY_TASKS = """
 import time
 from celery import Celery
 
-app = Celery("tasks", broker="redis://127.0.0.1:{port}/0", backend="redis://127.0.0.1:{port}/1")
+app = Celery("tasks", broker="redis://127.0.0.1:{port}/6", backend="redis://127.0.0.1:{port}/7")
 app.conf.broker_connection_retry_on_startup = True
 app.conf.worker_prefetch_multiplier = 4
 
@@ -406,36 +404,12 @@ print(f"{len(values)} {time.monotonic() - started:.3f}", flush=True)
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def test_celery_worker_with_the_eventlet_pool(tmp_path: Path) -> None:
-    redis_server = shutil.which("redis-server")
-    if redis_server is None:
-        pytest.skip("redis-server is not installed (Debian package redis-server)")
-    pytest.importorskip("celery", reason="celery is not installed")
-    pytest.importorskip("redis", reason="redis-py is not installed")
-    port = _free_port()
-    redis = subprocess.Popen(
-        [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=tmp_path,
-    )
+def test_celery_worker_with_the_eventlet_pool(tmp_path: Path, redis_server: Server) -> None:
+    require_module("celery")
+    require_module("redis")
+    port = redis_server.port
     worker = None
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
         (tmp_path / "tasks.py").write_text(CELERY_TASKS.format(port=port))
         (tmp_path / "producer.py").write_text(CELERY_PRODUCER)
         worker = subprocess.Popen(
@@ -488,5 +462,3 @@ def test_celery_worker_with_the_eventlet_pool(tmp_path: Path) -> None:
             except subprocess.TimeoutExpired:
                 worker.kill()
                 worker.communicate()
-        redis.terminate()
-        redis.wait(timeout=10)

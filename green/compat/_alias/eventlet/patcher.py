@@ -12,12 +12,13 @@ those, as eventlet does. green's own ``signal`` group is patched whenever everyt
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from types import ModuleType
 from typing import Any
 
 import green.patcher as _green_patcher
-from green.patcher import original
+from green.patcher import _libraries, original
 
 _ACCEPTED = ("os", "select", "socket", "thread", "time", "psycopg", "MySQLdb", "builtins", "subprocess")
 _OFF_UNLESS_ASKED = ("MySQLdb", "builtins")
@@ -58,24 +59,13 @@ def monkey_patch(**on: Any) -> None:
     for key in _TO_GREEN:
         if choices[key]:
             already_patched[key] = True
-    if choices["psycopg"] and not already_patched.get("psycopg"):
-        from green.compat._databases import make_psycopg_green
-
-        try:
-            make_psycopg_green()
-        except ImportError:
-            pass  # no psycopg2 here; is_monkey_patched("psycopg") stays False, as in eventlet
-        else:
-            already_patched["psycopg"] = True
-    if choices["MySQLdb"] and not already_patched.get("MySQLdb"):
-        from green.compat._databases import green_mysqldb
-
-        try:
-            sys.modules["MySQLdb"] = green_mysqldb()
-        except ImportError:
-            pass
-        else:
-            already_patched["MySQLdb"] = True
+    for keyword in ("psycopg", "MySQLdb"):
+        if choices[keyword] and not already_patched.get(keyword):
+            # green's own driver patches (green.monkey_patch's keywords of the same names); as in
+            # eventlet, the keyword counts as patched only where the driver is installed.
+            _libraries.patch_library(keyword)
+            if any(importlib.util.find_spec(name) for name in _libraries.LIBRARIES[keyword]):
+                already_patched[keyword] = True
     if choices["builtins"]:
         already_patched["builtins"] = True
 

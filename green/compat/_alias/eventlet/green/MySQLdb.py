@@ -1,7 +1,14 @@
-"""eventlet.green.MySQLdb: MySQLdb whose connections run in green's thread pool."""
+"""eventlet.green.MySQLdb: MySQLdb (mysqlclient) with its server round trips in green's thread pool.
 
-from green.compat._databases import green_mysqldb
+It is the real MySQLdb module, made cooperative in place as ``green.monkey_patch(MySQLdb=True)``
+does (green.patcher._libraries).
+"""
+
+import importlib
+
+from green.patcher import _libraries
 
 from . import _become
 
-_become(__name__, green_mysqldb())
+_libraries.patch_library("MySQLdb")
+_become(__name__, importlib.import_module("MySQLdb"))
