@@ -17,12 +17,24 @@ thread reads). Three designs were weighed:
   of fds, with no conflict with anybody waiting on the fds themselves.
 
 green uses the doorbell. Each call first asks the real ``select``/``poll`` with a zero timeout;
-only when nothing is ready does it park, and after every wake-up it asks the real call again, so
+when something is ready (or the timeout is zero) it still lets the other green threads run once
+before answering (see *Fairness* below); only when nothing is ready does it park, and after every wake-up it asks the real call again, so
 the results (and their order, and the errors for bad fds) are exactly the stdlib's. A green `poll`
 object keeps its doorbell between calls, so a server polling the same fds again and again pays no
 extra system calls for it; `select` builds a doorbell per parked call. Regular files cannot be
 registered with epoll, but they are always ready, so the zero-timeout call returns before a
 doorbell is needed.
+
+Fairness: a select loop (asyncore, a hand-written server) whose fds are always ready -- a socket
+that is always writable while the loop waits for its peer to answer a TLS handshake, a
+``select(..., 0)`` spin -- never parks. Between OS threads the interpreter takes the CPU away from
+such a loop every few milliseconds; between green threads nothing would, and the peer it waits
+for (in another green thread of the same process) would never run: the process hangs at 100%
+CPU. So a call that finds fds ready, or that was asked not to wait, yields once (``sleep(0)``:
+every other ready green thread runs, the hub polls for I/O) before it returns what it found. The
+answer may be stale by then, as it may be between OS threads; asking again would call the
+objects' ``fileno()`` twice, which the stdlib never does. A select loop costs one switch per call
+more; a wait that parks costs nothing more.
 
 Where epoll does not exist, the parked call falls back to re-polling with a growing sleep (1 ms
 to 50 ms): correct, cooperative, less efficient.
@@ -38,6 +50,8 @@ import math as _math
 import operator as _operator
 from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any, Iterable
+
+from greenlet import getcurrent as _greenlet_getcurrent
 
 from green._stdlib import original
 from green.greenthread import sleep as _green_sleep
@@ -107,6 +121,17 @@ def _epoll_mask(poll_mask: int) -> int:
 class _Doorbell:
     """A private epoll object that becomes readable when any fd registered in it is ready.
 
+        Fairness: a select loop (asyncore, a hand-written server) whose fds are always ready -- a socket
+    that is always writable while the loop waits for its peer to answer a TLS handshake, a
+    ``select(..., 0)`` spin -- never parks. Between OS threads the interpreter takes the CPU away from
+    such a loop every few milliseconds; between green threads nothing would, and the peer it waits
+    for (in another green thread of the same process) would never run: the process hangs at 100%
+    CPU. So a call that finds fds ready, or that was asked not to wait, yields once (``sleep(0)``:
+    every other ready green thread runs, the hub polls for I/O) before it returns what it found. The
+    answer may be stale by then, as it may be between OS threads; asking again would call the
+    objects' ``fileno()`` twice, which the stdlib never does. A select loop costs one switch per call
+    more; a wait that parks costs nothing more.
+
     Where epoll does not exist, `wait` sleeps a growing interval instead and reports "maybe".
     """
 
@@ -160,6 +185,13 @@ class _Doorbell:
             epoll.close()
 
 
+def _let_others_run() -> None:
+    """Yield once to the other green threads (see *Fairness* in the module's essay); nothing
+    inside the hub, where switching away is impossible."""
+    if _greenlet_getcurrent() is not getattr(_hub_state, "hub", None):
+        _green_sleep(0)
+
+
 def _wait_until_ready(doorbell: _Doorbell, timeout: float | None, check: Any) -> Any:
     """Ring `doorbell` until `check()` returns something true or `timeout` passes; returns the
     last `check()` result."""
@@ -206,6 +238,7 @@ def select(
     exceptional = xlist if type(xlist) is list else list(xlist)
     ready = _real_select(readers, writers, exceptional, 0)
     if ready[0] or ready[1] or ready[2] or timeout == 0:
+        _let_others_run()
         return ready
     readers, writers, exceptional = readers[:], writers[:], exceptional[:]
     masks: dict[int, int] = {}
@@ -282,6 +315,11 @@ class poll:
             raise RuntimeError("concurrent poll() invocation")
         events = self._poll.poll(0)
         if events or timeout == 0:
+            self._polling = True
+            try:
+                _let_others_run()
+            finally:
+                self._polling = False
             return events
         self._polling = True
         try:
