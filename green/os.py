@@ -17,7 +17,10 @@ pipe). So every call first asks ``poll`` with a zero timeout whether the fd is r
 
 An fd the caller made non-blocking (``O_NONBLOCK``) is never waited for: the caller asked for
 `BlockingIOError` instead of a wait, and select loops, asyncio's pipe transports and eventfd
-semaphores rely on getting it, as they do with the stdlib. `close` and `closerange` call ``hub.notify_closing`` first, so green threads waiting
+semaphores rely on getting it, as they do with the stdlib. Sockets are the exception: green keeps
+every socket's fd non-blocking whatever its timeout, so a non-blocking socket fd says nothing
+about what the caller wants (multiprocessing reads the fds of its socketpair connections with
+`os.read` and expects to wait); reads and writes on socket fds park as on blocking ones. `close` and `closerange` call ``hub.notify_closing`` first, so green threads waiting
 on those fds wake with OSError(EBADF) and the fd numbers are reused cleanly.
 
 `waitpid`, `wait`, `wait3` and `wait4` come from ``green._process`` (they park the caller until the
@@ -46,6 +49,7 @@ for _name in dir(_os):
         continue
     globals()[_name] = getattr(_os, _name)
 del _name
+__all__ = list(_os.__all__)  # the stdlib's: everything above, and the names defined below
 
 if TYPE_CHECKING:
     # The names copied from the stdlib module above are invisible to type checkers.
@@ -74,11 +78,12 @@ def _ready(fd: int, events: int) -> bool:
 
 def _cannot_wait(fd: int, access: int) -> bool:
     """True if a call on `fd`, which is not ready, must be made at once instead of waited for:
-    the fd is non-blocking (the caller wants BlockingIOError), or it was not opened for `access`
+    the fd is non-blocking and not a socket (the caller wants BlockingIOError; a socket's fd is
+    non-blocking because green keeps every socket so, whatever its timeout), or it was not opened for `access`
     (O_WRONLY for writes, O_RDONLY for reads; the call fails at once in the kernel with EBADF,
     the readiness would never come)."""
     flags = _fcntl.fcntl(fd, _fcntl.F_GETFL)
-    if flags & _os.O_NONBLOCK:
+    if flags & _os.O_NONBLOCK and not _stat.S_ISSOCK(_os.fstat(fd).st_mode):
         return True
     mode = flags & _os.O_ACCMODE
     return mode != _os.O_RDWR and mode != access

@@ -12,6 +12,7 @@ import pytest
 
 import green
 import green.os as gos
+import green.socket as gsocket
 import green.time as gtime
 from green.hubs import get_hub
 
@@ -175,3 +176,15 @@ def test_a_wait_the_backend_refuses_leaves_no_waiter_behind():
             pass
         assert hub.waiters() == []
         hub.notify_closing(fd)
+
+
+def test_a_green_sockets_fd_parks_although_it_is_non_blocking():
+    # green keeps sockets non-blocking whatever their timeout; multiprocessing's connections
+    # read such fds with os.read and expect to wait for the peer.
+    left, right = gsocket.socketpair()
+    try:
+        green.spawn(right.sendall, b"late")
+        assert gos.read(left.fileno(), 10) == b"late"
+    finally:
+        left.close()
+        right.close()
