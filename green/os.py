@@ -71,7 +71,10 @@ _PIPE_BUF = getattr(_select, "PIPE_BUF", 512)
 def _ready(fd: int, events: int) -> bool:
     """Would a read (POLLIN) or write (POLLOUT) on `fd` return at once?"""
     watcher = _Poll()
-    watcher.register(fd, events)
+    try:
+        watcher.register(fd, events)
+    except (ValueError, TypeError, OverflowError):
+        return True  # no fd at all (-1, not an int): the real call raises the stdlib's error
     found = watcher.poll(0)
     return bool(found) and bool(found[0][1] & (events | _NOT_WAITING))
 

@@ -86,6 +86,10 @@ _EPOLLIN = getattr(_select, "EPOLLIN", 1)
 _EPOLLPRI = getattr(_select, "EPOLLPRI", 2)
 _EPOLLOUT = getattr(_select, "EPOLLOUT", 4)
 
+# poll()'s timeout is a C int of milliseconds in the stdlib.
+_INT_MAX = 2**31 - 1
+_INT_MIN = -(2**31)
+
 # Re-polling intervals of the fallback used where epoll does not exist.
 _FALLBACK_FIRST_INTERVAL = 0.001
 _FALLBACK_LONGEST_INTERVAL = 0.05
@@ -309,6 +313,8 @@ class poll:
                     timeout = _operator.index(timeout)
                 except TypeError:
                     raise TypeError("timeout must be an integer or None") from None
+            if not _INT_MIN <= _math.ceil(timeout) <= _INT_MAX:
+                raise OverflowError("timeout is too large")  # the stdlib's C int limit
             if timeout < 0:
                 timeout = None
         if self._polling:

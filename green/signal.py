@@ -12,7 +12,8 @@ until that poll ended. Two things fix it:
   a byte to it, so the poll returns and the hub runs whatever the handler scheduled at once;
 * a Python handler runs in place, as in the stdlib, when the signal interrupts the main green
   thread; when it interrupts the hub or another green thread, the handler runs in a fresh green
-  thread (so it may block: take a lock, write to a socket, sleep) and an exception it raises is
+  thread (so it may block: take a lock, write to a socket, sleep) that has the main thread's
+  identity (``threading.current_thread()`` is the main thread there), and an exception it raises is
   raised in the main green thread -- where the stdlib raises it -- interrupting whatever that
   thread waits for (``recv``, ``sleep``, ``join``). Handlers installed before patching are wrapped
   the same way when the patch is applied.
@@ -42,7 +43,7 @@ import typing as _typing
 from greenlet import getcurrent as _getcurrent
 
 from green import _stdlib
-from green import greenthread as _greenthread
+from green.thread import ForMainThread as _ForMainThread
 from green import hubs as _hubs
 from green._waiter import Waiter as _Waiter
 
@@ -89,8 +90,10 @@ class _GreenHandler:
                 return self.handler(signum, frame)
             finally:
                 _wake_pausing()
-        _greenthread.spawn(_run_handler, self.handler, signum, frame, _main_green_thread())
-        _hubs.get_hub().wake_from_signal()  # the hub may be the one interrupted, in poll
+        hub = _hubs.get_hub()
+        runner = _ForMainThread(_run_handler, hub)
+        hub.call_soon(runner.switch, self.handler, signum, frame, _main_green_thread())
+        hub.wake_from_signal()  # the hub may be the one interrupted, in poll
         return None
 
     def __repr__(self) -> str:

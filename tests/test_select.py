@@ -291,3 +291,11 @@ def test_a_poll_loop_on_ready_fds_lets_other_green_threads_run(pair):
     finally:
         poller.close()
     assert left.recv(1) == b"x"
+
+
+def test_poll_timeout_out_of_a_c_int_raises_overflow_error_as_the_stdlib():
+    for module in (stdselect, gselect):
+        poller = module.poll()
+        for timeout in (1 << 64, 2**31, -(2**31) - 1):
+            with pytest.raises(OverflowError):
+                poller.poll(timeout)

@@ -188,3 +188,12 @@ def test_a_green_sockets_fd_parks_although_it_is_non_blocking():
     finally:
         left.close()
         right.close()
+
+
+def test_a_bad_fd_raises_the_stdlibs_errors():
+    for function, arguments in ((gos.read, (-1, 1)), (gos.write, (-1, b"x"))):
+        with pytest.raises(OSError) as caught:
+            function(*arguments)
+        assert caught.value.errno == errno.EBADF
+    with pytest.raises(TypeError):
+        gos.read("not an fd", 1)
