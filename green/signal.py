@@ -43,9 +43,9 @@ import typing as _typing
 from greenlet import getcurrent as _getcurrent
 
 from green import _stdlib
-from green.thread import ForMainThread as _ForMainThread
 from green import hubs as _hubs
 from green._waiter import Waiter as _Waiter
+from green.thread import ForMainThread as _ForMainThread
 
 if _typing.TYPE_CHECKING:
     from typing import Any, Callable
