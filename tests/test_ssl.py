@@ -847,3 +847,11 @@ def test_a_select_loop_tls_server_on_a_non_blocking_socket(listener, server_cont
         connection.setblocking(True)
         connection.sendall(data)
         assert talking.wait() == b"ping"
+
+
+def test_sendto_without_flags_on_an_unconnected_ssl_socket_is_a_plain_sendto(client_context):
+    # CPython's test_ssl test_wrapped_unconnected: sendto(data, address) before any TLS is a
+    # plain sendto, which fails with OSError on an unconnected stream socket (not TypeError).
+    with client_context.wrap_socket(gsocket.socket(), server_hostname=NAME) as unconnected:
+        with pytest.raises(OSError):
+            unconnected.sendto(b"x", ("0.0.0.0", 0))
