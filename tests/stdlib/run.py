@@ -560,7 +560,7 @@ def main() -> None:
         stored = {
             "measured": f"Python {sys.version.split()[0]}, gevent {gevent.__version__}, "
             f"{time.strftime('%Y-%m-%d')}",
-            "command": "python tests/stdlib/run.py --patch gevent --write-baseline",
+            "command": "python tests/stdlib/run.py " + " ".join(sys.argv[1:]),
             "modules": dict(sorted(modules.items())),
         }
         with open(arguments.baseline, "w") as file:
