@@ -14,10 +14,10 @@ assert "open" in os.__all__ and "walk" in os.__all__
 
 saved = os.environ
 try:
-    os.environ = {"PATH": "/monty:/python"}
+    os.environ = {"PATH": "/monty:/python"}  # noqa: B003  (what CPython's test_os does)
     assert os.get_exec_path() == ["/monty", "/python"], os.get_exec_path()
 finally:
-    os.environ = saved
+    os.environ = saved  # noqa: B003
 assert os.get_exec_path() == os.get_exec_path(dict(os.environ))
 
 calls = []
