@@ -191,8 +191,10 @@ class _Doorbell:
 
 def _let_others_run() -> None:
     """Yield once to the other green threads (see *Fairness* in the module's essay); nothing
-    inside the hub, where switching away is impossible."""
-    if _greenlet_getcurrent() is not getattr(_hub_state, "hub", None):
+    inside the hub, where switching away is impossible, nor in an OS thread without a hub (no
+    other green thread there to let run)."""
+    hub = getattr(_hub_state, "hub", None)
+    if hub is not None and _greenlet_getcurrent() is not hub:
         _green_sleep(0)
 
 
