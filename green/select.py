@@ -17,9 +17,9 @@ thread reads). Three designs were weighed:
   of fds, with no conflict with anybody waiting on the fds themselves.
 
 green uses the doorbell. Each call first asks the real ``select``/``poll`` with a zero timeout;
-when something is ready (or the timeout is zero) it still lets the other green threads run once
-before answering (see *Fairness* below); only when nothing is ready does it park, and after every wake-up it asks the real call again, so
-the results (and their order, and the errors for bad fds) are exactly the stdlib's. A green `poll`
+when something is ready (or the timeout is zero) it answers at once, first letting the other
+green threads run if the caller is spinning (see *Fairness* below); only when nothing is ready
+does it park, and after every wake-up it asks the real call again, so the results (and their order, and the errors for bad fds) are exactly the stdlib's. A green `poll`
 object keeps its doorbell between calls, so a server polling the same fds again and again pays no
 extra system calls for it; `select` builds a doorbell per parked call. Regular files cannot be
 registered with epoll, but they are always ready, so the zero-timeout call returns before a
@@ -30,11 +30,14 @@ that is always writable while the loop waits for its peer to answer a TLS handsh
 ``select(..., 0)`` spin -- never parks. Between OS threads the interpreter takes the CPU away from
 such a loop every few milliseconds; between green threads nothing would, and the peer it waits
 for (in another green thread of the same process) would never run: the process hangs at 100%
-CPU. So a call that finds fds ready, or that was asked not to wait, yields once (``sleep(0)``:
-every other ready green thread runs, the hub polls for I/O) before it returns what it found. The
-answer may be stale by then, as it may be between OS threads; asking again would call the
-objects' ``fileno()`` twice, which the stdlib never does. A select loop costs one switch per call
-more; a wait that parks costs nothing more.
+CPU. So a call that finds fds ready, or that was asked not to wait, and that is the same green
+thread's second such call in a row with no turn of the hub's loop in between, yields once
+(``sleep(0)``: every other ready green thread runs, the hub polls for I/O) before it returns what
+it found. Only spinning is charged: an accept loop whose handler start gives the hub a turn never
+yields here -- yielding on every ready answer let bursts of clients overflow a small listen
+backlog while the server stood aside (SYNs dropped, clients retrying a second later). The answer
+may be stale after a yield, as it may be between OS threads; asking again would call the
+objects' ``fileno()`` twice, which the stdlib never does.
 
 Where epoll does not exist, the parked call falls back to re-polling with a growing sleep (1 ms
 to 50 ms): correct, cooperative, less efficient.
@@ -125,16 +128,6 @@ def _epoll_mask(poll_mask: int) -> int:
 class _Doorbell:
     """A private epoll object that becomes readable when any fd registered in it is ready.
 
-        Fairness: a select loop (asyncore, a hand-written server) whose fds are always ready -- a socket
-    that is always writable while the loop waits for its peer to answer a TLS handshake, a
-    ``select(..., 0)`` spin -- never parks. Between OS threads the interpreter takes the CPU away from
-    such a loop every few milliseconds; between green threads nothing would, and the peer it waits
-    for (in another green thread of the same process) would never run: the process hangs at 100%
-    CPU. So a call that finds fds ready, or that was asked not to wait, yields once (``sleep(0)``:
-    every other ready green thread runs, the hub polls for I/O) before it returns what it found. The
-    answer may be stale by then, as it may be between OS threads; asking again would call the
-    objects' ``fileno()`` twice, which the stdlib never does. A select loop costs one switch per call
-    more; a wait that parks costs nothing more.
 
     Where epoll does not exist, `wait` sleeps a growing interval instead and reports "maybe".
     """
@@ -190,12 +183,25 @@ class _Doorbell:
 
 
 def _let_others_run() -> None:
-    """Yield once to the other green threads (see *Fairness* in the module's essay); nothing
-    inside the hub, where switching away is impossible, nor in an OS thread without a hub (no
-    other green thread there to let run)."""
+    """Yield once to the other green threads if the caller has been answered at once before
+    without the hub getting a turn since (see *Fairness* in the module's essay). Nothing inside
+    the hub, where switching away is impossible, nor in an OS thread without a hub (no other
+    green thread there to let run)."""
     hub = getattr(_hub_state, "hub", None)
-    if hub is not None and _greenlet_getcurrent() is not hub:
+    if hub is None:
+        return
+    current = _greenlet_getcurrent()
+    if current is hub:
+        return
+    if _last_answered_at_once[0] is current and _last_answered_at_once[1] == hub.iterations:
         _green_sleep(0)
+    _last_answered_at_once[0] = current
+    _last_answered_at_once[1] = hub.iterations
+
+
+# The green thread last answered at once and the hub's loop count then (one entry: a spinning
+# select loop is the same green thread calling again and again).
+_last_answered_at_once: list[Any] = [None, -1]
 
 
 def _wait_until_ready(doorbell: _Doorbell, timeout: float | None, check: Any) -> Any:
