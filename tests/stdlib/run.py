@@ -195,8 +195,8 @@ KNOWN_HANGS: dict[str, str] = {
         "as CSimpleQueueTest.test_many_threads (gevent hangs too)"
     ),
     "test.test_socket.ThreadedVSOCKSocketStreamTest.testStream": (
-        "AF_VSOCK loopback: never makes progress under green (already before issue 9's changes); "
-        "cause not investigated"
+        "AF_VSOCK loopback: never makes progress under green (already before issue 9's changes; "
+        "gevent hangs too); cause not investigated"
     ),
     "test.test_signal.StressTest.test_stress_modifying_handlers": (
         "two threads that never block: the main one loops until the other has sent 100 signals, "
