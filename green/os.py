@@ -15,8 +15,12 @@ pipe). So every call first asks ``poll`` with a zero timeout whether the fd is r
   which `os.write` callers must handle anyway);
 * not ready: park on ``hub.wait_readable``/``wait_writable`` and ask again.
 
-A non-blocking fd that raises BlockingIOError after all (another process drained the pipe) parks
-the same way. `close` and `closerange` call ``hub.notify_closing`` first, so green threads waiting
+An fd the caller made non-blocking (``O_NONBLOCK``) is never waited for: the caller asked for
+`BlockingIOError` instead of a wait, and select loops, asyncio's pipe transports and eventfd
+semaphores rely on getting it, as they do with the stdlib. Sockets are the exception: green keeps
+every socket's fd non-blocking whatever its timeout, so a non-blocking socket fd says nothing
+about what the caller wants (multiprocessing reads the fds of its socketpair connections with
+`os.read` and expects to wait); reads and writes on socket fds park as on blocking ones. `close` and `closerange` call ``hub.notify_closing`` first, so green threads waiting
 on those fds wake with OSError(EBADF) and the fd numbers are reused cleanly.
 
 `waitpid`, `wait`, `wait3` and `wait4` come from ``green._process`` (they park the caller until the
@@ -45,6 +49,7 @@ for _name in dir(_os):
         continue
     globals()[_name] = getattr(_os, _name)
 del _name
+__all__ = list(_os.__all__)  # the stdlib's: everything above, and the names defined below
 
 if TYPE_CHECKING:
     # The names copied from the stdlib module above are invisible to type checkers.
@@ -66,46 +71,48 @@ _PIPE_BUF = getattr(_select, "PIPE_BUF", 512)
 def _ready(fd: int, events: int) -> bool:
     """Would a read (POLLIN) or write (POLLOUT) on `fd` return at once?"""
     watcher = _Poll()
-    watcher.register(fd, events)
+    try:
+        watcher.register(fd, events)
+    except (ValueError, TypeError, OverflowError):
+        return True  # no fd at all (-1, not an int): the real call raises the stdlib's error
     found = watcher.poll(0)
     return bool(found) and bool(found[0][1] & (events | _NOT_WAITING))
 
 
-def _cannot(fd: int, access: int) -> bool:
-    """True if `fd` was not opened for `access` (O_WRONLY for writes, O_RDONLY for reads): such a
-    call fails at once in the kernel (EBADF) and must not wait for a readiness that never comes."""
-    mode = _fcntl.fcntl(fd, _fcntl.F_GETFL) & _os.O_ACCMODE
+def _cannot_wait(fd: int, access: int) -> bool:
+    """True if a call on `fd`, which is not ready, must be made at once instead of waited for:
+    the fd is non-blocking and not a socket (the caller wants BlockingIOError; a socket's fd is
+    non-blocking because green keeps every socket so, whatever its timeout), or it was not opened for `access`
+    (O_WRONLY for writes, O_RDONLY for reads; the call fails at once in the kernel with EBADF,
+    the readiness would never come)."""
+    flags = _fcntl.fcntl(fd, _fcntl.F_GETFL)
+    if flags & _os.O_NONBLOCK and not _stat.S_ISSOCK(_os.fstat(fd).st_mode):
+        return True
+    mode = flags & _os.O_ACCMODE
     return mode != _os.O_RDWR and mode != access
 
 
 def read(fd: int, length: int) -> bytes:
     """Read at most `length` bytes from `fd`, parking only the calling green thread until data
-    (or end of file) is there. Raises what `os.read` raises; OSError(EBADF) if the fd is closed
-    with `close` while waiting."""
+    (or end of file) is there. Raises what `os.read` raises (BlockingIOError for a non-blocking
+    fd with nothing to read); OSError(EBADF) if the fd is closed with `close` while waiting."""
     while True:
-        if _ready(fd, _POLLIN):
-            try:
-                return _real_read(fd, length)
-            except BlockingIOError:
-                pass
-        elif _cannot(fd, _os.O_RDONLY):
+        if _ready(fd, _POLLIN) or _cannot_wait(fd, _os.O_RDONLY):
             return _real_read(fd, length)
         get_hub().wait_readable(fd)
 
 
 def write(fd: int, data: Any) -> int:
     """Write bytes to `fd`, parking only the calling green thread until it can take some.
-    Returns the number written, which may be less than ``len(data)`` (see the module notes)."""
+    Returns the number written, which may be less than ``len(data)`` (see the module notes).
+    A non-blocking fd that cannot take any raises BlockingIOError, as `os.write` does."""
     while True:
         if _ready(fd, _POLLOUT):
-            try:
-                if len(data) > _PIPE_BUF and _os.get_blocking(fd) and not _is_file(fd):
-                    with memoryview(data) as view, view.cast("B") as octets:
-                        return _real_write(fd, octets[:_PIPE_BUF])
-                return _real_write(fd, data)
-            except BlockingIOError:
-                pass
-        elif _cannot(fd, _os.O_WRONLY):
+            if len(data) > _PIPE_BUF and _os.get_blocking(fd) and not _is_file(fd):
+                with memoryview(data) as view, view.cast("B") as octets:
+                    return _real_write(fd, octets[:_PIPE_BUF])
+            return _real_write(fd, data)
+        if _cannot_wait(fd, _os.O_WRONLY):
             return _real_write(fd, data)
         get_hub().wait_writable(fd)
 

@@ -17,8 +17,9 @@ thread reads). Three designs were weighed:
   of fds, with no conflict with anybody waiting on the fds themselves.
 
 green uses the doorbell. Each call first asks the real ``select``/``poll`` with a zero timeout;
-only when nothing is ready does it park, and after every wake-up it asks the real call again, so
-the results (and their order, and the errors for bad fds) are exactly the stdlib's. A green `poll`
+when something is ready (or the timeout is zero) it answers at once, first letting the other
+green threads run if the caller is spinning (see *Fairness* below); only when nothing is ready
+does it park, and after every wake-up it asks the real call again, so the results (and their order, and the errors for bad fds) are exactly the stdlib's. A green `poll`
 object keeps its doorbell between calls, so a server polling the same fds again and again pays no
 extra system calls for it; `select` builds a doorbell per parked call. Regular files cannot be
 registered with epoll, but they are always ready, so the zero-timeout call returns before a
@@ -28,6 +29,20 @@ A forked child inherits the doorbell's epoll fd, and with it the *same* kernel i
 as the parent: a child registering or unregistering an fd would change what wakes the parent.
 So a doorbell remembers the fork generation it was made in; a `poll` object used in a forked
 child drops the inherited doorbell (closing only the child's copy of the fd) and builds its own.
+
+Fairness: a select loop (asyncore, a hand-written server) whose fds are always ready -- a socket
+that is always writable while the loop waits for its peer to answer a TLS handshake, a
+``select(..., 0)`` spin -- never parks. Between OS threads the interpreter takes the CPU away from
+such a loop every few milliseconds; between green threads nothing would, and the peer it waits
+for (in another green thread of the same process) would never run: the process hangs at 100%
+CPU. So a call that finds fds ready, or that was asked not to wait, and that is the same green
+thread's second such call in a row with no turn of the hub's loop in between, yields once
+(``sleep(0)``: every other ready green thread runs, the hub polls for I/O) before it returns what
+it found. Only spinning is charged: an accept loop whose handler start gives the hub a turn never
+yields here -- yielding on every ready answer let bursts of clients overflow a small listen
+backlog while the server stood aside (SYNs dropped, clients retrying a second later). The answer
+may be stale after a yield, as it may be between OS threads; asking again would call the
+objects' ``fileno()`` twice, which the stdlib never does.
 
 Where epoll does not exist, the parked call falls back to re-polling with a growing sleep (1 ms
 to 50 ms): correct, cooperative, less efficient.
@@ -42,6 +57,8 @@ from __future__ import annotations
 import math as _math
 import operator as _operator
 from typing import TYPE_CHECKING, Any, Iterable
+
+from greenlet import getcurrent as _greenlet_getcurrent
 
 from green._stdlib import original
 from green.greenthread import sleep as _green_sleep
@@ -88,6 +105,10 @@ def _after_fork_in_child() -> None:
 
 original("os").register_at_fork(after_in_child=_after_fork_in_child)
 
+# poll()'s timeout is a C int of milliseconds in the stdlib.
+_INT_MAX = 2**31 - 1
+_INT_MIN = -(2**31)
+
 # Re-polling intervals of the fallback used where epoll does not exist.
 _FALLBACK_FIRST_INTERVAL = 0.001
 _FALLBACK_LONGEST_INTERVAL = 0.05
@@ -122,6 +143,7 @@ def _epoll_mask(poll_mask: int) -> int:
 
 class _Doorbell:
     """A private epoll object that becomes readable when any fd registered in it is ready.
+
 
     Where epoll does not exist, `wait` sleeps a growing interval instead and reports "maybe".
     """
@@ -177,6 +199,28 @@ class _Doorbell:
             epoll.close()
 
 
+def _let_others_run() -> None:
+    """Yield once to the other green threads if the caller has been answered at once before
+    without the hub getting a turn since (see *Fairness* in the module's essay). Nothing inside
+    the hub, where switching away is impossible, nor in an OS thread without a hub (no other
+    green thread there to let run)."""
+    hub = getattr(_hub_state, "hub", None)
+    if hub is None:
+        return
+    current = _greenlet_getcurrent()
+    if current is hub:
+        return
+    if _last_answered_at_once[0] is current and _last_answered_at_once[1] == hub.iterations:
+        _green_sleep(0)
+    _last_answered_at_once[0] = current
+    _last_answered_at_once[1] = hub.iterations
+
+
+# The green thread last answered at once and the hub's loop count then (one entry: a spinning
+# select loop is the same green thread calling again and again).
+_last_answered_at_once: list[Any] = [None, -1]
+
+
 def _wait_until_ready(doorbell: _Doorbell, timeout: float | None, check: Any) -> Any:
     """Ring `doorbell` until `check()` returns something true or `timeout` passes; returns the
     last `check()` result."""
@@ -223,6 +267,7 @@ def select(
     exceptional = xlist if type(xlist) is list else list(xlist)
     ready = _real_select(readers, writers, exceptional, 0)
     if ready[0] or ready[1] or ready[2] or timeout == 0:
+        _let_others_run()
         return ready
     readers, writers, exceptional = readers[:], writers[:], exceptional[:]
     masks: dict[int, int] = {}
@@ -296,12 +341,19 @@ class poll:
                     timeout = _operator.index(timeout)
                 except TypeError:
                     raise TypeError("timeout must be an integer or None") from None
+            if not _INT_MIN <= _math.ceil(timeout) <= _INT_MAX:
+                raise OverflowError("timeout is too large")  # the stdlib's C int limit
             if timeout < 0:
                 timeout = None
         if self._polling:
             raise RuntimeError("concurrent poll() invocation")
         events = self._poll.poll(0)
         if events or timeout == 0:
+            self._polling = True
+            try:
+                _let_others_run()
+            finally:
+                self._polling = False
             return events
         self._polling = True
         try:

@@ -12,13 +12,25 @@ until that poll ended. Two things fix it:
   a byte to it, so the poll returns and the hub runs whatever the handler scheduled at once;
 * a Python handler runs in place, as in the stdlib, when the signal interrupts the main green
   thread; when it interrupts the hub or another green thread, the handler runs in a fresh green
-  thread (so it may block: take a lock, write to a socket, sleep) and an exception it raises is
+  thread (so it may block: take a lock, write to a socket, sleep) that has the main thread's
+  identity (``threading.current_thread()`` is the main thread there), and an exception it raises is
   raised in the main green thread -- where the stdlib raises it -- interrupting whatever that
   thread waits for (``recv``, ``sleep``, ``join``). Handlers installed before patching are wrapped
   the same way when the patch is applied.
 
-``KeyboardInterrupt`` (the default SIGINT handler) and ``SystemExit`` raised by a handler reach the
-main green thread: the hub re-raises them there, never swallows them.
+The default SIGINT handler (``default_int_handler``) gets the same treatment. Left alone, it would
+raise ``KeyboardInterrupt`` in whichever green thread runs Python code when the signal lands: a
+``threading.Timer`` that sends SIGINT would die with a traceback while the main thread sleeps on,
+and Ctrl-C pressed while a worker computes would unwind that worker. With OS threads the main
+thread always gets it and the workers never do. So while green's handling is installed (by
+`monkey_patch` or by `signal` of this module), SIGINT in another green thread *schedules*
+``KeyboardInterrupt`` for the main green thread, first in the hub's queue: it is raised there as
+soon as the running green thread next yields, interrupting whatever the main one waits for, and
+the interrupted green thread carries on undisturbed. A green thread that never yields would keep
+the interrupt from ever being delivered, so a second SIGINT while the first is still undelivered
+raises ``KeyboardInterrupt`` in place (press Ctrl-C twice to break a loop that never yields).
+``KeyboardInterrupt`` and ``SystemExit`` raised by any handler reach the main green thread: the
+hub re-raises them there, never swallows them.
 
 ``getsignal`` returns the handler as it was given; ``pause`` parks only the calling green thread
 until a Python handler runs. Everything else is the stdlib's.
@@ -31,9 +43,9 @@ import typing as _typing
 from greenlet import getcurrent as _getcurrent
 
 from green import _stdlib
-from green import greenthread as _greenthread
 from green import hubs as _hubs
 from green._waiter import Waiter as _Waiter
+from green.thread import ForMainThread as _ForMainThread
 
 if _typing.TYPE_CHECKING:
     from typing import Any, Callable
@@ -78,11 +90,47 @@ class _GreenHandler:
                 return self.handler(signum, frame)
             finally:
                 _wake_pausing()
-        _greenthread.spawn(_run_handler, self.handler, signum, frame, _main_green_thread())
+        hub = _hubs.get_hub()
+        runner = _ForMainThread(_run_handler, hub)
+        hub.call_soon(runner.switch, self.handler, signum, frame, _main_green_thread())
+        hub.wake_from_signal()  # the hub may be the one interrupted, in poll
         return None
 
     def __repr__(self) -> str:
         return f"<green signal handler for {self.handler!r}>"
+
+
+class _InterruptMain:
+    """Stands in for `default_int_handler`: KeyboardInterrupt is raised in the main green thread."""
+
+    __slots__ = ()
+
+    handler = staticmethod(_signal.default_int_handler)
+
+    def __call__(self, signum: int, frame: Any) -> Any:
+        if _getcurrent().parent is None or _interrupt_pending[0]:
+            _interrupt_pending[0] = False
+            return _signal.default_int_handler(signum, frame)
+        _interrupt_pending[0] = True
+        hub = _hubs.get_hub()
+        hub._ready.appendleft((_deliver_interrupt, (_main_green_thread(),)))
+        hub.wake_from_signal()  # the hub may be the one interrupted, in poll
+        return None
+
+    def __repr__(self) -> str:
+        return "<green signal handler for default_int_handler>"
+
+
+# True from a SIGINT in another green thread until its KeyboardInterrupt reaches the main one.
+_interrupt_pending = [False]
+
+
+def _deliver_interrupt(main: Any) -> None:
+    if not _interrupt_pending[0]:
+        return  # already raised in place by a second SIGINT
+    _interrupt_pending[0] = False
+    if not main.dead:
+        main.throw(KeyboardInterrupt())
 
 
 def _run_handler(handler: Callable[..., Any], signum: int, frame: Any, main: Any) -> None:
@@ -122,19 +170,31 @@ _own_wakeup = [-1]
 def signal(signalnum: int, handler: Any) -> Any:
     """Install `handler` for `signalnum` and return the previous one, as `signal.signal` does.
 
-    Differences: a Python handler that interrupts the hub runs in a new green thread, and the
-    hub's sleep is cut short so green threads it wakes run at once. While a Python handler is
+    Differences: a Python handler that interrupts the hub or a green thread other than the main
+    one runs in a new green thread (its exception is raised in the main green thread), and the
+    hub's sleep is cut short so green threads it wakes run at once. `default_int_handler` raises
+    KeyboardInterrupt in the main green thread, whichever green thread the signal interrupted. While a Python handler is
     installed, an otherwise idle hub waits for signals instead of raising LoopExit. Raises what the stdlib raises
     (ValueError outside the main thread or for a bad signal, TypeError for a bad handler).
     """
-    if callable(handler) and handler is not _signal.default_int_handler:
-        installed: Any = _GreenHandler(handler)
+    installed: Any
+    if handler is _signal.default_int_handler:
+        installed = _INTERRUPT_MAIN
+    elif callable(handler):
+        installed = _GreenHandler(handler)
     else:
         installed = handler
     previous = _real_signal(signalnum, installed)
     _use_hub_wakeup()
     _hold_hub_for(signalnum, isinstance(installed, _GreenHandler))
-    return previous.handler if isinstance(previous, _GreenHandler) else previous
+    return _unwrapped(previous)
+
+
+_INTERRUPT_MAIN = _InterruptMain()
+
+
+def _unwrapped(handler: Any) -> Any:
+    return handler.handler if isinstance(handler, (_GreenHandler, _InterruptMain)) else handler
 
 
 # Signals with a Python handler, each holding a reference on the main thread's hub: a program
@@ -154,8 +214,7 @@ def _hold_hub_for(signalnum: int, holding: bool) -> None:
 
 def getsignal(signalnum: int) -> Any:
     """The current handler for `signalnum`, as given to `signal` (stdlib semantics)."""
-    current = _real_getsignal(signalnum)
-    return current.handler if isinstance(current, _GreenHandler) else current
+    return _unwrapped(_real_getsignal(signalnum))
 
 
 _pausing: list[_Waiter] = []
@@ -191,13 +250,19 @@ def _after_patch() -> None:
             current = _real_getsignal(number)
         except (OSError, ValueError):
             continue
-        if callable(current) and current is not _signal.default_int_handler:
-            if not isinstance(current, _GreenHandler):
-                try:
-                    _real_signal(number, _GreenHandler(current))
-                except (OSError, ValueError, RuntimeError):
-                    continue
-                _hold_hub_for(number, True)
+        if isinstance(current, (_GreenHandler, _InterruptMain)) or not callable(current):
+            continue
+        if current is _signal.default_int_handler:
+            try:
+                _real_signal(number, _INTERRUPT_MAIN)
+            except (OSError, ValueError, RuntimeError):
+                pass
+            continue
+        try:
+            _real_signal(number, _GreenHandler(current))
+        except (OSError, ValueError, RuntimeError):
+            continue
+        _hold_hub_for(number, True)
     _use_hub_wakeup()
 
 

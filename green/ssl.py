@@ -508,6 +508,8 @@ class SSLSocket(_green_socket.socket):
         """Not allowed while TLS is on (ValueError); plain otherwise."""
         if self._sslobj is not None:
             raise ValueError(f"sendto not allowed on instances of {type(self)}")
+        if address is None:  # sendto(data, address), as the stdlib's SSLSocket reads it
+            return super().sendto(data, flags_or_address)
         return super().sendto(data, flags_or_address, address)
 
     def recvmsg(self, *args: Any, **kwargs: Any) -> Any:

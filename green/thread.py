@@ -64,9 +64,16 @@ def get_ident() -> int:
         current = getcurrent()
     except RuntimeError:  # "greenlet is being finalized": the interpreter is shutting down
         return _real_get_ident()
-    if current.parent is None:
+    if current.parent is None or type(current) is ForMainThread:
         return _real_get_ident()
     return id(current)
+
+
+class ForMainThread(greenlet):
+    """A greenlet that runs code on behalf of its OS thread's main green thread, and has its
+    identity: `get_ident()` (so `threading.current_thread()`) answers as there. green.signal runs
+    a Python signal handler in one when the signal interrupts another green thread: CPython runs
+    handlers in the main thread, and handlers (and tests) check that they do."""
 
 
 class LockType:

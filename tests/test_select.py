@@ -278,3 +278,57 @@ def test_select_waits_on_a_snapshot_of_the_lists(pair, doorbell_kind):
     green.spawn_after(0.01, meddle)
     assert gselect.select(readers, [], [], 2) == ([a], [], [])
     assert readers == [b]
+
+
+# A select loop whose fds never stop being ready (an always-writable socket while the loop waits
+# for its peer) must still let the peer run: no green thread may monopolise the OS thread.
+SPIN_LIMIT = 10_000
+
+
+def test_a_select_loop_on_ready_fds_lets_other_green_threads_run(pair):
+    left, right = pair
+    left.setblocking(False)
+    green.spawn(right.sendall, b"x")
+    for _ in range(SPIN_LIMIT):
+        readable, writable, _ = gselect.select([left], [left], [], 5)
+        assert writable
+        if readable:
+            break
+    else:
+        raise AssertionError("the peer never ran: select never yielded")
+    assert left.recv(1) == b"x"
+
+
+def test_select_with_zero_timeout_lets_other_green_threads_run():
+    ran = []
+    green.spawn(ran.append, "other")
+    for _ in range(SPIN_LIMIT):
+        gselect.select([], [], [], 0)
+        if ran:
+            break
+    assert ran == ["other"]
+
+
+def test_a_poll_loop_on_ready_fds_lets_other_green_threads_run(pair):
+    left, right = pair
+    poller = gselect.poll()
+    poller.register(left, stdselect.POLLIN | stdselect.POLLOUT)
+    green.spawn(right.sendall, b"x")
+    try:
+        for _ in range(SPIN_LIMIT):
+            events = dict(poller.poll(5000))
+            if events[left.fileno()] & stdselect.POLLIN:
+                break
+        else:
+            raise AssertionError("the peer never ran: poll never yielded")
+    finally:
+        poller.close()
+    assert left.recv(1) == b"x"
+
+
+def test_poll_timeout_out_of_a_c_int_raises_overflow_error_as_the_stdlib():
+    for module in (stdselect, gselect):
+        poller = module.poll()
+        for timeout in (1 << 64, 2**31, -(2**31) - 1):
+            with pytest.raises(OverflowError):
+                poller.poll(timeout)

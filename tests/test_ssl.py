@@ -811,3 +811,51 @@ def test_unmodified_stdlib_https_after_monkey_patch():
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip().splitlines()[-1] == "pass", completed.stdout + completed.stderr
+
+
+def test_a_select_loop_tls_server_on_a_non_blocking_socket(listener, server_context, client_context):
+    # The pattern of every select-loop TLS server (asyncore's dispatchers in CPython's
+    # test_ftplib and test_poplib): a non-blocking socket, do_handshake until it stops raising
+    # SSLWant*, waiting with select in between. The socket is writable all along, so the loop
+    # spins while the client -- another green thread -- must get its turn to answer.
+    import green.select as gselect
+
+    def client() -> bytes:
+        with client_context.wrap_socket(
+            gsocket.create_connection(listener.getsockname()), server_hostname=NAME
+        ) as connection:
+            connection.sendall(b"ping")
+            return connection.recv(4)
+
+    talking = green.spawn(client)
+    accepted, _ = listener.accept()
+    accepted.setblocking(False)
+    connection = server_context.wrap_socket(accepted, server_side=True, do_handshake_on_connect=False)
+    with connection:
+        for _ in range(10_000):
+            gselect.select([connection], [connection], [], 5)
+            try:
+                connection.do_handshake()
+                break
+            except (gssl.SSLWantReadError, gssl.SSLWantWriteError):
+                continue
+        else:
+            raise AssertionError("the handshake never finished: the client never ran")
+        data = b""
+        while len(data) < 4:
+            gselect.select([connection], [], [], 5)
+            try:
+                data += connection.recv(4 - len(data))
+            except gssl.SSLWantReadError:
+                continue
+        connection.setblocking(True)
+        connection.sendall(data)
+        assert talking.wait() == b"ping"
+
+
+def test_sendto_without_flags_on_an_unconnected_ssl_socket_is_a_plain_sendto(client_context):
+    # CPython's test_ssl test_wrapped_unconnected: sendto(data, address) before any TLS is a
+    # plain sendto, which fails with OSError on an unconnected stream socket (not TypeError).
+    with client_context.wrap_socket(gsocket.socket(), server_hostname=NAME) as unconnected:
+        with pytest.raises(OSError):
+            unconnected.sendto(b"x", ("0.0.0.0", 0))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import errno
+import sys
 import tempfile
 
 import pytest
 
 import green
 import green.os as gos
+import green.socket as gsocket
 import green.time as gtime
 from green._stdlib import original
 from green.hubs import get_hub
@@ -64,10 +66,9 @@ def pipe():
             pass
 
 
-@pytest.mark.parametrize("blocking", [True, False], ids=["blocking-fd", "non-blocking-fd"])
-def test_read_parks_only_the_caller(pipe, blocking):
+def test_read_parks_only_the_caller(pipe):
     read_end, write_end = pipe
-    stdos.set_blocking(read_end, blocking)
+    blocking = True
     ran = []
 
     def writer():
@@ -80,10 +81,8 @@ def test_read_parks_only_the_caller(pipe, blocking):
     assert stdos.get_blocking(read_end) is blocking  # the fd's mode is left alone
 
 
-@pytest.mark.parametrize("blocking", [True, False], ids=["blocking-fd", "non-blocking-fd"])
-def test_write_to_a_full_pipe_parks_only_the_caller(pipe, blocking):
+def test_write_to_a_full_pipe_parks_only_the_caller(pipe):
     read_end, write_end = pipe
-    stdos.set_blocking(write_end, blocking)
     payload = b"z" * 1_000_000  # far more than a pipe holds
     received = bytearray()
 
@@ -99,6 +98,38 @@ def test_write_to_a_full_pipe_parks_only_the_caller(pipe, blocking):
         view = view[written:]
     thread.wait()
     assert bytes(received) == payload
+
+
+def test_a_non_blocking_fd_raises_instead_of_waiting(pipe):
+    # The caller asked for BlockingIOError (select loops, asyncio's pipe transports rely on it).
+    read_end, write_end = pipe
+    stdos.set_blocking(read_end, False)
+    stdos.set_blocking(write_end, False)
+    with pytest.raises(BlockingIOError):
+        gos.read(read_end, 100)
+    assert gos.write(write_end, b"data") == 4
+    assert gos.read(read_end, 100) == b"data"
+    assert stdos.get_blocking(read_end) is False  # the fd's mode is left alone
+    written = 0
+    with pytest.raises(BlockingIOError):
+        while True:  # a pipe holds 64 KiB by default: the loop ends within a few rounds
+            written += gos.write(write_end, b"z" * 65536)
+    assert written > 0
+    assert get_hub().counts()["waiters"] == 0
+
+
+@pytest.mark.skipif(not hasattr(stdos, "eventfd"), reason="os.eventfd needs Linux and Python 3.10+")
+def test_a_non_blocking_eventfd_semaphore_raises_when_empty():
+    # CPython's test_os EventfdTests.test_eventfd_semaphore, which hung when patched.
+    fd = stdos.eventfd(1, stdos.EFD_CLOEXEC | stdos.EFD_SEMAPHORE | stdos.EFD_NONBLOCK)
+    try:
+        assert int.from_bytes(gos.read(fd, 8), sys.byteorder) == 1
+        with pytest.raises(BlockingIOError):
+            gos.read(fd, 8)
+        gos.write(fd, (1).to_bytes(8, sys.byteorder))
+        assert int.from_bytes(gos.read(fd, 8), sys.byteorder) == 1
+    finally:
+        gos.close(fd)
 
 
 def test_read_end_of_file_and_regular_files(pipe):
@@ -148,3 +179,24 @@ def test_a_wait_the_backend_refuses_leaves_no_waiter_behind():
             pass
         assert hub.waiters() == []
         hub.notify_closing(fd)
+
+
+def test_a_green_sockets_fd_parks_although_it_is_non_blocking():
+    # green keeps sockets non-blocking whatever their timeout; multiprocessing's connections
+    # read such fds with os.read and expect to wait for the peer.
+    left, right = gsocket.socketpair()
+    try:
+        green.spawn(right.sendall, b"late")
+        assert gos.read(left.fileno(), 10) == b"late"
+    finally:
+        left.close()
+        right.close()
+
+
+def test_a_bad_fd_raises_the_stdlibs_errors():
+    for function, arguments in ((gos.read, (-1, 1)), (gos.write, (-1, b"x"))):
+        with pytest.raises(OSError) as caught:
+            function(*arguments)
+        assert caught.value.errno == errno.EBADF
+    with pytest.raises(TypeError):
+        gos.read("not an fd", 1)

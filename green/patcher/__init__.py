@@ -187,6 +187,7 @@ def monkey_patch(**modules: bool | None) -> None:
                 _patch_in_place(real, green_module, implements, removes)
         else:
             stand_in = _stand_in(real, entries)
+            _share_reexports(stand_in, real)
             sys.modules[target] = stand_in
             swapped[id(real)] = stand_in
         _patched[target] = base
@@ -261,6 +262,46 @@ def _stand_in(real: ModuleType, entries: list[tuple[ModuleType, list[str], list[
         for name in implements:
             setattr(stand_in, name, getattr(green_module, name))
     return stand_in
+
+
+class _StandInModule(ModuleType):
+    """A green module swapped in for a real one, whose re-exported names stay shared with it.
+
+    Code that assigns a module attribute expects the module's own functions to see it: a test
+    sets ``os.environ = {...}`` and calls ``os.get_exec_path()``, ``mock.patch("os.execv")`` makes
+    ``os.execvp`` call the mock. Those functions are the real module's, reading their globals
+    there; so assigning (or deleting) a name the green module only re-exports -- its value is the
+    very object the real module holds -- does the same on the real module. Names the green module
+    implements, or that only it has, stay its own.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        real = self.__dict__.get("__green_real__")
+        if real is not None and _reexported(self, real, name):
+            setattr(real, name, value)
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name: str) -> None:
+        real = self.__dict__.get("__green_real__")
+        if real is not None and _reexported(self, real, name):
+            delattr(real, name)
+        super().__delattr__(name)
+
+
+_MISSING = object()
+
+
+def _reexported(stand_in: ModuleType, real: ModuleType, name: str) -> bool:
+    if name.startswith("__"):
+        return False
+    value = real.__dict__.get(name, _MISSING)
+    return value is not _MISSING and stand_in.__dict__.get(name, _MISSING) is value
+
+
+def _share_reexports(stand_in: ModuleType, real: ModuleType) -> None:
+    if type(stand_in) is ModuleType:
+        stand_in.__class__ = _StandInModule
+    stand_in.__dict__["__green_real__"] = real
 
 
 def _all_targets() -> set[str]:
