@@ -135,13 +135,15 @@ class _GreenRun:
         assert clock is not None
         time_module = sys.modules["time"]
         self._saved_time = {"monotonic": time_module.monotonic, "monotonic_ns": time_module.monotonic_ns}
-        setattr(time_module, "monotonic", clock)  # noqa: B010 (a module object of any kind)
-        setattr(time_module, "monotonic_ns", lambda: int(clock() * 1_000_000_000))  # noqa: B010
+        # Into the swapped-in module's own namespace: assigning the attribute would also reach the
+        # real time module (a swapped-in module shares re-exported names with it), whose
+        # monotonic the hub and green's internals must keep reading.
+        time_module.__dict__["monotonic"] = clock
+        time_module.__dict__["monotonic_ns"] = lambda: int(clock() * 1_000_000_000)
 
     def _restore_time(self) -> None:
         time_module = sys.modules["time"]
-        for name, value in self._saved_time.items():
-            setattr(time_module, name, value)
+        time_module.__dict__.update(self._saved_time)
         self._saved_time = {}
 
     # -- the test body ------------------------------------------------------------------------
