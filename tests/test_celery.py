@@ -14,6 +14,10 @@ from pathlib import Path
 import pytest
 from servers import Server, require_module
 
+# The module's Celery app keeps its broker connections open from test to test (green sockets
+# registered with the hub in the patched run).
+pytestmark = pytest.mark.leaks_allowed("fds")
+
 APP = Path(__file__).parent / "celery_app"
 POOL = "green.celery:TaskPool"  # Celery 5 takes a class path through CELERY_CUSTOM_WORKER_POOL
 
