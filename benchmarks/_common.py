@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import select
 import statistics
 import subprocess
 import sys
@@ -322,3 +323,79 @@ def versions_line(libraries: Sequence[str]) -> str:
         pass
     parts.append(f"{os.cpu_count()} CPUs")
     return ", ".join(parts)
+
+
+def drive_round_trips(
+    sockets: list[Any], message: bytes, reply_size: int, params: dict[str, Any]
+) -> dict[str, Any]:
+    """Keep one `message` in flight on each non-blocking socket (answered by `reply_size` bytes)
+    for ``params["warmup"]`` + ``params["duration"]`` seconds, in one epoll loop; measure the
+    last part. Returns round trips per second, latency percentiles (microseconds) and the CPU
+    used by this process and by ``params["server_pid"]`` during the measured window."""
+    server_pid = params["server_pid"]
+    count = len(sockets)
+    highest = max(connection.fileno() for connection in sockets) + 1
+    receivers: list[Any] = [None] * highest
+    senders: list[Any] = [None] * highest
+    sent_at = [0] * highest
+    pending = [0] * highest
+    poller = select.epoll()
+    for connection in sockets:
+        fd = connection.fileno()
+        receivers[fd] = connection.recv
+        senders[fd] = connection.send
+        poller.register(fd, select.EPOLLIN)
+    clock = time.perf_counter_ns
+    latencies: list[int] = []
+
+    def run_until(deadline: int, record: Any) -> int:
+        poll = poller.poll
+        trips = 0
+        now = clock()
+        while now < deadline:
+            for fd, _ in poll(0.1, count):
+                data = receivers[fd](65536)
+                if not data:
+                    raise ConnectionError(f"the server closed connection fd {fd}")
+                got = pending[fd] + len(data)
+                if got < reply_size:
+                    pending[fd] = got
+                    continue
+                pending[fd] = got - reply_size
+                now = clock()
+                if record is not None:
+                    record(now - sent_at[fd])
+                senders[fd](message)
+                sent_at[fd] = now
+                trips += 1
+            now = clock()
+        return trips
+
+    started = clock()
+    for connection in sockets:
+        sent_at[connection.fileno()] = started
+        connection.send(message)
+    run_until(started + int(params["warmup"] * 1e9), None)
+    load_cpu_before = cpu_seconds()
+    server_cpu_before = cpu_seconds(server_pid)
+    window_start = clock()
+    trips = run_until(window_start + int(params["duration"] * 1e9), latencies.append)
+    window = (clock() - window_start) / 1e9
+    load_cpu = cpu_seconds() - load_cpu_before
+    server_cpu = cpu_seconds(server_pid) - server_cpu_before
+    poller.close()
+    for connection in sockets:
+        connection.close()
+    latencies.sort()
+
+    def percentile(fraction: float) -> float:
+        return latencies[min(len(latencies) - 1, int(len(latencies) * fraction))] / 1000
+
+    return {
+        "per_second": trips / window,
+        "p50_us": percentile(0.50),
+        "p99_us": percentile(0.99),
+        "load_cpu": 100 * load_cpu / window,
+        "server_cpu": 100 * server_cpu / window,
+        "server_us_per_trip": 1e6 * server_cpu / max(trips, 1),
+    }

@@ -26,12 +26,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import select
 import signal
 import socket
 import subprocess
 import sys
-import time
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -140,79 +138,13 @@ def generate_load(params: dict[str, Any]) -> dict[str, Any]:
     during the measured window.
     """
     port, count = params["port"], params["connections"]
-    server_pid = params["server_pid"]
     sockets = []
     for _ in range(count):
         connection = socket.create_connection(("127.0.0.1", port))
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         connection.setblocking(False)
         sockets.append(connection)
-    highest = max(connection.fileno() for connection in sockets) + 1
-    receivers: list[Any] = [None] * highest
-    senders: list[Any] = [None] * highest
-    sent_at = [0] * highest
-    pending = [0] * highest
-    poller = select.epoll()
-    for connection in sockets:
-        fd = connection.fileno()
-        receivers[fd] = connection.recv
-        senders[fd] = connection.send
-        poller.register(fd, select.EPOLLIN)
-    message = b"m" * MESSAGE_SIZE
-    clock = time.perf_counter_ns
-    latencies: list[int] = []
-
-    def run_until(deadline: int, record: Any) -> int:
-        poll = poller.poll
-        trips = 0
-        now = clock()
-        while now < deadline:
-            for fd, _ in poll(0.1, count):
-                data = receivers[fd](65536)
-                if not data:
-                    raise ConnectionError(f"the server closed connection fd {fd}")
-                got = pending[fd] + len(data)
-                if got < MESSAGE_SIZE:
-                    pending[fd] = got
-                    continue
-                pending[fd] = got - MESSAGE_SIZE
-                now = clock()
-                if record is not None:
-                    record(now - sent_at[fd])
-                senders[fd](message)
-                sent_at[fd] = now
-                trips += 1
-            now = clock()
-        return trips
-
-    started = clock()
-    for connection in sockets:
-        sent_at[connection.fileno()] = started
-        connection.send(message)
-    run_until(started + int(params["warmup"] * 1e9), None)
-    load_cpu_before = _common.cpu_seconds()
-    server_cpu_before = _common.cpu_seconds(server_pid)
-    window_start = clock()
-    trips = run_until(window_start + int(params["duration"] * 1e9), latencies.append)
-    window = (clock() - window_start) / 1e9
-    load_cpu = _common.cpu_seconds() - load_cpu_before
-    server_cpu = _common.cpu_seconds(server_pid) - server_cpu_before
-    poller.close()
-    for connection in sockets:
-        connection.close()
-    latencies.sort()
-
-    def percentile(fraction: float) -> float:
-        return latencies[min(len(latencies) - 1, int(len(latencies) * fraction))] / 1000
-
-    return {
-        "per_second": trips / window,
-        "p50_us": percentile(0.50),
-        "p99_us": percentile(0.99),
-        "load_cpu": 100 * load_cpu / window,
-        "server_cpu": 100 * server_cpu / window,
-        "server_us_per_trip": 1e6 * server_cpu / max(trips, 1),
-    }
+    return _common.drive_round_trips(sockets, b"m" * MESSAGE_SIZE, MESSAGE_SIZE, params)
 
 
 # -- the parent -----------------------------------------------------------------------------------
