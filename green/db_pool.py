@@ -90,7 +90,11 @@ class BaseConnectionPool(Pool):
 
     @classmethod
     def connect(cls, db_module: Any, connect_timeout: float, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError
+        """Open one connection; each pool class defines how (a subclass of this base must)."""
+        raise TypeError(
+            f"{cls.__name__} does not say how to connect: use RawConnectionPool or "
+            "TpooledConnectionPool, or define the classmethod connect() in a subclass"
+        )
 
     def create(self) -> tuple[float, float, Any]:
         """A new (last used, created, connection) entry."""
