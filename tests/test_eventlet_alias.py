@@ -9,6 +9,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 from pathlib import Path
@@ -16,14 +17,16 @@ from pathlib import Path
 import pytest
 from servers import Server, require_module
 
+import green
 from green.compat.eventlet import ALIAS_PATH
 
-ROOT = Path(__file__).resolve().parent.parent
+# Where the green under test was imported from (the checkout, or site-packages under tox).
+ROOT = Path(green.__file__).resolve().parent.parent
 
 
 def _environment() -> dict[str, str]:
     environment = dict(os.environ)
-    # The child must import this checkout's green, wherever pytest runs from.
+    # The child must import the same green as this process, wherever it runs from.
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environment.get("PYTHONPATH")]))
     return environment
 
@@ -35,7 +38,8 @@ def _run(code: str, *args: str, cwd: Path | None = None, timeout: float = 50) ->
         text=True,
         timeout=timeout,
         env=_environment(),
-        cwd=cwd,
+        # Not the checkout by default: `-m` would put it first on the child's sys.path.
+        cwd=cwd if cwd is not None else tempfile.gettempdir(),
     )
 
 

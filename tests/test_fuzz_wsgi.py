@@ -41,7 +41,7 @@ LIMITS = {
     "io_timeout": 5.0,
     "keepalive_timeout": 5.0,
 }
-ALLOWED_STATUSES = {100, 200, 400, 408, 413, 414, 431, 505}
+ALLOWED_STATUSES = {100, 200, 400, 408, 413, 414, 431, 501, 505}
 # A response must be complete this long after the client's half-close.
 ANSWER_TIMEOUT = 10.0
 
