@@ -272,7 +272,7 @@ class _Watchdog:
         running = _running_greenlet(hub)
         if running is None or running is hub.parent:
             # The main green thread runs; a stall only if it keeps green work waiting.
-            if not (hub._ready or hub._timers or hub._fds):
+            if not hub.has_work():
                 return
         if now - state.last_report < state.report_interval:
             state.suppressed += 1
@@ -518,10 +518,10 @@ def format_run_info(hub: Hub | None = None) -> str:
             for line in traceback.format_stack(frame):
                 out.write("    " + line.rstrip("\n").replace("\n", "\n    ") + "\n")
     out.write(f"Registered fds ({counts['fds']}):\n")
-    for fd, state in sorted(hub._fds.items()):
+    for fd, registered, reader, writer in hub.registrations():
         out.write(
-            f"  fd {fd}: registered for {_MASK_NAMES.get(state.registered, state.registered)}; "
-            f"reader {state.reader!r}, writer {state.writer!r}\n"
+            f"  fd {fd}: registered for {_MASK_NAMES.get(registered, registered)}; "
+            f"reader {reader!r}, writer {writer!r}\n"
         )
     out.write(f"Pending timers ({len(timers)}):\n")
     for timer in timers:

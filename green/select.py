@@ -62,7 +62,7 @@ from greenlet import getcurrent as _greenlet_getcurrent
 
 from green._stdlib import original
 from green.greenthread import sleep as _green_sleep
-from green.hubs import _state as _hub_state
+from green.hubs import existing_hub as _existing_hub
 from green.hubs import get_hub
 from green.hubs import monotonic as _monotonic
 
@@ -193,7 +193,7 @@ class _Doorbell:
     def close(self) -> None:
         epoll = self._epoll
         if epoll is not None and not epoll.closed:
-            hub = getattr(_hub_state, "hub", None)
+            hub = _existing_hub()
             if hub is not None:
                 hub.notify_closing(epoll.fileno())
             epoll.close()
@@ -204,7 +204,7 @@ def _let_others_run() -> None:
     without the hub getting a turn since (see *Fairness* in the module's essay). Nothing inside
     the hub, where switching away is impossible, nor in an OS thread without a hub (no other
     green thread there to let run)."""
-    hub = getattr(_hub_state, "hub", None)
+    hub = _existing_hub()
     if hub is None:
         return
     current = _greenlet_getcurrent()

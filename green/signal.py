@@ -113,7 +113,7 @@ class _InterruptMain:
             return _signal.default_int_handler(signum, frame)
         _interrupt_pending[0] = True
         hub = _hubs.get_hub()
-        hub._ready.appendleft((_deliver_interrupt, (_main_green_thread(),)))
+        hub.schedule_first((_deliver_interrupt, (_main_green_thread(),)))
         hub.wake_from_signal()  # the hub may be the one interrupted, in poll
         return None
 
@@ -143,7 +143,7 @@ def _run_handler(handler: Callable[..., Any], signum: int, frame: Any, main: Any
         # the hub's queue, so it lands before anything else resumes the main green thread.
         if main.dead:
             raise
-        _hubs.get_hub()._ready.appendleft((_throw_into, (main, problem)))
+        _hubs.get_hub().schedule_first((_throw_into, (main, problem)))
 
 
 def _throw_into(target: Any, problem: BaseException) -> None:
@@ -155,13 +155,13 @@ def _use_hub_wakeup() -> None:
     """Point the interpreter's signal wake-up fd at this OS thread's hub (main thread only)."""
     hub = _hubs.get_hub()
     try:
-        current = _signal.set_wakeup_fd(hub._wakeup_write, warn_on_full_buffer=False)
+        current = _signal.set_wakeup_fd(hub.wakeup_fd, warn_on_full_buffer=False)
     except ValueError:  # not the main thread of the main interpreter
         return
-    if current not in (-1, hub._wakeup_write) and current != _own_wakeup[0]:
+    if current not in (-1, hub.wakeup_fd) and current != _own_wakeup[0]:
         _signal.set_wakeup_fd(current)  # somebody else's (asyncio's): leave it alone
         return
-    _own_wakeup[0] = hub._wakeup_write
+    _own_wakeup[0] = hub.wakeup_fd
 
 
 _own_wakeup = [-1]

@@ -46,7 +46,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable
 
 from green._stdlib import original
-from green.hubs import _state as _hub_state
+from green.hubs import existing_hub as _existing_hub
 from green.hubs import get_hub
 from green.hubs import monotonic as _monotonic
 from green.hubs.hub import notify_closing_elsewhere as _notify_closing_elsewhere
@@ -106,11 +106,6 @@ _INHERIT: Any = object()
 
 def _timed_out() -> TimeoutError:
     return TimeoutError("timed out")
-
-
-def _existing_hub() -> Any:
-    """The calling OS thread's hub if it has one (closing a socket must not create a hub)."""
-    return getattr(_hub_state, "hub", None)
 
 
 def _check_timeout(value: Any) -> float | None:

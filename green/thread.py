@@ -385,7 +385,7 @@ _non_daemon_handles: dict[_ThreadHandle, None] = {}
 def _start(function: Callable[..., Any], args: tuple, kwargs: dict) -> _GreenOSThread:
     hub = get_hub()
     thread = _GreenOSThread(function, args, kwargs, hub)
-    hub._ready.append((thread.switch, ()))
+    hub.schedule((thread.switch, ()))
     return thread
 
 
@@ -494,7 +494,7 @@ def interrupt_main(signum: int = 2) -> None:
         return
     # First in the hub's queue: the stdlib raises it at the main thread's next bytecode, so it
     # must reach the main green thread before anything else resumes it.
-    get_hub()._ready.appendleft((_throw_into, (main, KeyboardInterrupt())))
+    get_hub().schedule_first((_throw_into, (main, KeyboardInterrupt())))
 
 
 def set_name(name: str) -> None:
@@ -547,18 +547,10 @@ def _after_fork_in_child() -> None:
     hub = getattr(_state, "hub", None)
     survivor = getcurrent()
     if hub is not None:
-        _abandoned.append(list(hub._ready))
-        hub._ready.clear()
-        _abandoned.append(list(hub._timers))
-        hub._timers.clear()
-        hub._cancelled_timers = 0
         # References held for other OS threads mean nothing here; those held for installed
         # signal handlers (green.signal) still do.
         signals = sys.modules.get("green.signal")
-        hub._references = len(getattr(signals, "_holding", ()))
-        for state in hub._fds.values():
-            _abandoned.append((state.reader, state.writer))
-            state.reader = state.writer = None
+        _abandoned.extend(hub.drop_green_threads(len(getattr(signals, "_holding", ()))))
     survivor_handle = getattr(survivor, "handle", None)
     for handle in list(_non_daemon_handles):
         if handle is not survivor_handle:

@@ -1436,7 +1436,7 @@ class Server:
                     client.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
                 self.active += 1
                 thread = greenlet(self._handle, parent=hub)
-                hub._ready.append((thread.switch, (client, address)))
+                hub.schedule((thread.switch, (client, address)))
         finally:
             self._serving = False
             if not self.stopping:
@@ -1618,7 +1618,7 @@ class Server:
             for connection in list(self.connections):
                 thread = connection.greenlet
                 if not thread.dead:
-                    self.hub._ready.append((_throw_if_alive, (thread, GreenletExit())))
+                    self.hub.schedule((_throw_if_alive, (thread, GreenletExit())))
             if not self.stopped:
                 waiter = Waiter(self.hub)
                 self._done_waiters.append(waiter)

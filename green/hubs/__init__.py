@@ -23,6 +23,7 @@ __all__ = [
     "LoopExit",
     "Timer",
     "available_backends",
+    "existing_hub",
     "get_hub",
     "monotonic",
     "use_hub",
@@ -76,6 +77,12 @@ def get_hub() -> Hub:
 
             _enable_from_environment(hub, blocking)
         return hub
+
+
+def existing_hub() -> Hub | None:
+    """The calling OS thread's hub, or None if it has none yet (never creates one: closing a
+    socket in a plain OS thread must not)."""
+    return getattr(_state, "hub", None)
 
 
 def monotonic() -> float:

@@ -190,6 +190,10 @@ class Hub(greenlet):
         super().__init__(parent=root)
         self.backend = backend
         self._ready: collections.deque[tuple[Callable[..., Any], tuple]] = collections.deque()
+        # The ready queue's own append and appendleft (see "the door" below): bound once, so
+        # scheduling costs what appending to the deque costs.
+        self.schedule: Callable[[tuple[Callable[..., Any], tuple]], None] = self._ready.append
+        self.schedule_first: Callable[[tuple[Callable[..., Any], tuple]], None] = self._ready.appendleft
         self._timers: list[tuple[float, int, Timer]] = []
         self._timer_sequence = itertools.count()
         self._cancelled_timers = 0
@@ -350,6 +354,88 @@ class Hub(greenlet):
             except (BlockingIOError, OSError):
                 pass
 
+    # -- the door for green's own modules ---------------------------------------------------
+    #
+    # Beyond the waist above, these are all that other green modules (and green's test tools)
+    # use of a hub; nothing outside green/hubs/ touches a name of the hub that starts with an
+    # underscore (tests/test_hub_door.py checks). Two more are attributes set in __init__:
+    #
+    #   schedule((callback, args))        run callback(*args) at the hub's next turn, in order,
+    #                                     with no Handle (resuming a green thread); hub's own
+    #                                     OS thread only -- from another one, call_soon_threadsafe
+    #   schedule_first((callback, args))  the same, ahead of everything already queued (an
+    #                                     exception a signal raises in the main green thread)
+
+    def unschedule(self, entry: tuple[Callable[..., Any], tuple]) -> None:
+        """Remove an entry given to `schedule` that has not run yet (harmless if it has)."""
+        try:
+            self._ready.remove(entry)
+        except ValueError:
+            pass
+
+    @property
+    def wakeup_fd(self) -> int:
+        """The write end of the hub's wake-up pipe: a byte written there makes a sleeping poll
+        return (for ``signal.set_wakeup_fd``)."""
+        return self._wakeup_write
+
+    @property
+    def references(self) -> int:
+        """How many promises of a call back from outside the hub are held (`add_reference`)."""
+        return self._references
+
+    def fds(self) -> list[int]:
+        """The fds the hub has a record of (registered with the backend or waited on)."""
+        return list(self._fds)
+
+    def has_work(self) -> bool:
+        """Whether anything is queued, timed or registered; cheap, and safe to call from
+        another OS thread (the blocking detector does)."""
+        return bool(self._ready or self._timers or self._fds)
+
+    def idle_forever(self) -> bool:
+        """True when no green thread waits on an fd and no reference is held: without ready
+        callbacks or timers, nothing could ever happen again."""
+        if self._references > 0:
+            return False
+        for state in self._fds.values():
+            if state.reader is not None or state.writer is not None:
+                return False
+        return True
+
+    def report_exception(self, where: str) -> None:
+        """Pass the exception being handled to `exception_handler`, saying `where` it arose."""
+        try:
+            type(self).exception_handler(where, sys.exc_info())
+        except Exception:
+            traceback.print_exc()
+
+    def reset(self) -> None:
+        """Forget everything pending: cancel the timers, forget every fd without waking its
+        waiters, empty the ready queue. For test tools that start the next test from an empty
+        hub after killing what the last one left."""
+        for timer in self.pending_timers():
+            timer.cancel()
+        for fd in list(self._fds):
+            self.notify_closing(fd)
+        self._ready.clear()
+
+    def drop_green_threads(self, references: int) -> list[object]:
+        """In a forked child that keeps only the calling green thread: forget every ready
+        callback, timer and fd waiter, and set the reference count to `references`.
+
+        Returns what was dropped: the caller keeps it referenced, so the garbage collector never
+        resumes those green threads (their cleanup must not run in the child)."""
+        dropped: list[object] = [list(self._ready), list(self._timers)]
+        self._ready.clear()
+        self._timers.clear()
+        self._cancelled_timers = 0
+        self._references = references
+        for state in self._fds.values():
+            dropped.append((state.reader, state.writer))
+            state.reader = state.writer = None
+        return dropped
+
     def wake_from_signal(self) -> None:
         """Make a sleeping poll return; safe to call from a signal handler."""
         try:
@@ -399,6 +485,15 @@ class Hub(greenlet):
     def pending_timers(self) -> list[Timer]:
         """Timers not yet fired or cancelled, earliest first."""
         return [timer for _, _, timer in sorted(self._timers) if timer.callback is not None]
+
+    def timer_heap(self) -> tuple[int, int]:
+        """(entries in the timer heap, of which cancelled): cancelled timers stay in the heap
+        until they reach its top or the heap is compacted."""
+        return len(self._timers), self._cancelled_timers
+
+    def registrations(self) -> list[tuple[int, int, greenlet | None, greenlet | None]]:
+        """(fd, mask registered with the backend, reader, writer) for every fd, by fd."""
+        return [(fd, state.registered, state.reader, state.writer) for fd, state in sorted(self._fds.items())]
 
     def __repr__(self) -> str:
         return f"<Hub {self.backend.name} {self.counts()}>"
@@ -473,20 +568,6 @@ class Hub(greenlet):
             pass
         self._wakeup_pending = False
 
-    def _idle_forever(self) -> bool:
-        if self._references > 0:
-            return False
-        for state in self._fds.values():
-            if state.reader is not None or state.writer is not None:
-                return False
-        return True
-
-    def _report(self, where: str) -> None:
-        try:
-            type(self).exception_handler(where, sys.exc_info())
-        except Exception:
-            traceback.print_exc()
-
     def _raise_in_main(self, error: BaseException) -> None:
         main = self.parent
         if main is None or main.dead:
@@ -517,7 +598,7 @@ class Hub(greenlet):
                 except GreenletExit:
                     pass
                 except BaseException:
-                    self._report(f"callback {callback!r}")
+                    self.report_exception(f"callback {callback!r}")
                 if sliced and not count % _SLICE_CHECK and monotonic() > slice_end:
                     break
 
@@ -538,7 +619,7 @@ class Hub(greenlet):
                     timeout = 0.0
             else:
                 timeout = None
-                if self._idle_forever():
+                if self.idle_forever():
                     try:
                         self._raise_in_main(
                             LoopExit(
@@ -585,7 +666,7 @@ class Hub(greenlet):
                 except (KeyboardInterrupt, SystemExit) as error:
                     self._raise_in_main(error)
                 except BaseException:
-                    self._report(f"I/O wake-up of fd {fd}")
+                    self.report_exception(f"I/O wake-up of fd {fd}")
 
             if timers and timers[0][0] <= self.clock():
                 self._run_timers()
@@ -607,7 +688,7 @@ class Hub(greenlet):
             except GreenletExit:
                 pass
             except BaseException:
-                self._report(f"timer {callback!r}")
+                self.report_exception(f"timer {callback!r}")
 
     # -- lifecycle ----------------------------------------------------------------------------
 
