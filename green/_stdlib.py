@@ -38,8 +38,3 @@ def original(name: str) -> ModuleType:
         sys.modules[name] = replaced
     _saved[name] = module
     return module
-
-
-def save(name: str, module: ModuleType) -> None:
-    """Record `module` as the original of `name` (done by the patcher before it patches)."""
-    _saved.setdefault(name, module)

@@ -461,7 +461,7 @@ def _root(thread: greenlet) -> greenlet:
     return thread
 
 
-def _state_of(thread: greenlet, hub: Hub) -> str:
+def _state_of(thread: greenlet) -> str:
     if thread is getcurrent():
         return "running"
     if thread.dead:
@@ -509,7 +509,7 @@ def format_run_info(hub: Hub | None = None) -> str:
             label = f"{thread!r} (main)"
         else:
             label = repr(thread)
-        out.write(f"  {label} [{_state_of(thread, hub)}]")
+        out.write(f"  {label} [{_state_of(thread)}]")
         if id(thread) in waits:
             out.write(" waiting on: " + ", ".join(waits[id(thread)]))
         out.write("\n")

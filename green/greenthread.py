@@ -341,7 +341,8 @@ def spawn(function: Callable[..., Any], *args: Any, **kwargs: Any) -> GreenThrea
 
 
 def spawn_n(function: Callable[..., Any], *args: Any, **kwargs: Any) -> greenlet:
-    """Like `spawn`, for fire-and-forget work: no result is kept; an exception is printed."""
+    """`spawn` under eventlet's name for fire-and-forget work: the same GreenThread (which keeps
+    its result, as every GreenThread does); an exception nobody waits for is reported."""
     return spawn(function, *args, **kwargs)
 
 

@@ -67,6 +67,7 @@ from green._stdlib import original
 from green._waiter import Waiter
 from green.hubs import get_hub
 from green.hubs import monotonic as _hub_monotonic
+from green.hubs import wait_until as _wait_until
 
 __all__ = ["ALREADY_HANDLED", "FileWrapper", "HTTPError", "Server", "server", "main"]
 
@@ -1546,16 +1547,15 @@ class Server:
         self.connections.add(handshaking)
         try:
             while True:
-                remaining = deadline - _monotonic()
-                if remaining <= 0:
+                if deadline <= _monotonic():
                     raise TimeoutError
                 try:
                     tls.do_handshake()
                     return tls
                 except _ssl.SSLWantReadError:
-                    ready = hub.wait_readable(fd, remaining)
+                    ready = _wait_until(fd, False, deadline)
                 except _ssl.SSLWantWriteError:
-                    ready = hub.wait_writable(fd, remaining)
+                    ready = _wait_until(fd, True, deadline)
                 if not ready:
                     raise TimeoutError
         except (OSError, ValueError) as error:
