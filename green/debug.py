@@ -53,6 +53,7 @@ from typing import Any, Callable, TextIO
 
 from greenlet import getcurrent, greenlet
 
+from green._greenlets import root_of
 from green._stdlib import original
 from green._waiter import _quiet
 from green.hubs import get_hub
@@ -172,6 +173,12 @@ class _WatchedBackend:
 
     def close(self) -> None:
         self.inner.close()
+
+    def fresh(self) -> _WatchedBackend:
+        """This same wrapper (the watchdog holds it) around a fresh backend of the kind it
+        wrapped."""
+        self.inner = self.inner.fresh()
+        return self
 
 
 # -- the watchdog ---------------------------------------------------------------------------------
@@ -454,13 +461,6 @@ def _timer_owner(timer: Any) -> greenlet | None:
     return None
 
 
-def _root(thread: greenlet) -> greenlet:
-    """The main greenlet of `thread`'s OS thread."""
-    while thread.parent is not None:
-        thread = thread.parent
-    return thread
-
-
 def _state_of(thread: greenlet) -> str:
     if thread is getcurrent():
         return "running"
@@ -495,7 +495,7 @@ def format_run_info(hub: Hub | None = None) -> str:
     threads = [
         obj
         for obj in gc.get_objects()
-        if isinstance(obj, greenlet) and not obj.dead and _root(obj) is _root(hub)
+        if isinstance(obj, greenlet) and not obj.dead and root_of(obj) is root_of(hub)
     ]
     out = io.StringIO()
     counts = hub.counts()

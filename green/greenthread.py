@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
+from green._greenlets import throw_if_alive as _throw_if_alive
 from green._waiter import Waiter
 from green.hubs import existing_hub as _existing_hub
 from green.hubs import get_hub
@@ -325,11 +326,6 @@ def kill(thread: greenlet, *throw_args: Any) -> None:
         return
     hub.schedule((_throw_if_alive, (thread, exception)))
     sleep(0)
-
-
-def _throw_if_alive(thread: greenlet, exception: BaseException) -> None:
-    if not thread.dead:
-        thread.throw(exception)
 
 
 def spawn(function: Callable[..., Any], *args: Any, **kwargs: Any) -> GreenThread:

@@ -33,6 +33,7 @@ import stat as _stat
 from typing import TYPE_CHECKING, Any
 
 from green._stdlib import original
+from green._stdlib import reexport as _reexport
 from green.hubs import existing_hub as _existing_hub
 from green.hubs import get_hub
 
@@ -44,11 +45,7 @@ __green__ = "os"
 __implements__ = ["read", "write", "close", "closerange", "waitpid", "wait", "wait3", "wait4"]
 __removes__: list[str] = []
 
-for _name in dir(_os):
-    if _name.startswith("__") or _name in __implements__ or _name in __removes__:
-        continue
-    globals()[_name] = getattr(_os, _name)
-del _name
+_reexport(globals(), _os, __implements__, __removes__)
 __all__ = list(_os.__all__)  # the stdlib's: everything above, and the names defined below
 
 if TYPE_CHECKING:

@@ -277,6 +277,7 @@ class _GreenRun:
         """
         from greenlet import GreenletExit
 
+        from green._greenlets import throw_if_alive as _throw_if_alive
         from green.greenthread import GreenThread, sleep
         from green.testing import green_threads_of
 
@@ -287,7 +288,7 @@ class _GreenRun:
                 break
             for thread in threads:
                 if thread:
-                    hub.schedule((_throw_if_alive, (thread,)))
+                    hub.schedule((_throw_if_alive, (thread, GreenletExit())))
                 elif isinstance(thread, GreenThread):
                     thread._killed_before_start = GreenletExit()
                     hub.schedule((thread.switch, ()))
@@ -296,13 +297,6 @@ class _GreenRun:
             except BaseException:  # an exception from the hub while dying threads clean up
                 traceback.print_exc()
         hub.reset()
-
-
-def _throw_if_alive(thread: Any) -> None:
-    from greenlet import GreenletExit
-
-    if not thread.dead:
-        thread.throw(GreenletExit())
 
 
 _abandoned_hubs: list[Any] = []

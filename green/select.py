@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from greenlet import getcurrent as _greenlet_getcurrent
 
 from green._stdlib import original
+from green._stdlib import reexport as _reexport
 from green.greenthread import sleep as _green_sleep
 from green.hubs import existing_hub as _existing_hub
 from green.hubs import get_hub
@@ -72,11 +73,7 @@ __green__ = "select"
 __implements__ = ["select", "poll"]
 __removes__ = [name for name in ("epoll", "kqueue", "kevent", "devpoll") if hasattr(_select, name)]
 
-for _name in dir(_select):
-    if _name.startswith("__") or _name in __implements__ or _name in __removes__:
-        continue
-    globals()[_name] = getattr(_select, _name)
-del _name
+_reexport(globals(), _select, __implements__, __removes__)
 
 if TYPE_CHECKING:
     # The names copied from the stdlib module above are invisible to type checkers.

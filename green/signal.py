@@ -44,6 +44,9 @@ from greenlet import getcurrent as _getcurrent
 
 from green import _stdlib
 from green import hubs as _hubs
+from green._greenlets import root_of as _root_of
+from green._greenlets import throw_if_alive as _throw_if_alive
+from green._stdlib import reexport as _reexport
 from green._waiter import Waiter as _Waiter
 from green.thread import ForMainThread as _ForMainThread
 
@@ -54,11 +57,7 @@ __green__ = "signal"
 __implements__ = ["signal", "getsignal", "pause"]
 __removes__: list[str] = []
 
-for _name in dir(_stdlib.original("signal")):
-    if _name.startswith("__") or _name in __implements__ or _name in __removes__:
-        continue
-    globals()[_name] = getattr(_stdlib.original("signal"), _name)
-del _name
+_reexport(globals(), _stdlib.original("signal"), __implements__, __removes__)
 
 # Bound after the re-export above, which copies the stdlib module's own private names too.
 _signal = _stdlib.original("signal")
@@ -69,10 +68,7 @@ __all__ = [name for name in dir(_signal) if not name.startswith("_")]
 
 
 def _main_green_thread() -> Any:
-    main = _getcurrent()
-    while main.parent is not None:
-        main = main.parent
-    return main
+    return _root_of()
 
 
 class _GreenHandler:
@@ -143,12 +139,7 @@ def _run_handler(handler: Callable[..., Any], signum: int, frame: Any, main: Any
         # the hub's queue, so it lands before anything else resumes the main green thread.
         if main.dead:
             raise
-        _hubs.get_hub().schedule_first((_throw_into, (main, problem)))
-
-
-def _throw_into(target: Any, problem: BaseException) -> None:
-    if not target.dead:
-        target.throw(problem)
+        _hubs.get_hub().schedule_first((_throw_if_alive, (main, problem)))
 
 
 def _use_hub_wakeup() -> None:

@@ -47,6 +47,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable
 
 from green._stdlib import original
+from green._stdlib import reexport as _reexport
 from green.hubs import deadline_after as _deadline_after
 from green.hubs import existing_hub as _existing_hub
 from green.hubs import wait_until as _wait_until
@@ -72,11 +73,7 @@ __implements__ = [
 __removes__: list[str] = []
 
 # Re-export everything the stdlib module has (constants, exceptions, helpers) except what we replace.
-for _name in dir(_stdsocket):
-    if _name.startswith("__") or _name in __implements__ or _name in __removes__:
-        continue
-    globals()[_name] = getattr(_stdsocket, _name)
-del _name
+_reexport(globals(), _stdsocket, __implements__, __removes__)
 
 if TYPE_CHECKING:
     # The names copied from the stdlib module above are invisible to type checkers.

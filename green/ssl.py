@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, Callable, cast
 
 import green.socket as _green_socket
 from green._stdlib import original
+from green._stdlib import reexport as _reexport
 from green.hubs import deadline_after as _deadline_after
 from green.hubs import wait_until as _wait_until
 
@@ -84,11 +85,7 @@ __removes__: list[str] = []
 
 # Re-export everything the stdlib module has (constants, exceptions, SSLObject, MemoryBIO,
 # certificate helpers) except what green replaces.
-for _name in dir(_stdssl):
-    if _name.startswith("__") or _name in __implements__ or _name in __removes__:
-        continue
-    globals()[_name] = getattr(_stdssl, _name)
-del _name
+_reexport(globals(), _stdssl, __implements__, __removes__)
 
 if TYPE_CHECKING:
     # The names copied from the stdlib module above are invisible to type checkers.

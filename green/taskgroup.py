@@ -39,6 +39,7 @@ from typing import Any, Callable
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
+from green._greenlets import throw_if_alive as _throw_if_alive
 from green.event import Event
 from green.greenthread import GreenThread
 from green.hubs import get_hub
@@ -211,9 +212,4 @@ def _cancel_thread(hub: Any, thread: GreenThread) -> None:
         # Not started: it is on the ready queue already and dies as soon as it starts.
         thread._killed_before_start = GreenletExit()
         return
-    hub.schedule((_throw_if_alive, (thread,)))
-
-
-def _throw_if_alive(thread: GreenThread) -> None:
-    if not thread.dead:
-        thread.throw(GreenletExit())
+    hub.schedule((_throw_if_alive, (thread, GreenletExit())))

@@ -107,6 +107,9 @@ class _VirtualTimeBackend:
         self.unregister = real.unregister
         self.close = real.close
 
+    def fresh(self) -> _VirtualTimeBackend:
+        return _VirtualTimeBackend(self.real.fresh(), self.clock, self.hub)
+
     def poll(self, timeout: float | None) -> list[tuple[int, int]]:
         if timeout is None or timeout <= 0.0:
             return self.real.poll(timeout)

@@ -41,8 +41,11 @@ from typing import Any, Callable
 
 from greenlet import getcurrent, greenlet
 
+from green._greenlets import root_of as _root_of
+from green._greenlets import throw_if_alive as _throw_if_alive
 from green._local import local as _green_local
 from green._stdlib import original
+from green._stdlib import reexport as _reexport
 from green._waiter import Waiter
 from green.hubs import get_hub
 
@@ -481,9 +484,7 @@ def interrupt_main(signum: int = 2) -> None:
     """
     import signal as _signal_module
 
-    main = getcurrent()
-    while main.parent is not None:
-        main = main.parent
+    main = _root_of()
     default = _signal_module.default_int_handler
     if (
         getcurrent() is main
@@ -494,16 +495,11 @@ def interrupt_main(signum: int = 2) -> None:
         return
     # First in the hub's queue: the stdlib raises it at the main thread's next bytecode, so it
     # must reach the main green thread before anything else resumes it.
-    get_hub().schedule_first((_throw_into, (main, KeyboardInterrupt())))
+    get_hub().schedule_first((_throw_if_alive, (main, KeyboardInterrupt())))
 
 
 def set_name(name: str) -> None:
     """3.14+: would name the OS thread; green threads share it, so this does nothing."""
-
-
-def _throw_into(target: greenlet, problem: BaseException) -> None:
-    if not target.dead:
-        target.throw(problem)
 
 
 # -- fork ---------------------------------------------------------------------------------------
@@ -587,7 +583,4 @@ __implements__ = [name for name in _CANDIDATES if hasattr(_thread, name)]
 __removes__: list[str] = []
 
 # Re-export everything else (error, TIMEOUT_MAX, _excepthook, _ExceptHookArgs, ...).
-for _name in dir(_thread):
-    if _name not in __implements__ and not _name.startswith("__") and _name not in globals():
-        globals()[_name] = getattr(_thread, _name)
-del _name
+_reexport(globals(), _thread, __implements__, keep_defined=True)

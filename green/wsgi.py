@@ -63,6 +63,7 @@ import httptools
 from greenlet import GreenletExit, getcurrent, greenlet
 
 from green._accept import CLIENT_ERRORS, RESOURCE_ERRORS, AcceptBackoff
+from green._greenlets import throw_if_alive as _throw_if_alive
 from green._stdlib import original
 from green._waiter import Waiter
 from green.hubs import get_hub
@@ -1627,11 +1628,6 @@ class Server:
 
 def _first(item: tuple[float, Any]) -> float:
     return item[0]
-
-
-def _throw_if_alive(thread: greenlet, exception: BaseException) -> None:
-    if not thread.dead:
-        thread.throw(exception)
 
 
 def server(sock: Any, app: Callable[[dict, Callable], Iterable[bytes]], **options: Any) -> None:

@@ -29,6 +29,17 @@ Kernel facts and the decisions they force:
 * epoll forgets an fd when it is closed, and the fd number is then reused. A green object that
   closes an fd must call `notify_closing(fd)` first: the hub forgets its registration and wakes
   every green thread parked on it with ``OSError(EBADF)`` instead of leaving it hanging.
+* The stale fd. epoll registers a *file description*, under the fd number it was given; closing
+  that number removes the registration only when no other fd (a ``dup``, a forked child's copy)
+  keeps the description open. An fd closed without `notify_closing` while a duplicate lives on
+  therefore leaves a registration that no epoll_ctl can remove any more (the number is closed,
+  or names another file), and level-triggered readiness of the surviving description is
+  reported under that number at every poll: the hub would spin at full CPU. The hub notices it
+  -- an event for an fd it has no registration for, whose unregistering fails, in two
+  consecutive polls; or an event for an fd it has unregistered -- and then rebuilds the backend
+  from its own records (a new epoll, every known registration made again), reporting it once
+  per hub on stderr. The cure for the program is still to call `notify_closing` (green's
+  sockets and `os.close` do) before closing an fd green code may have waited on.
 * A parked green thread may be resumed by exactly one wake-up source. Sources that switch to it
   directly from the loop (readiness, timers, `Timeout`, kill) clear their own record first, and
   the parked code removes every other record it left (in ``finally``) as soon as it runs again.
@@ -58,6 +69,7 @@ from typing import Any, Callable, Protocol
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
+from green._greenlets import root_of
 from green._stdlib import original
 
 READ = 1
@@ -83,6 +95,7 @@ class Backend(Protocol):
     def unregister(self, fd: int) -> None: ...
     def poll(self, timeout: float | None) -> list[tuple[int, int]]: ...
     def close(self) -> None: ...
+    def fresh(self) -> Backend: ...
 
 
 class LoopExit(RuntimeError):
@@ -184,10 +197,7 @@ class Hub(greenlet):
     exception_handler: Callable[[str, tuple], None] = staticmethod(_default_exception_handler)
 
     def __init__(self, backend: Backend) -> None:
-        root = getcurrent()
-        while root.parent is not None:
-            root = root.parent
-        super().__init__(parent=root)
+        super().__init__(parent=root_of())
         self.backend = backend
         self._ready: collections.deque[tuple[Callable[..., Any], tuple]] = collections.deque()
         # The ready queue's own append and appendleft (see "the door" below): bound once, so
@@ -205,6 +215,9 @@ class Hub(greenlet):
         os.set_blocking(self._wakeup_write, False)
         backend.register(self._wakeup_read, READ)
         self.closed = False
+        # Stray fds (reported by the backend, not removable from it): fd -> loop turn when seen.
+        self._strays: dict[int, int] = {}
+        self._rebuilt = False
         # The clock of timers and `call_later`: seconds, only ever increasing. Replaceable (before
         # any timer is pending) by a virtual clock for tests; see green.testing.
         self.clock: Callable[[], float] = monotonic
@@ -518,6 +531,9 @@ class Hub(greenlet):
         """Register for exactly the directions somebody waits on (after an unwanted event)."""
         mask = (READ if state.reader is not None else 0) | (WRITE if state.writer is not None else 0)
         if mask == state.registered:
+            if not mask:
+                # Reported although unregistered: the registration outlived its fd.
+                self._rebuild_backend(fd)
             return
         if mask:
             self._register(fd, state, mask)
@@ -527,6 +543,56 @@ class Hub(greenlet):
                 self.backend.unregister(fd)
             except (OSError, ValueError, KeyError):
                 pass
+
+    def _drop_stray(self, fd: int) -> None:
+        """The backend reported `fd`, which the hub has no record of: unregister it. If that
+        fails in two consecutive loop turns, the registration outlived its fd: rebuild."""
+        try:
+            self.backend.unregister(fd)
+            return
+        except (OSError, ValueError, KeyError):
+            pass
+        # A failure once is normal: the fd may have been unregistered earlier in this batch of
+        # events (a woken green thread closed it).
+        strays = self._strays
+        if strays.get(fd) == self.iterations - 1:
+            self._rebuild_backend(fd)
+            return
+        if len(strays) > 64:
+            strays.clear()
+        strays[fd] = self.iterations
+
+    def _rebuild_backend(self, fd: int) -> None:
+        """Replace the backend by a fresh one holding the hub's own registrations (see "the
+        stale fd" in the module docstring); `fd` is the one found stale."""
+        if not self._rebuilt:
+            self._rebuilt = True
+            sys.stderr.write(
+                f"green: fd {fd} was closed without notify_closing while a duplicate keeps its file "
+                f"open; its {self.backend.name} registration could not be removed, so the hub "
+                "rebuilt its backend\n"
+            )
+        self._strays.clear()
+        old = self.backend
+        try:
+            old.close()
+        except OSError:
+            pass
+        self.backend = backend = old.fresh()  # after close: a wrapper may return itself
+        backend.register(self._wakeup_read, READ)
+        for number, state in list(self._fds.items()):
+            if state.reader is None and state.writer is None and (number == fd or not state.registered):
+                del self._fds[number]
+                continue
+            mask = state.registered
+            if not mask:
+                continue
+            try:
+                backend.register(number, mask)
+            except OSError:
+                # Closed behind the hub's back: wake its waiters with EBADF, as notify_closing.
+                state.registered = 0
+                self._forget_fd(number)
 
     def _expire_reader(self, state: _FdState, waiter: greenlet) -> None:
         if state.reader is waiter:
@@ -647,10 +713,7 @@ class Hub(greenlet):
                     if fd == self._wakeup_read:
                         self._drain_wakeup()
                     else:
-                        try:
-                            self.backend.unregister(fd)
-                        except (OSError, ValueError, KeyError):
-                            pass
+                        self._drop_stray(fd)
                     continue
                 reader = state.reader if mask & READ else None
                 writer = state.writer if mask & WRITE else None
