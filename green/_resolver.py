@@ -88,13 +88,13 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.reversename
 
+from green import tpool as _tpool
 from green._stdlib import original
-from green._waiter import Waiter
 from green.hubs import get_hub
 from green.hubs import monotonic as _monotonic
+from green.hubs import wait_until as _wait_until
 
 _socket = original("socket")
-_thread = original("_thread")
 _time = original("time")
 
 __all__ = [
@@ -840,7 +840,6 @@ def _udp_exchange(
     Returns (answers by query key, keys whose answer was truncated). Replies that do not parse
     or match no query are ignored. An unreachable server (ICMP) ends the exchange early.
     """
-    hub = get_hub()
     family, address = _socket_address(server, port)
     answers: dict[int, dns.message.Message] = {}
     truncated: set[int] = set()
@@ -856,8 +855,7 @@ def _udp_exchange(
             try:
                 data = sock.recv(65535)
             except BlockingIOError:
-                remaining = deadline - _monotonic()
-                if remaining <= 0 or not hub.wait_readable(sock.fileno(), remaining):
+                if not _wait_until(sock.fileno(), False, deadline):
                     break
                 continue
             except OSError:  # ICMP port/host unreachable: this server is not there
@@ -884,14 +882,12 @@ def _udp_exchange(
 
 
 def _receive_exactly(sock: Any, size: int, deadline: float) -> bytes | None:
-    hub = get_hub()
     chunks = []
     while size:
         try:
             chunk = sock.recv(size)
         except BlockingIOError:
-            remaining = deadline - _monotonic()
-            if remaining <= 0 or not hub.wait_readable(sock.fileno(), remaining):
+            if not _wait_until(sock.fileno(), False, deadline):
                 return None
             continue
         if not chunk:
@@ -905,7 +901,6 @@ def _tcp_exchange(
     server: str, port: int, query: dns.message.Message, timeout: float
 ) -> dns.message.Message | None:
     """One query over TCP (two-byte length prefix); None on any failure or timeout."""
-    hub = get_hub()
     family, address = _socket_address(server, port)
     deadline = _monotonic() + timeout
     sock = _socket.socket(family, _socket.SOCK_STREAM)
@@ -915,8 +910,7 @@ def _tcp_exchange(
         if error:
             if error not in (errno.EINPROGRESS, errno.EAGAIN):
                 return None
-            remaining = deadline - _monotonic()
-            if remaining <= 0 or not hub.wait_writable(sock.fileno(), remaining):
+            if not _wait_until(sock.fileno(), True, deadline):
                 return None
             if sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR):
                 return None
@@ -926,8 +920,7 @@ def _tcp_exchange(
             try:
                 data = data[sock.send(data) :]
             except BlockingIOError:
-                remaining = deadline - _monotonic()
-                if remaining <= 0 or not hub.wait_writable(sock.fileno(), remaining):
+                if not _wait_until(sock.fileno(), True, deadline):
                     return None
         header = _receive_exactly(sock, 2, deadline)
         if header is None:
@@ -1495,32 +1488,9 @@ def _use_system() -> bool:
 
 
 def _in_os_thread(function: Callable[..., Any], *args: Any) -> Any:
-    """Run `function(*args)` on a new OS thread; park this green thread until it returns."""
-    hub = get_hub()
-    waiter = Waiter(hub)
-
-    def deliver(succeeded: bool, value: Any) -> None:
-        hub.remove_reference()
-        if succeeded:
-            waiter.wake(value)
-        else:
-            waiter.throw(value)
-
-    def work() -> None:
-        try:
-            value = function(*args)
-        except BaseException as error:  # handed back to the waiting green thread
-            hub.call_soon_threadsafe(deliver, False, error)
-        else:
-            hub.call_soon_threadsafe(deliver, True, value)
-
-    hub.add_reference()
-    try:
-        _thread.start_new_thread(work, ())
-    except BaseException:
-        hub.remove_reference()
-        raise
-    return waiter.wait()
+    """Run `function(*args)` on an OS thread of `green.tpool`; park this green thread until it
+    returns."""
+    return _tpool.execute(function, *args)
 
 
 # -- the public functions ------------------------------------------------------------------------

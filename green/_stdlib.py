@@ -1,7 +1,8 @@
 """Pristine stdlib modules, whatever monkey-patching has done to sys.modules since.
 
-Green modules bind the originals they wrap through `original(name)`. The patcher records the
-original of every module it replaces here before swapping the green one into sys.modules.
+Green modules bind the originals they wrap through `original(name)`, which imports the real
+module aside when the green one already sits in sys.modules. `reexport` gives a green module
+the stdlib module's names it does not implement.
 """
 
 from __future__ import annotations
@@ -9,8 +10,26 @@ from __future__ import annotations
 import importlib
 import sys
 from types import ModuleType
+from typing import Any, Iterable
 
 _saved: dict[str, ModuleType] = {}
+
+
+def reexport(
+    namespace: dict[str, Any],
+    stdlib: ModuleType,
+    implements: Iterable[str],
+    removes: Iterable[str] = (),
+    keep_defined: bool = False,
+) -> None:
+    """Copy into `namespace` (a green module's ``globals()``) every name of the `stdlib` module
+    but the dunders, those green `implements` and those it `removes` (with `keep_defined`, also
+    those `namespace` already has): a green module offers all that its stdlib module does."""
+    skipped = set(implements) | set(removes)
+    for name in dir(stdlib):
+        if name.startswith("__") or name in skipped or (keep_defined and name in namespace):
+            continue
+        namespace[name] = getattr(stdlib, name)
 
 
 def original(name: str) -> ModuleType:
@@ -38,8 +57,3 @@ def original(name: str) -> ModuleType:
         sys.modules[name] = replaced
     _saved[name] = module
     return module
-
-
-def save(name: str, module: ModuleType) -> None:
-    """Record `module` as the original of `name` (done by the patcher before it patches)."""
-    _saved.setdefault(name, module)

@@ -128,9 +128,9 @@ class Waiter:
             self.woken = True
             self.value = value
             hub = self.hub
-            here: Any = getattr(_hub_state, "hub", None)
+            here: Any = getattr(_hub_state, "hub", None)  # existing_hub(), one call less
             if hub is here and hub is not None:
-                hub._ready.append((self._resume, ()))  # the common case, inline
+                hub.schedule((self._resume, ()))  # the common case, inline
             else:
                 self._schedule()
 
@@ -143,11 +143,11 @@ class Waiter:
 
     def _schedule(self) -> None:
         hub: Hub | None = self.hub
-        here: Any = getattr(_hub_state, "hub", None)
+        here: Any = getattr(_hub_state, "hub", None)  # existing_hub(), one call less
         if hub is None:
             self._blocker.release()
         elif hub is here:  # the waiter's own OS thread
-            hub._ready.append((self._resume, ()))
+            hub.schedule((self._resume, ()))
         else:
             hub.call_soon_threadsafe(self._resume)
 

@@ -53,6 +53,7 @@ from typing import Any, Callable, TextIO
 
 from greenlet import getcurrent, greenlet
 
+from green._greenlets import root_of
 from green._stdlib import original
 from green._waiter import _quiet
 from green.hubs import get_hub
@@ -173,6 +174,12 @@ class _WatchedBackend:
     def close(self) -> None:
         self.inner.close()
 
+    def fresh(self) -> _WatchedBackend:
+        """This same wrapper (the watchdog holds it) around a fresh backend of the kind it
+        wrapped."""
+        self.inner = self.inner.fresh()
+        return self
+
 
 # -- the watchdog ---------------------------------------------------------------------------------
 
@@ -272,7 +279,7 @@ class _Watchdog:
         running = _running_greenlet(hub)
         if running is None or running is hub.parent:
             # The main green thread runs; a stall only if it keeps green work waiting.
-            if not (hub._ready or hub._timers or hub._fds):
+            if not hub.has_work():
                 return
         if now - state.last_report < state.report_interval:
             state.suppressed += 1
@@ -454,14 +461,7 @@ def _timer_owner(timer: Any) -> greenlet | None:
     return None
 
 
-def _root(thread: greenlet) -> greenlet:
-    """The main greenlet of `thread`'s OS thread."""
-    while thread.parent is not None:
-        thread = thread.parent
-    return thread
-
-
-def _state_of(thread: greenlet, hub: Hub) -> str:
+def _state_of(thread: greenlet) -> str:
     if thread is getcurrent():
         return "running"
     if thread.dead:
@@ -495,7 +495,7 @@ def format_run_info(hub: Hub | None = None) -> str:
     threads = [
         obj
         for obj in gc.get_objects()
-        if isinstance(obj, greenlet) and not obj.dead and _root(obj) is _root(hub)
+        if isinstance(obj, greenlet) and not obj.dead and root_of(obj) is root_of(hub)
     ]
     out = io.StringIO()
     counts = hub.counts()
@@ -509,7 +509,7 @@ def format_run_info(hub: Hub | None = None) -> str:
             label = f"{thread!r} (main)"
         else:
             label = repr(thread)
-        out.write(f"  {label} [{_state_of(thread, hub)}]")
+        out.write(f"  {label} [{_state_of(thread)}]")
         if id(thread) in waits:
             out.write(" waiting on: " + ", ".join(waits[id(thread)]))
         out.write("\n")
@@ -518,10 +518,10 @@ def format_run_info(hub: Hub | None = None) -> str:
             for line in traceback.format_stack(frame):
                 out.write("    " + line.rstrip("\n").replace("\n", "\n    ") + "\n")
     out.write(f"Registered fds ({counts['fds']}):\n")
-    for fd, state in sorted(hub._fds.items()):
+    for fd, registered, reader, writer in hub.registrations():
         out.write(
-            f"  fd {fd}: registered for {_MASK_NAMES.get(state.registered, state.registered)}; "
-            f"reader {state.reader!r}, writer {state.writer!r}\n"
+            f"  fd {fd}: registered for {_MASK_NAMES.get(registered, registered)}; "
+            f"reader {reader!r}, writer {writer!r}\n"
         )
     out.write(f"Pending timers ({len(timers)}):\n")
     for timer in timers:

@@ -8,8 +8,9 @@ from typing import Any, Callable
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
+from green._greenlets import throw_if_alive as _throw_if_alive
 from green._waiter import Waiter
-from green.hubs import _state as _hub_state
+from green.hubs import existing_hub as _existing_hub
 from green.hubs import get_hub
 from green.hubs.hub import BlockingInHubError, Hub, Timer
 
@@ -40,15 +41,12 @@ def sleep(seconds: float = 0) -> None:
         raise BlockingInHubError("sleep() called inside the hub (a timer or callback)")
     if seconds <= 0:
         entry = (current.switch, ())
-        hub._ready.append(entry)
+        hub.schedule(entry)
         try:
             _switch_into(hub)
         except BaseException:
             # Resumed by an exception (killed, Timeout): our queue entry must not wake us later.
-            try:
-                hub._ready.remove(entry)
-            except ValueError:
-                pass
+            hub.unschedule(entry)
             raise
         return
     timer = hub.call_later(seconds, current.switch)
@@ -178,7 +176,7 @@ class GreenThread(greenlet):
         self._exit_waiters = None
         if unobserved and not isinstance(exc_info[1], (GreenletExit, KeyboardInterrupt, SystemExit)):
             # Printed once; a later wait() still re-raises it.
-            self._hub._report(f"{self!r}, which nobody waits for")
+            self._hub.report_exception(f"{self!r}, which nobody waits for")
         if self._links is not None:
             self._run_links()
 
@@ -190,7 +188,7 @@ class GreenThread(greenlet):
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException:
-                self._hub._report(f"link {function!r} of {self!r}")
+                self._hub.report_exception(f"link {function!r} of {self!r}")
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -209,7 +207,7 @@ class GreenThread(greenlet):
         """
         self._waited = True
         if not self._finished:
-            if self._hub is not getattr(_hub_state, "hub", None):
+            if self._hub is not _existing_hub():
                 self._wait_from_other_thread()
                 return self._outcome()
             waiter = Waiter(self._hub)
@@ -317,34 +315,30 @@ def kill(thread: greenlet, *throw_args: Any) -> None:
             if thread._start_timer is not None:
                 thread._start_timer.cancel()
                 thread._start_timer = None
-                hub._ready.append((thread.switch, ()))
+                hub.schedule((thread.switch, ()))
         else:
-            thread.throw(exception) if current is hub else hub._ready.append((thread.throw, (exception,)))
+            thread.throw(exception) if current is hub else hub.schedule((thread.throw, (exception,)))
         if current is not hub:
             sleep(0)
         return
     if current is hub:
         thread.throw(exception)
         return
-    hub._ready.append((_throw_if_alive, (thread, exception)))
+    hub.schedule((_throw_if_alive, (thread, exception)))
     sleep(0)
-
-
-def _throw_if_alive(thread: greenlet, exception: BaseException) -> None:
-    if not thread.dead:
-        thread.throw(exception)
 
 
 def spawn(function: Callable[..., Any], *args: Any, **kwargs: Any) -> GreenThread:
     """Start ``function(*args, **kwargs)`` in a new green thread at the hub's next turn."""
     hub = get_hub()
     thread = GreenThread(function, args, kwargs, None, hub)
-    hub._ready.append((thread.switch, ()))
+    hub.schedule((thread.switch, ()))
     return thread
 
 
 def spawn_n(function: Callable[..., Any], *args: Any, **kwargs: Any) -> greenlet:
-    """Like `spawn`, for fire-and-forget work: no result is kept; an exception is printed."""
+    """`spawn` under eventlet's name for fire-and-forget work: the same GreenThread (which keeps
+    its result, as every GreenThread does); an exception nobody waits for is reported."""
     return spawn(function, *args, **kwargs)
 
 

@@ -33,7 +33,8 @@ import stat as _stat
 from typing import TYPE_CHECKING, Any
 
 from green._stdlib import original
-from green.hubs import _state as _hub_state
+from green._stdlib import reexport as _reexport
+from green.hubs import existing_hub as _existing_hub
 from green.hubs import get_hub
 
 _os = original("os")
@@ -44,11 +45,7 @@ __green__ = "os"
 __implements__ = ["read", "write", "close", "closerange", "waitpid", "wait", "wait3", "wait4"]
 __removes__: list[str] = []
 
-for _name in dir(_os):
-    if _name.startswith("__") or _name in __implements__ or _name in __removes__:
-        continue
-    globals()[_name] = getattr(_os, _name)
-del _name
+_reexport(globals(), _os, __implements__, __removes__)
 __all__ = list(_os.__all__)  # the stdlib's: everything above, and the names defined below
 
 if TYPE_CHECKING:
@@ -125,7 +122,7 @@ def _is_file(fd: int) -> bool:
 
 def close(fd: int) -> None:
     """Close `fd`; green threads waiting on it first wake with OSError(EBADF)."""
-    hub = getattr(_hub_state, "hub", None)
+    hub = _existing_hub()
     if hub is not None:
         hub.notify_closing(fd)
     _real_close(fd)
@@ -134,10 +131,10 @@ def close(fd: int) -> None:
 def closerange(fd_low: int, fd_high: int) -> None:
     """Close every fd from `fd_low` up to (not including) `fd_high`, ignoring errors; the hub
     forgets them first."""
-    hub = getattr(_hub_state, "hub", None)
+    hub = _existing_hub()
     if hub is not None:
         # The hub's fd table is small; the range may be huge (closerange(3, 65536)).
-        for fd in [fd for fd in hub._fds if fd_low <= fd < fd_high]:
+        for fd in [fd for fd in hub.fds() if fd_low <= fd < fd_high]:
             hub.notify_closing(fd)
     _real_closerange(fd_low, fd_high)
 

@@ -158,7 +158,7 @@ class _GreenRun:
         self._settle()
         before = snapshot(hub)
         thread = GreenThread(function, (), arguments, f"test {self.item.name}", hub)
-        hub._ready.append((thread.switch, ()))
+        hub.schedule((thread.switch, ()))
         try:
             thread.wait()
         except LoopExit:
@@ -212,7 +212,7 @@ class _GreenRun:
         from green.greenthread import sleep
 
         for _ in range(100):
-            if not self.hub._ready:
+            if not self.hub.counts()["ready"]:
                 break
             sleep(0)
 
@@ -252,7 +252,7 @@ class _GreenRun:
         finally:
             self._cleanup()
             self._restore_time()
-            abandoned = self.hub._references > 0
+            abandoned = self.hub.references > 0
             if not abandoned:
                 try:
                     self.hub.finish()
@@ -277,6 +277,7 @@ class _GreenRun:
         """
         from greenlet import GreenletExit
 
+        from green._greenlets import throw_if_alive as _throw_if_alive
         from green.greenthread import GreenThread, sleep
         from green.testing import green_threads_of
 
@@ -287,26 +288,15 @@ class _GreenRun:
                 break
             for thread in threads:
                 if thread:
-                    hub._ready.append((_throw_if_alive, (thread,)))
+                    hub.schedule((_throw_if_alive, (thread, GreenletExit())))
                 elif isinstance(thread, GreenThread):
                     thread._killed_before_start = GreenletExit()
-                    hub._ready.append((thread.switch, ()))
+                    hub.schedule((thread.switch, ()))
             try:
                 sleep(0)
             except BaseException:  # an exception from the hub while dying threads clean up
                 traceback.print_exc()
-        for timer in hub.pending_timers():
-            timer.cancel()
-        for fd in list(hub._fds):
-            hub.notify_closing(fd)
-        hub._ready.clear()
-
-
-def _throw_if_alive(thread: Any) -> None:
-    from greenlet import GreenletExit
-
-    if not thread.dead:
-        thread.throw(GreenletExit())
+        hub.reset()
 
 
 _abandoned_hubs: list[Any] = []

@@ -61,8 +61,9 @@ from typing import TYPE_CHECKING, Any, Iterable
 from greenlet import getcurrent as _greenlet_getcurrent
 
 from green._stdlib import original
+from green._stdlib import reexport as _reexport
 from green.greenthread import sleep as _green_sleep
-from green.hubs import _state as _hub_state
+from green.hubs import existing_hub as _existing_hub
 from green.hubs import get_hub
 from green.hubs import monotonic as _monotonic
 
@@ -72,11 +73,7 @@ __green__ = "select"
 __implements__ = ["select", "poll"]
 __removes__ = [name for name in ("epoll", "kqueue", "kevent", "devpoll") if hasattr(_select, name)]
 
-for _name in dir(_select):
-    if _name.startswith("__") or _name in __implements__ or _name in __removes__:
-        continue
-    globals()[_name] = getattr(_select, _name)
-del _name
+_reexport(globals(), _select, __implements__, __removes__)
 
 if TYPE_CHECKING:
     # The names copied from the stdlib module above are invisible to type checkers.
@@ -193,7 +190,7 @@ class _Doorbell:
     def close(self) -> None:
         epoll = self._epoll
         if epoll is not None and not epoll.closed:
-            hub = getattr(_hub_state, "hub", None)
+            hub = _existing_hub()
             if hub is not None:
                 hub.notify_closing(epoll.fileno())
             epoll.close()
@@ -204,7 +201,7 @@ def _let_others_run() -> None:
     without the hub getting a turn since (see *Fairness* in the module's essay). Nothing inside
     the hub, where switching away is impossible, nor in an OS thread without a hub (no other
     green thread there to let run)."""
-    hub = getattr(_hub_state, "hub", None)
+    hub = _existing_hub()
     if hub is None:
         return
     current = _greenlet_getcurrent()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from green import select as _green_select
 from green._stdlib import original
+from green._stdlib import reexport as _reexport
 
 _selectors = original("selectors")
 
@@ -23,11 +24,7 @@ __removes__ = [
     name for name in ("EpollSelector", "KqueueSelector", "DevpollSelector") if hasattr(_selectors, name)
 ]
 
-for _name in dir(_selectors):
-    if _name.startswith("__") or _name in __implements__ or _name in __removes__:
-        continue
-    globals()[_name] = getattr(_selectors, _name)
-del _name
+_reexport(globals(), _selectors, __implements__, __removes__)
 
 if TYPE_CHECKING:
     # The names copied from the stdlib module above are invisible to type checkers.

@@ -44,6 +44,9 @@ from greenlet import getcurrent as _getcurrent
 
 from green import _stdlib
 from green import hubs as _hubs
+from green._greenlets import root_of as _root_of
+from green._greenlets import throw_if_alive as _throw_if_alive
+from green._stdlib import reexport as _reexport
 from green._waiter import Waiter as _Waiter
 from green.thread import ForMainThread as _ForMainThread
 
@@ -54,11 +57,7 @@ __green__ = "signal"
 __implements__ = ["signal", "getsignal", "pause"]
 __removes__: list[str] = []
 
-for _name in dir(_stdlib.original("signal")):
-    if _name.startswith("__") or _name in __implements__ or _name in __removes__:
-        continue
-    globals()[_name] = getattr(_stdlib.original("signal"), _name)
-del _name
+_reexport(globals(), _stdlib.original("signal"), __implements__, __removes__)
 
 # Bound after the re-export above, which copies the stdlib module's own private names too.
 _signal = _stdlib.original("signal")
@@ -69,10 +68,7 @@ __all__ = [name for name in dir(_signal) if not name.startswith("_")]
 
 
 def _main_green_thread() -> Any:
-    main = _getcurrent()
-    while main.parent is not None:
-        main = main.parent
-    return main
+    return _root_of()
 
 
 class _GreenHandler:
@@ -113,7 +109,7 @@ class _InterruptMain:
             return _signal.default_int_handler(signum, frame)
         _interrupt_pending[0] = True
         hub = _hubs.get_hub()
-        hub._ready.appendleft((_deliver_interrupt, (_main_green_thread(),)))
+        hub.schedule_first((_deliver_interrupt, (_main_green_thread(),)))
         hub.wake_from_signal()  # the hub may be the one interrupted, in poll
         return None
 
@@ -143,25 +139,20 @@ def _run_handler(handler: Callable[..., Any], signum: int, frame: Any, main: Any
         # the hub's queue, so it lands before anything else resumes the main green thread.
         if main.dead:
             raise
-        _hubs.get_hub()._ready.appendleft((_throw_into, (main, problem)))
-
-
-def _throw_into(target: Any, problem: BaseException) -> None:
-    if not target.dead:
-        target.throw(problem)
+        _hubs.get_hub().schedule_first((_throw_if_alive, (main, problem)))
 
 
 def _use_hub_wakeup() -> None:
     """Point the interpreter's signal wake-up fd at this OS thread's hub (main thread only)."""
     hub = _hubs.get_hub()
     try:
-        current = _signal.set_wakeup_fd(hub._wakeup_write, warn_on_full_buffer=False)
+        current = _signal.set_wakeup_fd(hub.wakeup_fd, warn_on_full_buffer=False)
     except ValueError:  # not the main thread of the main interpreter
         return
-    if current not in (-1, hub._wakeup_write) and current != _own_wakeup[0]:
+    if current not in (-1, hub.wakeup_fd) and current != _own_wakeup[0]:
         _signal.set_wakeup_fd(current)  # somebody else's (asyncio's): leave it alone
         return
-    _own_wakeup[0] = hub._wakeup_write
+    _own_wakeup[0] = hub.wakeup_fd
 
 
 _own_wakeup = [-1]

@@ -14,7 +14,9 @@ the green object. Every blocking method follows the same three steps:
    ``TimeoutError("timed out")``, which is `socket.timeout`.
 
 The hot methods (`recv`, `recv_into`, `send`, `sendall`, `accept`) do step 1 inline and only call
-the shared slow path `_retry` when they would block. One timeout covers a whole `sendall`, as in
+the shared slow path `_retry` when they would block; the others share one generic body, `_blocking_call`,
+which costs one Python call more per operation. The wait of step 2 is ``green.hubs.wait_until``,
+the one helper every green module waits for an fd with. One timeout covers a whole `sendall`, as in
 the stdlib since 3.5.
 
 The hub keeps an fd registered with the kernel between waits, so an fd must be forgotten by the
@@ -24,8 +26,7 @@ recycled fd number from inheriting a stale registration.
 
 Host names in addresses given to `connect`, `connect_ex` and `sendto` are resolved with the green
 `getaddrinfo` first; the stdlib would resolve them with a blocking C call. The five name
-functions come from ``green._resolver`` (DNS on dnspython), loaded on first use; without it they
-fall back to the stdlib's (blocking) functions.
+functions come from ``green._resolver`` (DNS on dnspython, a dependency), loaded on first use.
 
 `makefile` returns the stdlib's buffered objects over a stdlib `SocketIO` of the *green*
 socket, with the stdlib's reference counting (`_io_refs`/`_closed`), so http.client, ftplib and
@@ -46,9 +47,10 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable
 
 from green._stdlib import original
-from green.hubs import _state as _hub_state
-from green.hubs import get_hub
-from green.hubs import monotonic as _monotonic
+from green._stdlib import reexport as _reexport
+from green.hubs import deadline_after as _deadline_after
+from green.hubs import existing_hub as _existing_hub
+from green.hubs import wait_until as _wait_until
 from green.hubs.hub import notify_closing_elsewhere as _notify_closing_elsewhere
 
 _stdsocket = original("socket")
@@ -71,11 +73,7 @@ __implements__ = [
 __removes__: list[str] = []
 
 # Re-export everything the stdlib module has (constants, exceptions, helpers) except what we replace.
-for _name in dir(_stdsocket):
-    if _name.startswith("__") or _name in __implements__ or _name in __removes__:
-        continue
-    globals()[_name] = getattr(_stdsocket, _name)
-del _name
+_reexport(globals(), _stdsocket, __implements__, __removes__)
 
 if TYPE_CHECKING:
     # The names copied from the stdlib module above are invisible to type checkers.
@@ -106,11 +104,6 @@ _INHERIT: Any = object()
 
 def _timed_out() -> TimeoutError:
     return TimeoutError("timed out")
-
-
-def _existing_hub() -> Any:
-    """The calling OS thread's hub if it has one (closing a socket must not create a hub)."""
-    return getattr(_hub_state, "hub", None)
 
 
 def _check_timeout(value: Any) -> float | None:
@@ -276,10 +269,20 @@ class socket:
 
     # -- the shared slow path -----------------------------------------------------------------
 
+    def _blocking_call(self, method: Callable[..., Any], args: tuple, writing: bool, flags: int = 0) -> Any:
+        """The whole try, wait, retry of one real call: the body of every blocking method but
+        the hot ones, which inline its first step (see the module docstring)."""
+        try:
+            return method(*args)
+        except BlockingIOError:
+            if self._timeout == 0.0 or flags & _MSG_DONTWAIT:
+                raise
+        return self._retry(method, args, writing)
+
     def _retry(self, method: Callable[..., Any], args: tuple, writing: bool) -> Any:
         """Wait until the socket may be ready, then call ``method(*args)`` again, until it does
         not raise BlockingIOError or the timeout passes (TimeoutError)."""
-        deadline = None if self._timeout is None else _monotonic() + self._timeout
+        deadline = _deadline_after(self._timeout)
         while True:
             self._wait(writing, deadline)
             try:
@@ -289,14 +292,7 @@ class socket:
 
     def _wait(self, writing: bool, deadline: float | None) -> None:
         """Park until the socket may be ready; TimeoutError once `deadline` has passed."""
-        hub = get_hub()
-        fd = self._sock.fileno()
-        wait = hub.wait_writable if writing else hub.wait_readable
-        if deadline is None:
-            wait(fd)
-            return
-        remaining = deadline - _monotonic()
-        if remaining <= 0.0 or not wait(fd, remaining):
+        if not _wait_until(self._sock.fileno(), writing, deadline):
             raise _timed_out()
 
     # -- receiving ----------------------------------------------------------------------------
@@ -326,39 +322,19 @@ class socket:
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
         """Receive a datagram (or bytes) and the sender's address; waits cooperatively."""
-        try:
-            return self._sock.recvfrom(bufsize, flags)
-        except BlockingIOError:
-            if self._timeout == 0.0 or flags & _MSG_DONTWAIT:
-                raise
-        return self._retry(self._sock.recvfrom, (bufsize, flags), False)
+        return self._blocking_call(self._sock.recvfrom, (bufsize, flags), False, flags)  # type: ignore[no-any-return]
 
     def recvfrom_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> tuple[int, Any]:
         """Like `recvfrom`, into `buffer`; returns (count, address)."""
-        try:
-            return self._sock.recvfrom_into(buffer, nbytes, flags)
-        except BlockingIOError:
-            if self._timeout == 0.0 or flags & _MSG_DONTWAIT:
-                raise
-        return self._retry(self._sock.recvfrom_into, (buffer, nbytes, flags), False)
+        return self._blocking_call(self._sock.recvfrom_into, (buffer, nbytes, flags), False, flags)  # type: ignore[no-any-return]
 
     def recvmsg(self, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> tuple[bytes, list, int, Any]:
         """Receive data and ancillary data (stdlib `recvmsg`); waits cooperatively."""
-        try:
-            return self._sock.recvmsg(bufsize, ancbufsize, flags)
-        except BlockingIOError:
-            if self._timeout == 0.0 or flags & _MSG_DONTWAIT:
-                raise
-        return self._retry(self._sock.recvmsg, (bufsize, ancbufsize, flags), False)
+        return self._blocking_call(self._sock.recvmsg, (bufsize, ancbufsize, flags), False, flags)  # type: ignore[no-any-return]
 
     def recvmsg_into(self, buffers: Any, ancbufsize: int = 0, flags: int = 0) -> tuple[int, list, int, Any]:
         """Like `recvmsg`, scattering the data into `buffers`."""
-        try:
-            return self._sock.recvmsg_into(buffers, ancbufsize, flags)
-        except BlockingIOError:
-            if self._timeout == 0.0 or flags & _MSG_DONTWAIT:
-                raise
-        return self._retry(self._sock.recvmsg_into, (buffers, ancbufsize, flags), False)
+        return self._blocking_call(self._sock.recvmsg_into, (buffers, ancbufsize, flags), False, flags)  # type: ignore[no-any-return]
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -390,7 +366,7 @@ class socket:
 
     def _sendall_rest(self, data: Any, flags: int, sent: int) -> None:
         timeout = self._timeout
-        deadline = None if timeout is None else _monotonic() + timeout
+        deadline = _deadline_after(timeout)
         send = self._sock.send
         with memoryview(data) as view, view.cast("B") as octets:
             total = len(octets)
@@ -415,34 +391,21 @@ class socket:
             args = (data, flags, self._resolve(flags_and_address[1]))
         else:
             args = (data, *flags_and_address)  # the real call raises the stdlib's TypeError
-        try:
-            return self._sock.sendto(*args)
-        except BlockingIOError:
-            if self._timeout == 0.0 or flags & _MSG_DONTWAIT:
-                raise
-        return self._retry(self._sock.sendto, args, True)
+        return self._blocking_call(self._sock.sendto, args, True, flags)  # type: ignore[no-any-return]
 
     def sendmsg(self, buffers: Any, ancdata: Any = (), flags: int = 0, address: Any = None) -> int:
         """Send data and ancillary data (stdlib `sendmsg`); waits cooperatively."""
         args: tuple = (buffers, ancdata, flags) if address is None else (buffers, ancdata, flags, address)
-        try:
-            return self._sock.sendmsg(*args)
-        except BlockingIOError:
-            if self._timeout == 0.0 or flags & _MSG_DONTWAIT:
-                raise
-        return self._retry(self._sock.sendmsg, args, True)
+        return self._blocking_call(self._sock.sendmsg, args, True, flags)  # type: ignore[no-any-return]
 
     if hasattr(_RealSocket, "sendmsg_afalg"):
 
         def sendmsg_afalg(self, *args: Any, **keywords: Any) -> int:
             """The stdlib's `sendmsg_afalg` (AF_ALG sockets, Linux), waiting cooperatively."""
             method = self._sock.sendmsg_afalg
-            try:
-                return method(*args, **keywords)  # type: ignore[no-any-return]
-            except BlockingIOError:
-                if self._timeout == 0.0 or keywords.get("flags", 0) & _MSG_DONTWAIT:
-                    raise
-            return self._retry(lambda: method(*args, **keywords), (), True)  # type: ignore[no-any-return]
+            return self._blocking_call(  # type: ignore[no-any-return]
+                lambda: method(*args, **keywords), (), True, keywords.get("flags", 0)
+            )
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """Send a file opened in binary mode; returns the number of bytes sent.
@@ -502,7 +465,7 @@ class socket:
         limit = min(count, size) if count else size
         chunk = min(limit, 0x40000000)
         timeout = self._timeout
-        deadline = None if timeout is None else _monotonic() + timeout
+        deadline = _deadline_after(timeout)
         target = self._sock.fileno()
         total = 0
         try:
@@ -598,7 +561,7 @@ class socket:
             self._retry(self._sock.connect, (address,), True)
             return
         timeout = self._timeout
-        deadline = None if timeout is None else _monotonic() + timeout
+        deadline = _deadline_after(timeout)
         self._wait(True, deadline)
         error = self._sock.getsockopt(_SOL_SOCKET, _SO_ERROR)
         if error:
@@ -861,7 +824,7 @@ def create_server(
         raise
 
 
-# -- name resolution: green._resolver when it exists, else the stdlib's functions ------------
+# -- name resolution: green._resolver, imported on first use (dnspython is not light) ---------
 
 _resolver_module: ModuleType | None = None
 
@@ -869,12 +832,8 @@ _resolver_module: ModuleType | None = None
 def _resolver() -> ModuleType:
     global _resolver_module
     if _resolver_module is None:
-        try:
-            import green._resolver as module
-        except ModuleNotFoundError as error:
-            if error.name != "green._resolver":
-                raise
-            module = _stdsocket
+        import green._resolver as module
+
         _resolver_module = module
     return _resolver_module
 

@@ -59,8 +59,9 @@ from typing import TYPE_CHECKING, Any, Callable, cast
 
 import green.socket as _green_socket
 from green._stdlib import original
-from green.hubs import get_hub
-from green.hubs import monotonic as _monotonic
+from green._stdlib import reexport as _reexport
+from green.hubs import deadline_after as _deadline_after
+from green.hubs import wait_until as _wait_until
 
 _stdssl = original("ssl")
 _stdsocket = original("socket")
@@ -84,11 +85,7 @@ __removes__: list[str] = []
 
 # Re-export everything the stdlib module has (constants, exceptions, SSLObject, MemoryBIO,
 # certificate helpers) except what green replaces.
-for _name in dir(_stdssl):
-    if _name.startswith("__") or _name in __implements__ or _name in __removes__:
-        continue
-    globals()[_name] = getattr(_stdssl, _name)
-del _name
+_reexport(globals(), _stdssl, __implements__, __removes__)
 
 if TYPE_CHECKING:
     # The names copied from the stdlib module above are invisible to type checkers.
@@ -245,19 +242,13 @@ class SSLSocket(_green_socket.socket):
         """``method(*args)`` raised SSLWantRead (`reading`) or SSLWantWrite: wait for that
         direction, retry, until it succeeds or `timeout` seconds have passed (TimeoutError with
         `message`, or, when it is None, the read/write message of the direction waited for)."""
-        hub = get_hub()
         fd = self._sock.fileno()
-        deadline = None if timeout is None else _monotonic() + timeout
+        deadline = _deadline_after(timeout)
         while True:
-            wait = hub.wait_readable if reading else hub.wait_writable
-            if deadline is None:
-                wait(fd)
-            else:
-                remaining = deadline - _monotonic()
-                if remaining <= 0.0 or not wait(fd, remaining):
-                    if message is None:
-                        message = _READ_TIMED_OUT if reading else _WRITE_TIMED_OUT
-                    raise TimeoutError(message)
+            if not _wait_until(fd, not reading, deadline):
+                if message is None:
+                    message = _READ_TIMED_OUT if reading else _WRITE_TIMED_OUT
+                raise TimeoutError(message)
             try:
                 return method(*args)
             except _SSLWantReadError:

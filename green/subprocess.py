@@ -21,6 +21,7 @@ import typing as _typing
 
 from green._process import wait_for_exit as _wait_for_exit
 from green._stdlib import original as _original
+from green._stdlib import reexport as _reexport
 from green.greenthread import GreenThread as _GreenThread
 from green.greenthread import spawn as _spawn
 from green.hubs import get_hub as _get_hub
@@ -36,11 +37,7 @@ __green__ = "subprocess"
 __implements__ = ["Popen", "run", "call", "check_call", "check_output", "getoutput", "getstatusoutput"]
 __removes__: list[str] = []
 
-for _name in dir(_subprocess):
-    if _name.startswith("__") or _name in __implements__ or _name in __removes__:
-        continue
-    globals()[_name] = getattr(_subprocess, _name)
-del _name
+_reexport(globals(), _subprocess, __implements__, __removes__)
 
 # Bound after the re-export above, which copies the stdlib module's own private names too.
 _os = _original("os")

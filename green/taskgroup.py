@@ -39,6 +39,7 @@ from typing import Any, Callable
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
+from green._greenlets import throw_if_alive as _throw_if_alive
 from green.event import Event
 from green.greenthread import GreenThread
 from green.hubs import get_hub
@@ -102,7 +103,7 @@ class TaskGroup:
         thread = GreenThread(function, args, kwargs, None, hub)
         self._children.add(thread)
         thread.link(self._child_ended)
-        hub._ready.append((thread.switch, ()))
+        hub.schedule((thread.switch, ()))
         if self._cancelling:
             _cancel_thread(hub, thread)
         return thread
@@ -194,7 +195,7 @@ class TaskGroup:
         for child in list(self._children):
             _cancel_thread(hub, child)
         if self._state == "body":
-            hub._ready.append((self._interrupt_body, (TaskGroupCancelled(self),)))
+            hub.schedule((self._interrupt_body, (TaskGroupCancelled(self),)))
 
     def _interrupt_body(self, error: TaskGroupCancelled) -> None:
         # Runs in the hub, so the parent is parked; it may have reached __exit__ meanwhile.
@@ -211,9 +212,4 @@ def _cancel_thread(hub: Any, thread: GreenThread) -> None:
         # Not started: it is on the ready queue already and dies as soon as it starts.
         thread._killed_before_start = GreenletExit()
         return
-    hub._ready.append((_throw_if_alive, (thread,)))
-
-
-def _throw_if_alive(thread: GreenThread) -> None:
-    if not thread.dead:
-        thread.throw(GreenletExit())
+    hub.schedule((_throw_if_alive, (thread, GreenletExit())))

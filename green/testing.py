@@ -107,6 +107,9 @@ class _VirtualTimeBackend:
         self.unregister = real.unregister
         self.close = real.close
 
+    def fresh(self) -> _VirtualTimeBackend:
+        return _VirtualTimeBackend(self.real.fresh(), self.clock, self.hub)
+
     def poll(self, timeout: float | None) -> list[tuple[int, int]]:
         if timeout is None or timeout <= 0.0:
             return self.real.poll(timeout)
@@ -114,13 +117,13 @@ class _VirtualTimeBackend:
         clock, hub = self.clock, self.hub
         threshold = clock.autojump
         if threshold is None:
-            if hub._idle_forever():
+            if hub.idle_forever():
                 raise LoopExit(
                     "every green thread waits for a timer on a virtual clock that only moves "
                     "when advanced by hand (clock.advance), and nothing else can happen"
                 )
             return self.real.poll(None)
-        if hub._references > 0:
+        if hub.references > 0:
             threshold = max(threshold, timeout)
         events = self.real.poll(threshold)
         if not events:
@@ -207,7 +210,7 @@ def find_leaks(
             continue
         timers.append(repr(timer))
     registered = []
-    for fd in hub._fds if fds else ():
+    for fd in hub.fds() if fds else ():
         waiting = [
             f"{direction} by {thread!r}" for waited, direction, thread in hub.waiters() if waited == fd
         ]
@@ -215,8 +218,8 @@ def find_leaks(
             f"fd {fd} registered" + (f", waited on for {', '.join(waiting)}" if waiting else "")
         )
     tpool = _tpool_jobs_of(hub)
-    if hub._references > 0 and not tpool:
-        tpool = [f"{hub._references} promise(s) of a call back from another OS thread (hub references)"]
+    if hub.references > 0 and not tpool:
+        tpool = [f"{hub.references} promise(s) of a call back from another OS thread (hub references)"]
     return {"threads": threads, "timers": timers, "fds": registered, "tpool": tpool}
 
 

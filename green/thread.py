@@ -41,8 +41,11 @@ from typing import Any, Callable
 
 from greenlet import getcurrent, greenlet
 
+from green._greenlets import root_of as _root_of
+from green._greenlets import throw_if_alive as _throw_if_alive
 from green._local import local as _green_local
 from green._stdlib import original
+from green._stdlib import reexport as _reexport
 from green._waiter import Waiter
 from green.hubs import get_hub
 
@@ -385,7 +388,7 @@ _non_daemon_handles: dict[_ThreadHandle, None] = {}
 def _start(function: Callable[..., Any], args: tuple, kwargs: dict) -> _GreenOSThread:
     hub = get_hub()
     thread = _GreenOSThread(function, args, kwargs, hub)
-    hub._ready.append((thread.switch, ()))
+    hub.schedule((thread.switch, ()))
     return thread
 
 
@@ -481,9 +484,7 @@ def interrupt_main(signum: int = 2) -> None:
     """
     import signal as _signal_module
 
-    main = getcurrent()
-    while main.parent is not None:
-        main = main.parent
+    main = _root_of()
     default = _signal_module.default_int_handler
     if (
         getcurrent() is main
@@ -494,16 +495,11 @@ def interrupt_main(signum: int = 2) -> None:
         return
     # First in the hub's queue: the stdlib raises it at the main thread's next bytecode, so it
     # must reach the main green thread before anything else resumes it.
-    get_hub()._ready.appendleft((_throw_into, (main, KeyboardInterrupt())))
+    get_hub().schedule_first((_throw_if_alive, (main, KeyboardInterrupt())))
 
 
 def set_name(name: str) -> None:
     """3.14+: would name the OS thread; green threads share it, so this does nothing."""
-
-
-def _throw_into(target: greenlet, problem: BaseException) -> None:
-    if not target.dead:
-        target.throw(problem)
 
 
 # -- fork ---------------------------------------------------------------------------------------
@@ -547,18 +543,10 @@ def _after_fork_in_child() -> None:
     hub = getattr(_state, "hub", None)
     survivor = getcurrent()
     if hub is not None:
-        _abandoned.append(list(hub._ready))
-        hub._ready.clear()
-        _abandoned.append(list(hub._timers))
-        hub._timers.clear()
-        hub._cancelled_timers = 0
         # References held for other OS threads mean nothing here; those held for installed
         # signal handlers (green.signal) still do.
         signals = sys.modules.get("green.signal")
-        hub._references = len(getattr(signals, "_holding", ()))
-        for state in hub._fds.values():
-            _abandoned.append((state.reader, state.writer))
-            state.reader = state.writer = None
+        _abandoned.extend(hub.drop_green_threads(len(getattr(signals, "_holding", ()))))
     survivor_handle = getattr(survivor, "handle", None)
     for handle in list(_non_daemon_handles):
         if handle is not survivor_handle:
@@ -595,7 +583,4 @@ __implements__ = [name for name in _CANDIDATES if hasattr(_thread, name)]
 __removes__: list[str] = []
 
 # Re-export everything else (error, TIMEOUT_MAX, _excepthook, _ExceptHookArgs, ...).
-for _name in dir(_thread):
-    if _name not in __implements__ and not _name.startswith("__") and _name not in globals():
-        globals()[_name] = getattr(_thread, _name)
-del _name
+_reexport(globals(), _thread, __implements__, keep_defined=True)

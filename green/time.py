@@ -9,6 +9,7 @@ import operator as _operator
 from typing import TYPE_CHECKING, Any
 
 from green._stdlib import original
+from green._stdlib import reexport as _reexport
 from green.greenthread import sleep as _green_sleep
 
 _time = original("time")
@@ -17,11 +18,7 @@ __green__ = "time"
 __implements__ = ["sleep"]
 __removes__: list[str] = []
 
-for _name in dir(_time):
-    if _name.startswith("__") or _name in __implements__ or _name in __removes__:
-        continue
-    globals()[_name] = getattr(_time, _name)
-del _name
+_reexport(globals(), _time, __implements__, __removes__)
 
 if TYPE_CHECKING:
     # The names copied from the stdlib module above are invisible to type checkers.

@@ -63,10 +63,12 @@ import httptools
 from greenlet import GreenletExit, getcurrent, greenlet
 
 from green._accept import CLIENT_ERRORS, RESOURCE_ERRORS, AcceptBackoff
+from green._greenlets import throw_if_alive as _throw_if_alive
 from green._stdlib import original
 from green._waiter import Waiter
 from green.hubs import get_hub
 from green.hubs import monotonic as _hub_monotonic
+from green.hubs import wait_until as _wait_until
 
 __all__ = ["ALREADY_HANDLED", "FileWrapper", "HTTPError", "Server", "server", "main"]
 
@@ -1436,7 +1438,7 @@ class Server:
                     client.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
                 self.active += 1
                 thread = greenlet(self._handle, parent=hub)
-                hub._ready.append((thread.switch, (client, address)))
+                hub.schedule((thread.switch, (client, address)))
         finally:
             self._serving = False
             if not self.stopping:
@@ -1546,16 +1548,15 @@ class Server:
         self.connections.add(handshaking)
         try:
             while True:
-                remaining = deadline - _monotonic()
-                if remaining <= 0:
+                if deadline <= _monotonic():
                     raise TimeoutError
                 try:
                     tls.do_handshake()
                     return tls
                 except _ssl.SSLWantReadError:
-                    ready = hub.wait_readable(fd, remaining)
+                    ready = _wait_until(fd, False, deadline)
                 except _ssl.SSLWantWriteError:
-                    ready = hub.wait_writable(fd, remaining)
+                    ready = _wait_until(fd, True, deadline)
                 if not ready:
                     raise TimeoutError
         except (OSError, ValueError) as error:
@@ -1618,7 +1619,7 @@ class Server:
             for connection in list(self.connections):
                 thread = connection.greenlet
                 if not thread.dead:
-                    self.hub._ready.append((_throw_if_alive, (thread, GreenletExit())))
+                    self.hub.schedule((_throw_if_alive, (thread, GreenletExit())))
             if not self.stopped:
                 waiter = Waiter(self.hub)
                 self._done_waiters.append(waiter)
@@ -1627,11 +1628,6 @@ class Server:
 
 def _first(item: tuple[float, Any]) -> float:
     return item[0]
-
-
-def _throw_if_alive(thread: greenlet, exception: BaseException) -> None:
-    if not thread.dead:
-        thread.throw(exception)
 
 
 def server(sock: Any, app: Callable[[dict, Callable], Iterable[bytes]], **options: Any) -> None:

@@ -43,12 +43,7 @@ def hub_left_empty(request: pytest.FixtureRequest):
     if leaks:
         details = [repr(entry) for entry in hub.waiters()] + [repr(t) for t in hub.pending_timers()]
         # Clean up so the next test starts from an empty hub, then fail this one.
-        for timer in hub.pending_timers():
-            timer.cancel()
-        hub._ready.clear()
-        for fd in list(hub._fds):
-            hub.notify_closing(fd)
-        hub._ready.clear()
+        hub.reset()
         pytest.fail(f"test left the hub with {leaks}: {details}", pytrace=False)
 
 

@@ -707,7 +707,7 @@ def test_os_thread_keeps_the_hub_running(setup: Setup) -> None:
 
     # Compared with the count before, not with zero: in the patched run pytest-timeout's SIGALRM
     # handler is a green handler, which holds a reference of its own.
-    references = green.get_hub()._references
+    references = green.get_hub().references
     thread = green.spawn(ticker)
     try:
         assert _resolver._in_os_thread(lambda: sleep(0.3) or "slept") == "slept"
@@ -717,7 +717,7 @@ def test_os_thread_keeps_the_hub_running(setup: Setup) -> None:
     assert ticks >= 5
     with pytest.raises(ZeroDivisionError):
         _resolver._in_os_thread(lambda: 1 / 0)
-    assert green.get_hub()._references == references
+    assert green.get_hub().references == references
 
 
 # -- the C library talking to the same server ----------------------------------------------------

@@ -232,7 +232,7 @@ def test_select_with_a_pipe():
     try:
         green.spawn_after(0.01, os.write, write_end, b"p")
         assert gselect.select([read_end], [], [], 2) == ([read_end], [], [])
-        assert get_hub().counts()["fds"] == 0 or read_end not in get_hub()._fds
+        assert get_hub().counts()["fds"] == 0 or read_end not in get_hub().fds()
     finally:
         os.close(read_end)
         os.close(write_end)

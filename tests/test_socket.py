@@ -198,7 +198,7 @@ def test_a_socket_dropped_without_close_leaves_no_stale_registration():
         warnings.simplefilter("ignore", ResourceWarning)
         del a, reader
         gc.collect()
-    assert old_fd not in get_hub()._fds
+    assert old_fd not in get_hub().fds()
     c, d = gsocket.socketpair()
     try:
         receiver, sender = (c, d) if c.fileno() == old_fd else (d, c)

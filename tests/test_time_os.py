@@ -160,11 +160,11 @@ def test_closerange_tells_the_hub(pipe):
     read_end, write_end = pipe
     reader = green.spawn(gos.read, read_end, 10)
     green.sleep(0)
-    assert read_end in get_hub()._fds
+    assert read_end in get_hub().fds()
     gos.closerange(read_end, read_end + 1)  # a range of one: other tests' fds stay open
     with pytest.raises(OSError):
         reader.wait()
-    assert read_end not in get_hub()._fds
+    assert read_end not in get_hub().fds()
 
 
 def test_a_wait_the_backend_refuses_leaves_no_waiter_behind():

@@ -126,13 +126,13 @@ def test_set_num_threads_limits_concurrency():
 def test_killed_waiter_does_not_break_the_hub():
     # Compared with the count before: in the patched run, pytest-timeout's SIGALRM handler is a
     # green handler, which holds a reference of its own.
-    references = green.get_hub()._references
+    references = green.get_hub().references
     thread = green.spawn(tpool.execute, _real_time.sleep, 0.1)
     green.sleep(0)
     thread.kill()
     # The job still finishes; its result is dropped and the hub reference released.
     tpool.execute(_real_time.sleep, 0.15)
-    assert green.get_hub()._references == references
+    assert green.get_hub().references == references
 
 
 def test_execute_inside_hub_is_refused():

@@ -23,9 +23,12 @@ __all__ = [
     "LoopExit",
     "Timer",
     "available_backends",
+    "deadline_after",
+    "existing_hub",
     "get_hub",
     "monotonic",
     "use_hub",
+    "wait_until",
 ]
 
 BACKENDS = ("epoll", "poll", "select")
@@ -78,6 +81,12 @@ def get_hub() -> Hub:
         return hub
 
 
+def existing_hub() -> Hub | None:
+    """The calling OS thread's hub, or None if it has none yet (never creates one: closing a
+    socket in a plain OS thread must not)."""
+    return getattr(_state, "hub", None)
+
+
 def monotonic() -> float:
     """Seconds on the clock of the calling OS thread's hub: the clock of every green timeout.
 
@@ -87,6 +96,27 @@ def monotonic() -> float:
     """
     hub = getattr(_state, "hub", None)
     return _real_monotonic() if hub is None else hub.clock()
+
+
+def deadline_after(timeout: float | None) -> float | None:
+    """The hub-clock time `timeout` seconds from now (None stays None: no deadline)."""
+    return None if timeout is None else monotonic() + timeout
+
+
+def wait_until(fd: int, writing: bool, deadline: float | None) -> bool:
+    """Park until `fd` may be writable (`writing`) or readable, at most until `deadline` (a
+    time on the hub clock, see `deadline_after`; None waits as long as it takes).
+
+    The one "wait" step of green's try, wait, retry loops: True on a (possibly spurious)
+    wake-up, after which the caller retries its real call; False once the deadline has passed,
+    without waiting if it passed already. Raises what `Hub.wait_readable` raises.
+    """
+    hub = get_hub()
+    wait = hub.wait_writable if writing else hub.wait_readable
+    if deadline is None:
+        return wait(fd)
+    remaining = deadline - hub.clock()
+    return remaining > 0.0 and wait(fd, remaining)
 
 
 def use_hub(name: str | None = None) -> None:

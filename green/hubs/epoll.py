@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from green._stdlib import original
+from green.hubs.hub import READ, WRITE
 
 # The real module, even when this backend is first imported after monkey-patching.
 select = original("select")
 
-
-READ = 1
-WRITE = 2
 
 _IN = select.EPOLLIN | select.EPOLLPRI | select.EPOLLERR | select.EPOLLHUP
 _OUT = select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP
@@ -18,6 +16,10 @@ _TO_KERNEL = (0, select.EPOLLIN, select.EPOLLOUT, select.EPOLLIN | select.EPOLLO
 
 class Backend:
     name = "epoll"
+
+    def fresh(self) -> Backend:
+        """A new, empty backend of the same kind (the hub rebuilds from its own records)."""
+        return Backend()
 
     def __init__(self) -> None:
         self._epoll = select.epoll()

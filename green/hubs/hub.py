@@ -29,6 +29,17 @@ Kernel facts and the decisions they force:
 * epoll forgets an fd when it is closed, and the fd number is then reused. A green object that
   closes an fd must call `notify_closing(fd)` first: the hub forgets its registration and wakes
   every green thread parked on it with ``OSError(EBADF)`` instead of leaving it hanging.
+* The stale fd. epoll registers a *file description*, under the fd number it was given; closing
+  that number removes the registration only when no other fd (a ``dup``, a forked child's copy)
+  keeps the description open. An fd closed without `notify_closing` while a duplicate lives on
+  therefore leaves a registration that no epoll_ctl can remove any more (the number is closed,
+  or names another file), and level-triggered readiness of the surviving description is
+  reported under that number at every poll: the hub would spin at full CPU. The hub notices it
+  -- an event for an fd it has no registration for, whose unregistering fails, in two
+  consecutive polls; or an event for an fd it has unregistered -- and then rebuilds the backend
+  from its own records (a new epoll, every known registration made again), reporting it once
+  per hub on stderr. The cure for the program is still to call `notify_closing` (green's
+  sockets and `os.close` do) before closing an fd green code may have waited on.
 * A parked green thread may be resumed by exactly one wake-up source. Sources that switch to it
   directly from the loop (readiness, timers, `Timeout`, kill) clear their own record first, and
   the parked code removes every other record it left (in ``finally``) as soon as it runs again.
@@ -58,6 +69,7 @@ from typing import Any, Callable, Protocol
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
+from green._greenlets import root_of
 from green._stdlib import original
 
 READ = 1
@@ -83,6 +95,7 @@ class Backend(Protocol):
     def unregister(self, fd: int) -> None: ...
     def poll(self, timeout: float | None) -> list[tuple[int, int]]: ...
     def close(self) -> None: ...
+    def fresh(self) -> Backend: ...
 
 
 class LoopExit(RuntimeError):
@@ -184,12 +197,13 @@ class Hub(greenlet):
     exception_handler: Callable[[str, tuple], None] = staticmethod(_default_exception_handler)
 
     def __init__(self, backend: Backend) -> None:
-        root = getcurrent()
-        while root.parent is not None:
-            root = root.parent
-        super().__init__(parent=root)
+        super().__init__(parent=root_of())
         self.backend = backend
         self._ready: collections.deque[tuple[Callable[..., Any], tuple]] = collections.deque()
+        # The ready queue's own append and appendleft (see "the door" below): bound once, so
+        # scheduling costs what appending to the deque costs.
+        self.schedule: Callable[[tuple[Callable[..., Any], tuple]], None] = self._ready.append
+        self.schedule_first: Callable[[tuple[Callable[..., Any], tuple]], None] = self._ready.appendleft
         self._timers: list[tuple[float, int, Timer]] = []
         self._timer_sequence = itertools.count()
         self._cancelled_timers = 0
@@ -201,6 +215,9 @@ class Hub(greenlet):
         os.set_blocking(self._wakeup_write, False)
         backend.register(self._wakeup_read, READ)
         self.closed = False
+        # Stray fds (reported by the backend, not removable from it): fd -> loop turn when seen.
+        self._strays: dict[int, int] = {}
+        self._rebuilt = False
         # The clock of timers and `call_later`: seconds, only ever increasing. Replaceable (before
         # any timer is pending) by a virtual clock for tests; see green.testing.
         self.clock: Callable[[], float] = monotonic
@@ -350,6 +367,88 @@ class Hub(greenlet):
             except (BlockingIOError, OSError):
                 pass
 
+    # -- the door for green's own modules ---------------------------------------------------
+    #
+    # Beyond the waist above, these are all that other green modules (and green's test tools)
+    # use of a hub; nothing outside green/hubs/ touches a name of the hub that starts with an
+    # underscore (tests/test_hub_door.py checks). Two more are attributes set in __init__:
+    #
+    #   schedule((callback, args))        run callback(*args) at the hub's next turn, in order,
+    #                                     with no Handle (resuming a green thread); hub's own
+    #                                     OS thread only -- from another one, call_soon_threadsafe
+    #   schedule_first((callback, args))  the same, ahead of everything already queued (an
+    #                                     exception a signal raises in the main green thread)
+
+    def unschedule(self, entry: tuple[Callable[..., Any], tuple]) -> None:
+        """Remove an entry given to `schedule` that has not run yet (harmless if it has)."""
+        try:
+            self._ready.remove(entry)
+        except ValueError:
+            pass
+
+    @property
+    def wakeup_fd(self) -> int:
+        """The write end of the hub's wake-up pipe: a byte written there makes a sleeping poll
+        return (for ``signal.set_wakeup_fd``)."""
+        return self._wakeup_write
+
+    @property
+    def references(self) -> int:
+        """How many promises of a call back from outside the hub are held (`add_reference`)."""
+        return self._references
+
+    def fds(self) -> list[int]:
+        """The fds the hub has a record of (registered with the backend or waited on)."""
+        return list(self._fds)
+
+    def has_work(self) -> bool:
+        """Whether anything is queued, timed or registered; cheap, and safe to call from
+        another OS thread (the blocking detector does)."""
+        return bool(self._ready or self._timers or self._fds)
+
+    def idle_forever(self) -> bool:
+        """True when no green thread waits on an fd and no reference is held: without ready
+        callbacks or timers, nothing could ever happen again."""
+        if self._references > 0:
+            return False
+        for state in self._fds.values():
+            if state.reader is not None or state.writer is not None:
+                return False
+        return True
+
+    def report_exception(self, where: str) -> None:
+        """Pass the exception being handled to `exception_handler`, saying `where` it arose."""
+        try:
+            type(self).exception_handler(where, sys.exc_info())
+        except Exception:
+            traceback.print_exc()
+
+    def reset(self) -> None:
+        """Forget everything pending: cancel the timers, forget every fd without waking its
+        waiters, empty the ready queue. For test tools that start the next test from an empty
+        hub after killing what the last one left."""
+        for timer in self.pending_timers():
+            timer.cancel()
+        for fd in list(self._fds):
+            self.notify_closing(fd)
+        self._ready.clear()
+
+    def drop_green_threads(self, references: int) -> list[object]:
+        """In a forked child that keeps only the calling green thread: forget every ready
+        callback, timer and fd waiter, and set the reference count to `references`.
+
+        Returns what was dropped: the caller keeps it referenced, so the garbage collector never
+        resumes those green threads (their cleanup must not run in the child)."""
+        dropped: list[object] = [list(self._ready), list(self._timers)]
+        self._ready.clear()
+        self._timers.clear()
+        self._cancelled_timers = 0
+        self._references = references
+        for state in self._fds.values():
+            dropped.append((state.reader, state.writer))
+            state.reader = state.writer = None
+        return dropped
+
     def wake_from_signal(self) -> None:
         """Make a sleeping poll return; safe to call from a signal handler."""
         try:
@@ -400,6 +499,15 @@ class Hub(greenlet):
         """Timers not yet fired or cancelled, earliest first."""
         return [timer for _, _, timer in sorted(self._timers) if timer.callback is not None]
 
+    def timer_heap(self) -> tuple[int, int]:
+        """(entries in the timer heap, of which cancelled): cancelled timers stay in the heap
+        until they reach its top or the heap is compacted."""
+        return len(self._timers), self._cancelled_timers
+
+    def registrations(self) -> list[tuple[int, int, greenlet | None, greenlet | None]]:
+        """(fd, mask registered with the backend, reader, writer) for every fd, by fd."""
+        return [(fd, state.registered, state.reader, state.writer) for fd, state in sorted(self._fds.items())]
+
     def __repr__(self) -> str:
         return f"<Hub {self.backend.name} {self.counts()}>"
 
@@ -423,6 +531,9 @@ class Hub(greenlet):
         """Register for exactly the directions somebody waits on (after an unwanted event)."""
         mask = (READ if state.reader is not None else 0) | (WRITE if state.writer is not None else 0)
         if mask == state.registered:
+            if not mask:
+                # Reported although unregistered: the registration outlived its fd.
+                self._rebuild_backend(fd)
             return
         if mask:
             self._register(fd, state, mask)
@@ -432,6 +543,56 @@ class Hub(greenlet):
                 self.backend.unregister(fd)
             except (OSError, ValueError, KeyError):
                 pass
+
+    def _drop_stray(self, fd: int) -> None:
+        """The backend reported `fd`, which the hub has no record of: unregister it. If that
+        fails in two consecutive loop turns, the registration outlived its fd: rebuild."""
+        try:
+            self.backend.unregister(fd)
+            return
+        except (OSError, ValueError, KeyError):
+            pass
+        # A failure once is normal: the fd may have been unregistered earlier in this batch of
+        # events (a woken green thread closed it).
+        strays = self._strays
+        if strays.get(fd) == self.iterations - 1:
+            self._rebuild_backend(fd)
+            return
+        if len(strays) > 64:
+            strays.clear()
+        strays[fd] = self.iterations
+
+    def _rebuild_backend(self, fd: int) -> None:
+        """Replace the backend by a fresh one holding the hub's own registrations (see "the
+        stale fd" in the module docstring); `fd` is the one found stale."""
+        if not self._rebuilt:
+            self._rebuilt = True
+            sys.stderr.write(
+                f"green: fd {fd} was closed without notify_closing while a duplicate keeps its file "
+                f"open; its {self.backend.name} registration could not be removed, so the hub "
+                "rebuilt its backend\n"
+            )
+        self._strays.clear()
+        old = self.backend
+        try:
+            old.close()
+        except OSError:
+            pass
+        self.backend = backend = old.fresh()  # after close: a wrapper may return itself
+        backend.register(self._wakeup_read, READ)
+        for number, state in list(self._fds.items()):
+            if state.reader is None and state.writer is None and (number == fd or not state.registered):
+                del self._fds[number]
+                continue
+            mask = state.registered
+            if not mask:
+                continue
+            try:
+                backend.register(number, mask)
+            except OSError:
+                # Closed behind the hub's back: wake its waiters with EBADF, as notify_closing.
+                state.registered = 0
+                self._forget_fd(number)
 
     def _expire_reader(self, state: _FdState, waiter: greenlet) -> None:
         if state.reader is waiter:
@@ -473,20 +634,6 @@ class Hub(greenlet):
             pass
         self._wakeup_pending = False
 
-    def _idle_forever(self) -> bool:
-        if self._references > 0:
-            return False
-        for state in self._fds.values():
-            if state.reader is not None or state.writer is not None:
-                return False
-        return True
-
-    def _report(self, where: str) -> None:
-        try:
-            type(self).exception_handler(where, sys.exc_info())
-        except Exception:
-            traceback.print_exc()
-
     def _raise_in_main(self, error: BaseException) -> None:
         main = self.parent
         if main is None or main.dead:
@@ -517,7 +664,7 @@ class Hub(greenlet):
                 except GreenletExit:
                     pass
                 except BaseException:
-                    self._report(f"callback {callback!r}")
+                    self.report_exception(f"callback {callback!r}")
                 if sliced and not count % _SLICE_CHECK and monotonic() > slice_end:
                     break
 
@@ -538,7 +685,7 @@ class Hub(greenlet):
                     timeout = 0.0
             else:
                 timeout = None
-                if self._idle_forever():
+                if self.idle_forever():
                     try:
                         self._raise_in_main(
                             LoopExit(
@@ -566,10 +713,7 @@ class Hub(greenlet):
                     if fd == self._wakeup_read:
                         self._drain_wakeup()
                     else:
-                        try:
-                            self.backend.unregister(fd)
-                        except (OSError, ValueError, KeyError):
-                            pass
+                        self._drop_stray(fd)
                     continue
                 reader = state.reader if mask & READ else None
                 writer = state.writer if mask & WRITE else None
@@ -585,7 +729,7 @@ class Hub(greenlet):
                 except (KeyboardInterrupt, SystemExit) as error:
                     self._raise_in_main(error)
                 except BaseException:
-                    self._report(f"I/O wake-up of fd {fd}")
+                    self.report_exception(f"I/O wake-up of fd {fd}")
 
             if timers and timers[0][0] <= self.clock():
                 self._run_timers()
@@ -607,7 +751,7 @@ class Hub(greenlet):
             except GreenletExit:
                 pass
             except BaseException:
-                self._report(f"timer {callback!r}")
+                self.report_exception(f"timer {callback!r}")
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 
 from green._stdlib import original
+from green.hubs.hub import READ, WRITE
 
 # The real module, even when this backend is first imported after monkey-patching.
 select = original("select")
 
-READ = 1
-WRITE = 2
 
 _IN = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | select.POLLNVAL
 _OUT = select.POLLOUT | select.POLLERR | select.POLLHUP | select.POLLNVAL
@@ -24,6 +23,10 @@ _TO_KERNEL = (
 
 class Backend:
     name = "poll"
+
+    def fresh(self) -> Backend:
+        """A new, empty backend of the same kind (the hub rebuilds from its own records)."""
+        return Backend()
 
     def __init__(self) -> None:
         self._poll = select.poll()

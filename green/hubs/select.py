@@ -9,17 +9,19 @@ from __future__ import annotations
 import errno
 
 from green._stdlib import original
+from green.hubs.hub import READ, WRITE
 
 # The real modules, even when this backend is first imported after monkey-patching.
 os = original("os")
 select = original("select")
 
-READ = 1
-WRITE = 2
-
 
 class Backend:
     name = "select"
+
+    def fresh(self) -> Backend:
+        """A new, empty backend of the same kind (the hub rebuilds from its own records)."""
+        return Backend()
 
     def __init__(self) -> None:
         self._readers: set[int] = set()

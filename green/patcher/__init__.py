@@ -118,18 +118,9 @@ def _load(green_name: str) -> ModuleType | None:
 
 
 def _dns_names() -> list[str]:
-    """The resolver names green.socket implements (declared by green._resolver when present)."""
+    """The resolver names green.socket implements (those green._resolver declares)."""
     resolver = _load("green._resolver")
-    declared = getattr(resolver, "__implements__", None) if resolver is not None else None
-    if declared is None:
-        declared = getattr(resolver, "__all__", None) if resolver is not None else None
-    candidates = declared or (
-        "getaddrinfo",
-        "gethostbyname",
-        "gethostbyname_ex",
-        "gethostbyaddr",
-        "getnameinfo",
-    )
+    candidates = getattr(resolver, "__all__", ()) if resolver is not None else ()
     socket_module = _load("green.socket")
     implemented = getattr(socket_module, "__implements__", ()) if socket_module is not None else ()
     return [name for name in candidates if name in implemented]

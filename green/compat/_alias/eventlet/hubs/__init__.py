@@ -172,7 +172,7 @@ def _abort(self: Hub, wait: bool = False) -> None:
 
 
 def _timers_canceled(self: Hub) -> int:
-    return self._cancelled_timers
+    return self.timer_heap()[1]
 
 
 def _set_timer_exceptions(self: Hub, value: bool) -> None:
