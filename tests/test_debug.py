@@ -15,6 +15,7 @@ import pytest
 
 import green
 import green.debug
+import green.socket
 from green._stdlib import original
 from green.hubs import get_hub
 
@@ -96,6 +97,22 @@ def test_main_thread_without_green_work_is_not_a_stall(reports):
     _blocking_sleep(STALL)  # plain synchronous code; nothing green is waiting
     wait_for_reports(reports, 1, patience=0.1)
     assert reports == []
+
+
+def test_an_fd_left_registered_without_a_waiter_is_not_green_work(reports):
+    # A pooled connection's socket stays registered with the hub between uses (nobody waits on
+    # it, and cancelled timers linger in the heap): the main green thread running plain code
+    # then keeps no green thread waiting.
+    left, right = green.socket.socketpair()
+    with left, right:
+        left.settimeout(0.01)
+        with pytest.raises(TimeoutError):
+            left.recv(1)  # registers the fd, arms and cancels a timer
+        assert get_hub().counts()["fds"] >= 1 and get_hub().counts()["waiters"] == 0
+        green.debug.enable_blocking_detector(THRESHOLD, report_interval=0)
+        _blocking_sleep(STALL)
+        wait_for_reports(reports, 1, patience=0.1)
+        assert reports == []
 
 
 def test_main_thread_blocking_pending_timers_is_a_stall(reports):

@@ -402,9 +402,14 @@ class Hub(greenlet):
         return list(self._fds)
 
     def has_work(self) -> bool:
-        """Whether anything is queued, timed or registered; cheap, and safe to call from
-        another OS thread (the blocking detector does)."""
-        return bool(self._ready or self._timers or self._fds)
+        """Whether a green thread or callback waits for the hub: something queued, a pending
+        timer, or a green thread parked on an fd (an fd left registered with nobody waiting on it,
+        such as a pooled connection's socket, is not work). Safe to call from another OS thread
+        (the blocking detector does)."""
+        if self._ready or len(self._timers) > self._cancelled_timers:
+            return True
+        # list(): one step under the GIL, so the hub's thread cannot resize the dict under us.
+        return any(state.reader is not None or state.writer is not None for state in list(self._fds.values()))
 
     def idle_forever(self) -> bool:
         """True when no green thread waits on an fd and no reference is held: without ready
