@@ -95,28 +95,32 @@ class _Pool:
 
     def _serve(self) -> None:
         jobs = self.jobs
-        while True:
-            # Waiting for a job, this thread cannot wake any green thread: it does not count
-            # as one that might (an idle hub may then report a deadlock; see green._waiter).
-            _quiet(1)
-            try:
+        # Waiting for a job, this thread cannot wake any green thread: it does not count as one
+        # that might (an idle hub may then report a deadlock; see green._waiter). It goes quiet
+        # *before* delivering a result: the green thread it wakes must not find it still busy,
+        # or that green thread's next wait would hold off LoopExit for good.
+        _quiet(1)
+        try:
+            while True:
                 job = jobs.get()
-            finally:
+                if job is None:
+                    return
                 _quiet(-1)
-            if job is None:
-                return
-            function, args, kwargs, hub, waiter = job
-            outcome: tuple[bool, Any] | None
-            try:
-                outcome = (True, function(*args, **kwargs))
-            except BaseException as error:
-                outcome = (False, error)
-            # Drop references before idling so results and arguments can be freed.
-            job = function = args = kwargs = None
-            hub.call_soon_threadsafe(_deliver, hub, waiter, outcome)
-            outcome = waiter = hub = None
-            with self.lock:
-                self.idle += 1
+                function, args, kwargs, hub, waiter = job
+                outcome: tuple[bool, Any] | None
+                try:
+                    outcome = (True, function(*args, **kwargs))
+                except BaseException as error:
+                    outcome = (False, error)
+                # Drop references before idling so results and arguments can be freed.
+                job = function = args = kwargs = None
+                with self.lock:
+                    self.idle += 1
+                _quiet(1)
+                hub.call_soon_threadsafe(_deliver, hub, waiter, outcome)
+                outcome = waiter = hub = None
+        finally:
+            _quiet(-1)
 
     def stop(self, timeout: float) -> None:
         with self.lock:
