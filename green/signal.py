@@ -42,11 +42,10 @@ import typing as _typing
 
 from greenlet import getcurrent as _getcurrent
 
-from green import _stdlib
+# Modules, not functions, are imported here: every function in a module standing in for `signal`
+# must say it belongs to `signal` (CPython's test_signal checks __module__ for pydoc).
+from green import _greenlets, _stdlib
 from green import hubs as _hubs
-from green._greenlets import root_of as _root_of
-from green._greenlets import throw_if_alive as _throw_if_alive
-from green._stdlib import reexport as _reexport
 from green._waiter import Waiter as _Waiter
 from green.thread import ForMainThread as _ForMainThread
 
@@ -57,7 +56,7 @@ __green__ = "signal"
 __implements__ = ["signal", "getsignal", "pause"]
 __removes__: list[str] = []
 
-_reexport(globals(), _stdlib.original("signal"), __implements__, __removes__)
+_stdlib.reexport(globals(), _stdlib.original("signal"), __implements__, __removes__)
 
 # Bound after the re-export above, which copies the stdlib module's own private names too.
 _signal = _stdlib.original("signal")
@@ -68,7 +67,7 @@ __all__ = [name for name in dir(_signal) if not name.startswith("_")]
 
 
 def _main_green_thread() -> Any:
-    return _root_of()
+    return _greenlets.root_of()
 
 
 class _GreenHandler:
@@ -139,7 +138,7 @@ def _run_handler(handler: Callable[..., Any], signum: int, frame: Any, main: Any
         # the hub's queue, so it lands before anything else resumes the main green thread.
         if main.dead:
             raise
-        _hubs.get_hub().schedule_first((_throw_if_alive, (main, problem)))
+        _hubs.get_hub().schedule_first((_greenlets.throw_if_alive, (main, problem)))
 
 
 def _use_hub_wakeup() -> None:

@@ -109,10 +109,6 @@ KNOWN_FAILURES: dict[str, str] = {
         "socket.SocketType is _socket.socket, which green's socket class wraps instead of "
         "subclassing (gevent fails it too)"
     ),
-    "test.test_socket.GeneralModuleTests.testRefCountGetNameInfo": (
-        "checks a C reference count inside getnameinfo, which green's resolver implements in "
-        "Python (gevent fails it too)"
-    ),
     "test.test_socket.NonBlockingTCPTests.testSetBlocking": (
         "reads O_NONBLOCK on the fd: green keeps every socket's fd non-blocking and applies the "
         "timeout itself (gevent fails it too)"
