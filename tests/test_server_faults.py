@@ -27,7 +27,7 @@ from typing import Any, Iterator
 
 import pytest
 from greenlet import greenlet
-from wsgi_helpers import connect, get, receive_until_closed
+from wsgi_helpers import connect, get, receive_until_closed, running
 
 import green
 from green import socket as green_socket
@@ -125,20 +125,8 @@ class Client:
         self.process.stdout.close()
 
 
-@contextlib.contextmanager
-def wsgi_server(app: Any, backlog: int = 4096, **options: Any) -> Iterator[tuple[wsgi.Server, int]]:
-    listener = green.listen(("127.0.0.1", 0), backlog=backlog)
-    port = listener.getsockname()[1]
-    try:
-        server = wsgi.Server(listener, app, **options)
-    finally:
-        listener.close()
-    thread = green.spawn(server.serve_forever)
-    try:
-        yield server, port
-    finally:
-        server.stop(timeout=1.0)
-        thread.wait()
+def wsgi_server(app: Any, backlog: int = 4096, **options: Any) -> Any:
+    return running(app, backlog=backlog, **options)
 
 
 def hello(environ: dict, start_response: Any) -> list[bytes]:

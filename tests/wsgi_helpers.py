@@ -12,9 +12,9 @@ from green import wsgi
 
 
 @contextlib.contextmanager
-def running(app: Any, **options: Any) -> Iterator[tuple[wsgi.Server, int]]:
+def running(app: Any, backlog: int = 50, **options: Any) -> Iterator[tuple[wsgi.Server, int]]:
     """A green.wsgi Server for `app` on a free loopback port, stopped afterwards."""
-    listener = green.listen(("127.0.0.1", 0))
+    listener = green.listen(("127.0.0.1", 0), backlog=backlog)
     port = listener.getsockname()[1]
     try:
         server = wsgi.Server(listener, app, **options)
