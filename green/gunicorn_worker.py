@@ -98,6 +98,8 @@ class GreenWorker(Worker):
         servers = [wsgi.Server(listener, self.wsgi, **options) for listener in self.sockets]
         threads = [green.spawn(server.serve_forever) for server in servers]
         signal_pipe = self.PIPE[0]
+        # The arbiter kills a worker silent for `timeout` seconds: beat at least twice per timeout.
+        beat = min(1.0, max(0.05, self.timeout / 2))
         while self.alive:
             self.notify()
             if self.ppid != os.getppid():
@@ -106,7 +108,7 @@ class GreenWorker(Worker):
             if sum(server.requests_served for server in servers) >= self.max_requests:
                 self.log.info("Autorestarting worker after current request.")
                 break
-            if hub.wait_readable(signal_pipe, 1.0):
+            if hub.wait_readable(signal_pipe, beat):
                 try:
                     while os.read(signal_pipe, 4096):
                         pass

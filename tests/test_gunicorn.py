@@ -170,9 +170,9 @@ def test_max_requests_restarts_the_worker(gunicorn):
 
 
 def test_heartbeat_keeps_an_idle_worker_alive(gunicorn):
-    server = gunicorn("-w", "1", "--timeout", "1")
+    server = gunicorn("-w", "1", "--timeout", "2")
     _, pid = server.get("/")
-    green.sleep(2.5)
+    green.sleep(4.5)
     assert server.get("/") == (200, pid)
     assert "WORKER TIMEOUT" not in server.log_path.read_text()
 
