@@ -39,6 +39,7 @@ from green.hubs import get_hub
 from green.hubs.hub import TIMED_OUT, BlockingInHubError, Hub
 
 _switch_into = greenlet.switch
+_throw_into = greenlet.throw
 _thread = original("_thread")
 _real_count = _thread._count
 _real_get_ident = _thread.get_ident
@@ -58,7 +59,7 @@ def _quiet(change: int) -> None:
 
 
 class Waiter:
-    __slots__ = ("hub", "greenlet", "value", "woken", "exception", "_blocker")
+    __slots__ = ("hub", "greenlet", "value", "woken", "exception", "_blocker", "_entry")
 
     def __init__(self, hub: Hub | None = None) -> None:
         if hub is None:
@@ -75,6 +76,8 @@ class Waiter:
         self.value: Any = None
         self.exception: BaseException | None = None
         self.woken = False
+        # The ready-queue entry that resumes the parked green thread directly (see `wake`).
+        self._entry: Any = None
 
     def wait(self, timeout: float | None = None) -> Any:
         """Park until `wake`/`throw`; returns the value, or TIMED_OUT after `timeout` seconds."""
@@ -87,32 +90,48 @@ class Waiter:
         self.greenlet = current
         if _real_count() > _quiet_threads:
             return self._wait_referenced(hub, timeout)
-        if timeout is None:
-            try:
-                return _switch_into(hub)
-            finally:
-                self.greenlet = None
-        timer = hub.call_later(timeout, self._expire)
         try:
-            return _switch_into(hub)
+            if timeout is None:
+                return hub.park()
+            timer = hub.call_later(timeout, self._expire)
+            try:
+                return hub.park()
+            finally:
+                timer.cancel()
+        except BaseException as error:
+            if self._entry is not None and error is not self.exception:
+                self._leave_queue(hub)
+            raise
         finally:
             self.greenlet = None
-            timer.cancel()
 
     def _wait_referenced(self, hub: Hub, timeout: float | None) -> Any:
         # Other OS threads exist and one may wake us: the idle hub must wait, not LoopExit.
         hub.add_reference()
         try:
             if timeout is None:
-                return _switch_into(hub)
+                return hub.park()
             timer = hub.call_later(timeout, self._expire)
             try:
-                return _switch_into(hub)
+                return hub.park()
             finally:
                 timer.cancel()
+        except BaseException as error:
+            if self._entry is not None and error is not self.exception:
+                self._leave_queue(hub)
+            raise
         finally:
             self.greenlet = None
             hub.remove_reference()
+
+    def _leave_queue(self, hub: Hub) -> None:
+        # Resumed by an exception (killed, a Timeout) after a wake-up queued its direct entry:
+        # that entry must not switch into this green thread later, when it waits on something
+        # else.
+        entry = self._entry
+        if entry is not None:
+            self._entry = None
+            hub.unschedule(entry)
 
     def _block(self, timeout: float | None) -> Any:
         if not self._blocker.acquire(True, -1 if timeout is None else max(timeout, 0.0)):
@@ -127,10 +146,14 @@ class Waiter:
         if not self.woken:
             self.woken = True
             self.value = value
-            hub = self.hub
+            waiting = self.greenlet
+            hub: Any = self.hub
             here: Any = getattr(_hub_state, "hub", None)  # existing_hub(), one call less
-            if hub is here and hub is not None:
-                hub.schedule((self._resume, ()))  # the common case, inline
+            # A green thread parked in this OS thread's hub gets a direct entry, which `Hub.park`
+            # may take without a trip through the hub.
+            if waiting is not None and hub is here:
+                self._entry = entry = (_switch_into, (waiting, value))
+                hub.schedule(entry)
             else:
                 self._schedule()
 
@@ -139,9 +162,17 @@ class Waiter:
         if not self.woken:
             self.woken = True
             self.exception = exception
-            self._schedule()
+            waiting = self.greenlet
+            hub: Any = self.hub
+            here: Any = getattr(_hub_state, "hub", None)
+            if waiting is not None and hub is here:
+                self._entry = entry = (_throw_into, (waiting, exception))
+                hub.schedule(entry)
+            else:
+                self._schedule()
 
     def _schedule(self) -> None:
+        # Not parked yet, or parked in another OS thread: `_resume` looks at run time.
         hub: Hub | None = self.hub
         here: Any = getattr(_hub_state, "hub", None)  # existing_hub(), one call less
         if hub is None:

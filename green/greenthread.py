@@ -40,10 +40,10 @@ def sleep(seconds: float = 0) -> None:
     if current is hub:
         raise BlockingInHubError("sleep() called inside the hub (a timer or callback)")
     if seconds <= 0:
-        entry = (current.switch, ())
+        entry = (_switch_into, (current,))
         hub.schedule(entry)
         try:
-            _switch_into(hub)
+            hub.park()
         except BaseException:
             # Resumed by an exception (killed, Timeout): our queue entry must not wake us later.
             hub.unschedule(entry)
@@ -51,7 +51,7 @@ def sleep(seconds: float = 0) -> None:
         return
     timer = hub.call_later(seconds, current.switch)
     try:
-        _switch_into(hub)
+        hub.park()
     finally:
         timer.cancel()
 
@@ -315,7 +315,7 @@ def kill(thread: greenlet, *throw_args: Any) -> None:
             if thread._start_timer is not None:
                 thread._start_timer.cancel()
                 thread._start_timer = None
-                hub.schedule((thread.switch, ()))
+                hub.schedule((_switch_into, (thread,)))
         else:
             thread.throw(exception) if current is hub else hub.schedule((thread.throw, (exception,)))
         if current is not hub:
@@ -332,7 +332,7 @@ def spawn(function: Callable[..., Any], *args: Any, **kwargs: Any) -> GreenThrea
     """Start ``function(*args, **kwargs)`` in a new green thread at the hub's next turn."""
     hub = get_hub()
     thread = GreenThread(function, args, kwargs, None, hub)
-    hub.schedule((thread.switch, ()))
+    hub.schedule((_switch_into, (thread,)))
     return thread
 
 

@@ -149,6 +149,8 @@ class _GreenRun:
     # -- the test body ------------------------------------------------------------------------
 
     def call(self, function: Any, arguments: dict[str, Any]) -> None:
+        from greenlet import greenlet
+
         from green.greenthread import GreenThread
         from green.hubs import LoopExit
         from green.testing import find_leaks, snapshot
@@ -158,7 +160,7 @@ class _GreenRun:
         self._settle()
         before = snapshot(hub)
         thread = GreenThread(function, (), arguments, f"test {self.item.name}", hub)
-        hub.schedule((thread.switch, ()))
+        hub.schedule((greenlet.switch, (thread,)))
         try:
             thread.wait()
         except LoopExit:
@@ -275,7 +277,7 @@ class _GreenRun:
         Runs in the main greenlet while the test's hub is the current one: the kills are thrown
         from the hub's loop (as `green.kill` does), so each dying thread returns to the hub.
         """
-        from greenlet import GreenletExit
+        from greenlet import GreenletExit, greenlet
 
         from green._greenlets import throw_if_alive as _throw_if_alive
         from green.greenthread import GreenThread, sleep
@@ -291,7 +293,7 @@ class _GreenRun:
                     hub.schedule((_throw_if_alive, (thread, GreenletExit())))
                 elif isinstance(thread, GreenThread):
                     thread._killed_before_start = GreenletExit()
-                    hub.schedule((thread.switch, ()))
+                    hub.schedule((greenlet.switch, (thread,)))
             try:
                 sleep(0)
             except BaseException:  # an exception from the hub while dying threads clean up

@@ -103,7 +103,7 @@ class TaskGroup:
         thread = GreenThread(function, args, kwargs, None, hub)
         self._children.add(thread)
         thread.link(self._child_ended)
-        hub.schedule((thread.switch, ()))
+        hub.schedule((greenlet.switch, (thread,)))
         if self._cancelling:
             _cancel_thread(hub, thread)
         return thread

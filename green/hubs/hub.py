@@ -4,10 +4,14 @@ Why it looks like this
 ----------------------
 A green thread runs until it would block. Then it parks: it records *what* would wake it (an fd
 becoming readable or writable, a timer, an entry on the ready queue) and switches to the hub, a
-greenlet that owns all of those records. The hub is the only code that switches *into* a parked
-green thread. Every wake-up -- I/O readiness, an expired timer, a callback from `call_soon` or from
-another OS thread -- is dispatched from `Hub.run`, so the order in which things happen can always
-be explained by reading one function.
+greenlet that owns all of those records. The hub decides the order of every wake-up -- I/O
+readiness, an expired timer, a callback from `call_soon` or from another OS thread -- in `Hub.run`,
+so the order in which things happen can always be explained by reading one function and one
+helper: `Hub.park`, through which every green thread parks. When the entry the loop would run
+next only resumes a started green thread, the parking thread switches to it itself: the same
+entry in the same order, one greenlet switch instead of two. `park`'s docstring gives the budget
+(the current turn's entries, plus at most _DIRECT_WAKEUPS hand-offs queued during it, so I/O is
+still polled while two green threads hand work back and forth).
 
 One loop iteration:
 
@@ -83,6 +87,10 @@ _COMPACT_MINIMUM = 1024
 # _SLICE_CHECK callbacks, so short batches never read the clock).
 _BATCH_SECONDS = 0.005
 _SLICE_CHECK = 64
+
+# Wake-ups queued during a loop turn that parking green threads may run directly in that turn
+# (see `Hub.park`): the hub polls for I/O at least this often during a hand-off chain.
+_DIRECT_WAKEUPS = 64
 
 
 class Backend(Protocol):
@@ -181,6 +189,7 @@ class _FdState:
 
 
 _switch_into = greenlet.switch
+_throw_into = greenlet.throw
 
 
 def _default_exception_handler(where: str, exc_info: tuple) -> None:
@@ -204,6 +213,11 @@ class Hub(greenlet):
         # scheduling costs what appending to the deque costs.
         self.schedule: Callable[[tuple[Callable[..., Any], tuple]], None] = self._ready.append
         self.schedule_first: Callable[[tuple[Callable[..., Any], tuple]], None] = self._ready.appendleft
+        # Entries at the front of the ready queue that belong to the loop turn under way (see
+        # `park`), and when that turn's time slice ends (0.0: not sliced).
+        self._batch = 0
+        self._slice_end = 0.0
+        self._direct = _DIRECT_WAKEUPS  # wake-ups green threads may still take this turn
         self._timers: list[tuple[float, int, Timer]] = []
         self._timer_sequence = itertools.count()
         self._cancelled_timers = 0
@@ -259,14 +273,14 @@ class Hub(greenlet):
                 raise
         if timeout is None:
             try:
-                _switch_into(self)
+                self.park()
             finally:
                 if state.reader is current:
                     state.reader = None
             return True
         timer = self.call_later(timeout, self._expire_reader, state, current)
         try:
-            result = _switch_into(self)
+            result = self.park()
         finally:
             if state.reader is current:
                 state.reader = None
@@ -301,14 +315,14 @@ class Hub(greenlet):
                 raise
         if timeout is None:
             try:
-                _switch_into(self)
+                self.park()
             finally:
                 if state.writer is current:
                     state.writer = None
             return True
         timer = self.call_later(timeout, self._expire_writer, state, current)
         try:
-            result = _switch_into(self)
+            result = self.park()
         finally:
             if state.writer is current:
                 state.writer = None
@@ -381,10 +395,54 @@ class Hub(greenlet):
 
     def unschedule(self, entry: tuple[Callable[..., Any], tuple]) -> None:
         """Remove an entry given to `schedule` that has not run yet (harmless if it has)."""
+        ready = self._ready
         try:
-            self._ready.remove(entry)
+            index = ready.index(entry)
         except ValueError:
-            pass
+            return
+        del ready[index]
+        if index < self._batch:
+            self._batch -= 1  # it belonged to the turn under way
+
+    def park(self) -> Any:
+        """Leave the calling green thread, which something already scheduled to resume (or will);
+        returns the value it is resumed with, or raises what is thrown into it.
+
+        The fast path of every wait. A parking green thread may run the hub's next ready entry
+        itself when that entry only resumes a started green thread (``(greenlet.switch,
+        (thread, ...))`` or ``(greenlet.throw, (thread, exception))``, the entries `Waiter`,
+        ``sleep(0)`` and `spawn` queue): it switches straight to that thread, one switch instead
+        of two (into the hub, out of it), and the entries still run in queue order. It may do so
+
+        * for the entries of the loop turn under way (those queued before the turn began), within
+          the turn's time slice;
+        * for at most _DIRECT_WAKEUPS wake-ups *with a value* queued during the turn (a `Waiter`
+          woken, ``(thread, value)``): a hand-off between two green threads then runs without
+          the hub, yet the hub still polls for I/O at least every _DIRECT_WAKEUPS hand-offs.
+          ``sleep(0)``'s entry carries no value and so always waits for the next turn, which
+          keeps its promise that the hub polls before the caller continues.
+
+        Anything else (a callback, a green thread not started yet, the end of the budget) switches
+        to the hub.
+        """
+        ready = self._ready
+        if ready:
+            callback, args = ready[0]
+            # Only into a started green thread: one started here would run on top of this
+            # green thread's Python recursion depth (greenlet carries it over), and a chain of
+            # such starts would overflow it. New green threads start from the hub.
+            if (callback is _switch_into or callback is _throw_into) and args[0]:
+                batch = self._batch
+                if batch:
+                    if batch & 63 or not self._slice_end or monotonic() <= self._slice_end:
+                        self._batch = batch - 1
+                        ready.popleft()
+                        return callback(*args)
+                elif self._direct and len(args) == 2:
+                    self._direct -= 1
+                    ready.popleft()
+                    return callback(*args)
+        return _switch_into(self)
 
     @property
     def wakeup_fd(self) -> int:
@@ -437,6 +495,7 @@ class Hub(greenlet):
         for fd in list(self._fds):
             self.notify_closing(fd)
         self._ready.clear()
+        self._batch = 0
 
     def drop_green_threads(self, references: int) -> list[object]:
         """In a forked child that keeps only the calling green thread: forget every ready
@@ -446,6 +505,7 @@ class Hub(greenlet):
         resumes those green threads (their cleanup must not run in the child)."""
         dropped: list[object] = [list(self._ready), list(self._timers)]
         self._ready.clear()
+        self._batch = 0
         self._timers.clear()
         self._cancelled_timers = 0
         self._references = references
@@ -653,14 +713,17 @@ class Hub(greenlet):
         heappop = heapq.heappop
         while True:
             self.iterations += 1
-            count = len(ready)
-            # A long batch (say 100,000 freshly spawned green threads) is cut into slices of at
-            # most _BATCH_SECONDS so that expired timers and I/O are served in between; the rest
-            # stays at the front of the queue, in order.
+            # The turn runs the entries queued before it began (`_batch` of them; green threads
+            # that park take some of them themselves, see `park`). A long batch (say 100,000
+            # freshly spawned green threads) is cut into slices of at most _BATCH_SECONDS so that
+            # expired timers and I/O are served in between; the rest stays at the front of the
+            # queue, in order.
+            self._batch = count = len(ready)
+            self._direct = _DIRECT_WAKEUPS
             sliced = count > _SLICE_CHECK
-            slice_end = monotonic() + _BATCH_SECONDS if sliced else 0.0
-            while count:
-                count -= 1
+            self._slice_end = slice_end = monotonic() + _BATCH_SECONDS if sliced else 0.0
+            while self._batch:
+                count = self._batch = self._batch - 1
                 callback, args = popleft()
                 try:
                     callback(*args)
@@ -672,6 +735,7 @@ class Hub(greenlet):
                     self.report_exception(f"callback {callback!r}")
                 if sliced and not count % _SLICE_CHECK and monotonic() > slice_end:
                     break
+            self._batch = 0
 
             while timers and timers[0][2].callback is None:
                 heappop(timers)
