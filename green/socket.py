@@ -26,7 +26,7 @@ recycled fd number from inheriting a stale registration.
 
 Host names in addresses given to `connect`, `connect_ex` and `sendto` are resolved with the green
 `getaddrinfo` first; the stdlib would resolve them with a blocking C call. The five name
-functions come from ``green._resolver`` (DNS on dnspython, a dependency), loaded on first use.
+functions come from ``green.resolver`` (DNS on dnspython, a dependency), loaded on first use.
 
 `makefile` returns the stdlib's buffered objects over a stdlib `SocketIO` of the *green*
 socket, with the stdlib's reference counting (`_io_refs`/`_closed`), so http.client, ftplib and
@@ -824,7 +824,7 @@ def create_server(
         raise
 
 
-# -- name resolution: green._resolver, imported on first use (dnspython is not light) ---------
+# -- name resolution: green.resolver, imported on first use (dnspython is not light) ----------
 
 _resolver_module: ModuleType | None = None
 
@@ -832,7 +832,7 @@ _resolver_module: ModuleType | None = None
 def _resolver() -> ModuleType:
     global _resolver_module
     if _resolver_module is None:
-        import green._resolver as module
+        import green.resolver as module
 
         _resolver_module = module
     return _resolver_module

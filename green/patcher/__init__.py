@@ -118,8 +118,8 @@ def _load(green_name: str) -> ModuleType | None:
 
 
 def _dns_names() -> list[str]:
-    """The resolver names green.socket implements (those green._resolver declares)."""
-    resolver = _load("green._resolver")
+    """The resolver names green.socket implements (those green.resolver declares)."""
+    resolver = _load("green.resolver")
     candidates = getattr(resolver, "__all__", ()) if resolver is not None else ()
     socket_module = _load("green.socket")
     implemented = getattr(socket_module, "__implements__", ()) if socket_module is not None else ()
