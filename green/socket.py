@@ -438,6 +438,9 @@ class socket:
     # CPython's tests use them): the zero-copy half raises _GiveupOnSendfile when os.sendfile
     # cannot be used for `file`.
 
+    # Mirrors CPython 3.13 Lib/socket.py socket._sendfile_use_sendfile and _sendfile_use_send,
+    # with 3.13's fix (the last block is never larger than what is left of `count`); otherwise
+    # the same in 3.10-3.12.
     def _sendfile_use_sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         self._check_sendfile_params(file, offset, count)
         if not hasattr(_os, "sendfile"):
@@ -611,6 +614,7 @@ class socket:
 
     # -- lifetime -----------------------------------------------------------------------------
 
+    # Mirrors CPython 3.13 Lib/socket.py socket.makefile (the same in 3.10-3.12).
     def makefile(
         self,
         mode: str = "r",
@@ -741,6 +745,8 @@ def fromfd(fd: int, family: int, type: int, proto: int = 0) -> socket:
     return socket(family, type, proto, _os.dup(fd))
 
 
+# Mirrors CPython 3.13 Lib/socket.py create_connection (the same in 3.11 and 3.12; 3.10 lacks
+# `all_errors`, which green accepts there too).
 def create_connection(
     address: tuple[str, int],
     timeout: Any = _stdsocket._GLOBAL_DEFAULT_TIMEOUT,
@@ -781,6 +787,7 @@ def create_connection(
         errors = []
 
 
+# Mirrors CPython 3.13 Lib/socket.py create_server (the same in 3.10-3.12).
 def create_server(
     address: Any,
     *,

@@ -141,6 +141,9 @@ def _numeric(host: str, family: int, flags: int) -> tuple[int, bytes, int] | Non
 _ALLOWED_FLAGS = 0x7FF
 
 
+# Mirrors the argument handling of CPython's Modules/socketmodule.c socket_getaddrinfo and
+# idna_converter (3.10-3.13); checked by behaviour: tests/test_resolver.py compares the errors
+# with the running CPython's socket functions.
 def _host_text(host: Any, function: str) -> str | None:
     """The host argument as CPython hands it to libc: IDNA-encoded str, or bytes as they are."""
     if host is None and function == "getaddrinfo":
@@ -165,6 +168,8 @@ def _name_text(host: Any, function: str) -> str:
     return name
 
 
+# Mirrors CPython's Modules/socketmodule.c socket_getaddrinfo port handling: 3.10-3.11 through a C
+# long, 3.12-3.13 any int (checked by behaviour against the running CPython, as above).
 def _port_text(port: Any) -> str | None:
     if port is None:
         return None
@@ -260,6 +265,8 @@ def _kind(socktype: int) -> Any:
         return socktype
 
 
+# Mirrors CPython's Modules/socketmodule.c setipaddr (3.10-3.13; checked by behaviour against the
+# running CPython's gethostbyname, as above).
 def _address_of(name: str, family: int) -> tuple[int, bytes]:
     """CPython's setipaddr: the one address `name` stands for, as (family, packed)."""
     if not name:
@@ -339,6 +346,8 @@ def _local_domain() -> str:
     return _socket.gethostname().partition(".")[2]
 
 
+# Mirrors the argument checks of CPython's Modules/socketmodule.c socket_getnameinfo (3.10-3.13;
+# checked by behaviour against the running CPython's getnameinfo, as above).
 def _getnameinfo(sockaddr: Any, flags: int) -> tuple[str, str]:
     if not isinstance(sockaddr, tuple):
         raise TypeError("getnameinfo() argument 1 must be a tuple")
