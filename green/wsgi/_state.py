@@ -13,6 +13,7 @@ import httptools
 from greenlet import getcurrent
 
 from green.hubs import monotonic as _hub_monotonic
+from green.hubs import wait_until as _wait_until
 from green.wsgi._protocol import _BUSY, HTTPError, _Expired, _Request
 
 _monotonic = _hub_monotonic  # the hub clock: deadlines agree with its timers
@@ -80,16 +81,9 @@ class _ConnectionState:
 
     def _wait(self, readable: bool) -> None:
         """Park until the socket is ready; raises _Expired when the sweeper ends the wait."""
-        # Straight to the hub, not through green.hubs.wait_until: these waits have no deadline
-        # of their own (the sweeper ends overdue ones), and wait_until's two extra calls cost
-        # each keep-alive request about 1 us of CPU: 33.5 -> 34.7 us per request (median of 5
-        # runs, best of 7 x 5,000 requests each, client and server in one process on one CPU);
-        # bench_wsgi's run-to-run noise on a shared machine is larger than that.
+        # No deadline of its own: the server's sweeper ends overdue waits (see the package's essay).
         try:
-            if readable:
-                self.hub.wait_readable(self.fd)
-            else:
-                self.hub.wait_writable(self.fd)
+            _wait_until(self.fd, not readable, None)
         except OSError:
             if self.expired:
                 raise _Expired from None
