@@ -117,8 +117,7 @@ class _GreenRun:
         if autojump or "clock" in item.fixturenames:
             self.clock = VirtualClock(autojump=autojump)
             self.clock.install(self.hub)
-        self._previous_hub = getattr(hubs._state, "hub", None)
-        hubs._state.hub = self.hub
+        self._previous_hub = hubs.install_hub(self.hub)
         self._saved_time: dict[str, Any] = {}
         self._leaks_reported = False
         if self.clock is not None:
@@ -246,7 +245,7 @@ class _GreenRun:
 
         global _current
         try:
-            if hubs._state.__dict__.get("hub") is self.hub:
+            if hubs.existing_hub() is self.hub:
                 self._settle()
             self._fail_for_unobserved()
             if not self._leaks_reported:  # a tpool job reported after the call is still running
@@ -264,10 +263,7 @@ class _GreenRun:
                 # An OS thread will still call back into this hub: keep its wake-up pipe open
                 # so that write cannot land in an fd number reused by a later test.
                 _abandoned_hubs.append(self.hub)
-            if self._previous_hub is None:
-                hubs._state.__dict__.pop("hub", None)
-            else:
-                hubs._state.hub = self._previous_hub
+            hubs.install_hub(self._previous_hub)
             if _current is self:
                 _current = None
 

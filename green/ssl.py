@@ -463,6 +463,7 @@ class SSLSocket(_green_socket.socket):
             raise ValueError(f"non-zero flags not allowed in calls to send() on {type(self)}")
         return self._call(self._sslobj.write, (data,), _WRITE_TIMED_OUT)
 
+    # Mirrors CPython 3.13 Lib/ssl.py SSLSocket.sendall (the same in 3.10-3.12).
     def sendall(self, data: Any, flags: int = 0) -> None:
         """Send all of `data` through TLS (flags must be 0); plain otherwise. As in the stdlib,
         the timeout applies to each TLS write, not to the whole call."""
@@ -651,6 +652,7 @@ _create_default_https_context = create_default_context
 _create_stdlib_context = _create_unverified_context
 
 
+# Mirrors CPython 3.13 Lib/ssl.py get_server_certificate (the same in 3.10-3.12).
 def get_server_certificate(
     addr: tuple[str, int],
     ssl_version: int = _stdssl.PROTOCOL_TLS_CLIENT,
@@ -669,7 +671,7 @@ def get_server_certificate(
 
 
 if "wrap_socket" in __implements__:
-
+    # Mirrors CPython 3.11 Lib/ssl.py wrap_socket (the same in 3.10; removed in 3.12).
     def wrap_socket(
         sock: Any,
         keyfile: str | None = None,

@@ -66,6 +66,8 @@ class Popen(_StdlibPopen):
 
     _communication_started: bool
 
+    # Mirrors CPython 3.13 Lib/subprocess.py Popen._wait, POSIX branch (the same in 3.10-3.12), with
+    # the sleep-and-poll loop replaced by a green wait for the child's exit.
     def _wait(self, timeout: float | None) -> int | None:  # type: ignore[override]
         if self.returncode is not None:
             return self.returncode
@@ -90,6 +92,8 @@ class Popen(_StdlibPopen):
                 _wait_for_exit(self.pid, min(remaining, 0.05))
         return self.returncode
 
+    # Mirrors CPython 3.13 Lib/subprocess.py Popen.communicate (the same in 3.10-3.12): only its
+    # single-pipe shortcut is redone here; the rest is the stdlib's own method.
     def communicate(self, input: Any = None, timeout: float | None = None) -> tuple[Any, Any]:
         """Send `input`, read stdout/stderr to the end, wait for the process; as the stdlib's.
 
@@ -112,6 +116,9 @@ class Popen(_StdlibPopen):
             return stdout, stderr
         return super().communicate(input, timeout)  # type: ignore[no-any-return]
 
+    # Mirrors CPython 3.13 Lib/subprocess.py Popen._communicate, POSIX branch (the same in 3.10-3.12):
+    # the same private state (_fileobj2output, _input, _communication_started), with green threads
+    # feeding and draining the pipes instead of a selector.
     def _communicate(self, input: Any, endtime: float | None, orig_timeout: float | None) -> tuple[Any, Any]:
         if self.stdin and not self._communication_started:
             try:
@@ -217,6 +224,8 @@ class Popen(_StdlibPopen):
                 _os.set_blocking(fd, True)
 
 
+# Mirrors CPython 3.13 Lib/subprocess.py run, call, check_call (the same in 3.10-3.12),
+# check_output (3.11-3.13) and getstatusoutput/getoutput (3.11-3.13; 3.10's take no encoding, below).
 def run(
     *popenargs: Any,
     input: Any = None,

@@ -538,9 +538,9 @@ def _after_fork_in_child() -> None:
     global _live, _fork_survivor
     if not _fork_drops_others:
         return
-    from green.hubs import _state
+    from green.hubs import existing_hub
 
-    hub = getattr(_state, "hub", None)
+    hub = existing_hub()
     survivor = getcurrent()
     if hub is not None:
         # References held for other OS threads mean nothing here; those held for installed

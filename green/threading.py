@@ -68,6 +68,7 @@ if not hasattr(_threading, "_DeleteDummyThreadOnDel"):
     # green threads that is a leak, and a later green thread reusing the id() would inherit it.
     _StdlibDummyThread: Any = _threading._DummyThread
 
+    # What CPython 3.13 Lib/threading.py does with _DeleteDummyThreadOnDel, for 3.10-3.12.
     class _DummyThread(_StdlibDummyThread):
         """`threading._DummyThread` that leaves threading's table when its green thread ends."""
 

@@ -54,7 +54,8 @@ from greenlet import GreenletExit
 
 from green import socket as _green_socket
 from green._stdlib import original
-from green.hubs import get_hub
+from green.hubs import deadline_after as _deadline_after
+from green.hubs import wait_until as _wait_until
 from green.semaphore import Semaphore
 
 __all__ = [
@@ -289,7 +290,6 @@ class WebSocket:
         self.close_code: int | None = None
         self.close_reason = ""
         self._deflate = deflate
-        self._hub = get_hub()
         self._fd = sock.fileno()
         self._buffer = bytearray(data)
         self._ended = False  # no more bytes will come (end of stream or error)
@@ -365,10 +365,10 @@ class WebSocket:
                 try:
                     sent += sock.send(frame if view is None else view[sent:])
                 except (BlockingIOError, _ssl.SSLWantWriteError):
-                    self._hub.wait_writable(self._fd)
+                    _wait_until(self._fd, True, None)
                     continue
                 except _ssl.SSLWantReadError:
-                    self._hub.wait_readable(self._fd)
+                    _wait_until(self._fd, False, None)
                     continue
                 if sent >= len(frame):
                     return
@@ -392,18 +392,20 @@ class WebSocket:
 
     # -- receiving --
 
-    def _receive(self, timeout: float | None = None) -> bool:
-        """Append one ``recv`` to the buffer; False at end of stream (or timeout)."""
+    def _receive(self, deadline: float | None = None) -> bool:
+        """Append one ``recv`` to the buffer; False at end of stream (or once `deadline`, on the
+        hub clock, has passed)."""
         sock = self._sock
         while True:
             try:
                 data = sock.recv(RECEIVE_SIZE)
                 break
             except (BlockingIOError, _ssl.SSLWantReadError):
-                if not self._hub.wait_readable(self._fd, timeout):
+                if not _wait_until(self._fd, False, deadline):
                     return False
             except _ssl.SSLWantWriteError:
-                self._hub.wait_writable(self._fd, timeout)
+                if not _wait_until(self._fd, True, deadline):
+                    return False
             except (ConnectionError, _ssl.SSLError):
                 data = b""
                 break
@@ -627,17 +629,16 @@ class WebSocket:
             self._finish()
             return
         # Read (and drop) what the peer still sends until its close frame arrives.
-        deadline = _monotonic() + self.close_timeout
+        deadline = _deadline_after(self.close_timeout)
         try:
             while not self._close_received and not self._ended:
-                remaining = deadline - _monotonic()
-                if remaining <= 0 or not self._drain_frame(remaining):
+                if not self._drain_frame(deadline):
                     break
         except (WebSocketError, OSError):
             pass
         self._finish()
 
-    def _drain_frame(self, timeout: float) -> bool:
+    def _drain_frame(self, deadline: float | None) -> bool:
         buffer = self._buffer
         while True:
             if len(buffer) >= 2:
@@ -656,11 +657,8 @@ class WebSocket:
                             self._close_received = True
                         del buffer[:end]
                         return True
-            if not self._receive(timeout):
+            if not self._receive(deadline):
                 return False
-
-
-_monotonic = original("time").monotonic
 
 
 # -- the WSGI application --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Run green._resolver and the C library side by side against the same DNS server and hosts file.
+"""Run green.resolver and the C library side by side against the same DNS server and hosts file.
 
 Not collected by pytest: test_resolver.py runs it inside ``unshare --mount --net`` (root only),
 where it may bind port 53 on a private loopback and bind-mount its own /etc/resolv.conf and
@@ -17,7 +17,7 @@ from typing import Any
 
 from dnsserver import DNSServer
 
-from green import _resolver
+from green import resolver
 
 RECORDS = {
     "www.test.": [("A", "192.0.2.1"), ("AAAA", "2001:db8::1")],
@@ -143,7 +143,7 @@ def main() -> None:
         sys.exit("the DNS server did not start")
     mismatches = []
     try:
-        _resolver.configure(resolv_conf="/etc/resolv.conf", hosts="/etc/hosts", port=53)
+        resolver.configure(resolv_conf="/etc/resolv.conf", hosts="/etc/hosts", port=53)
         for cases in (CASES, CASES_WITH_IPV4, CASES_WITH_IPV6):
             if cases is CASES_WITH_IPV4:
                 subprocess.run(["ip", "address", "add", "198.51.100.7/24", "dev", "lo"], check=True)
@@ -151,7 +151,7 @@ def main() -> None:
                 subprocess.run(["ip", "address", "add", "2001:db8:ffff::7/64", "dev", "lo"], check=True)
             for name, arguments in cases:
                 expected = outcome(getattr(socket, name), *arguments)
-                found = outcome(getattr(_resolver, name), *arguments)
+                found = outcome(getattr(resolver, name), *arguments)
                 if expected != found:
                     mismatches.append(f"{name}{arguments}:\n  libc:  {expected}\n  green: {found}")
     finally:

@@ -1,4 +1,4 @@
-"""Fuzzing the DNS answer path of green._resolver with hypothesis.
+"""Fuzzing the DNS answer path of green.resolver with hypothesis.
 
 A real DNS server on loopback (tests/dnsserver.py) answers every query with bytes drawn by
 hypothesis: responses built with dnspython (random rcodes, flags, answer and authority records
@@ -32,7 +32,8 @@ from fuzzing import TIMEOUT, apply_mutations, fuzz_settings, mutations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from green import _resolver
+from green import resolver
+from green.resolver import _configuration, _exchange
 from green.timeout import Timeout
 
 # Per-server wait of the resolver during the fuzz run: short, so that an answer the resolver
@@ -194,17 +195,17 @@ def server() -> Iterator[DNSServer]:
 
 @pytest.fixture
 def fuzz_resolver(server: DNSServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[DNSServer]:
-    config = _resolver._ResolvConf(
+    config = _configuration._ResolvConf(
         nameservers=["127.0.0.1"], search=["fuzz.test"], ndots=1, timeout=SERVER_TIMEOUT, attempts=1
     )
-    monkeypatch.setattr(_resolver, "_resolv_conf", lambda: config)
-    monkeypatch.setattr(_resolver, "_hosts", lambda: _resolver._Hosts())
-    _resolver.configure(port=server.port)
+    monkeypatch.setattr(_configuration, "_resolv_conf", lambda: config)
+    monkeypatch.setattr(_configuration, "_hosts", lambda: _configuration._Hosts())
+    resolver.configure(port=server.port)
     try:
         yield server
     finally:
         server.responder = None
-        _resolver.configure()
+        resolver.configure()
 
 
 def check_getaddrinfo(results: list[tuple[Any, ...]]) -> None:
@@ -226,12 +227,12 @@ def check_host_triple(result: tuple[str, list[str], list[str]], family: int = so
 
 CALLS = {
     "getaddrinfo": (
-        lambda: _resolver.getaddrinfo("fuzzhost", 80, 0, socket.SOCK_STREAM, 0, socket.AI_CANONNAME),
+        lambda: resolver.getaddrinfo("fuzzhost", 80, 0, socket.SOCK_STREAM, 0, socket.AI_CANONNAME),
         check_getaddrinfo,
         (socket.gaierror,),
     ),
     "getaddrinfo v4-mapped": (
-        lambda: _resolver.getaddrinfo(
+        lambda: resolver.getaddrinfo(
             "fuzzhost.fuzz.test.",
             80,
             socket.AF_INET6,
@@ -243,17 +244,17 @@ CALLS = {
         (socket.gaierror,),
     ),
     "gethostbyname_ex": (
-        lambda: _resolver.gethostbyname_ex("fuzzhost.fuzz.test"),
+        lambda: resolver.gethostbyname_ex("fuzzhost.fuzz.test"),
         check_host_triple,
         (socket.gaierror,),
     ),
     "gethostbyaddr": (
-        lambda: _resolver.gethostbyaddr("192.0.2.1"),
+        lambda: resolver.gethostbyaddr("192.0.2.1"),
         check_host_triple,
         (socket.herror, socket.gaierror),
     ),
     "getnameinfo": (
-        lambda: _resolver.getnameinfo(("192.0.2.1", 80), socket.NI_NAMEREQD),
+        lambda: resolver.getnameinfo(("192.0.2.1", 80), socket.NI_NAMEREQD),
         lambda result: (
             (isinstance(result[0], str) and isinstance(result[1], str)) or pytest.fail(repr(result))
         ),
@@ -297,13 +298,13 @@ def test_fuzzed_messages_through_the_parser() -> None:
         if not query.is_response(response):
             return
         for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.PTR):
-            outcome = _resolver._classify(response)
-            assert outcome in (_resolver._NXDOMAIN, _resolver._NODATA, _resolver._SERVFAIL)
-            canonical, aliases, found = _resolver._follow_chain(response, query.question[0].name, rdtype)
-            assert isinstance(canonical, dns.name.Name) and len(aliases) <= 2 * _resolver._MAX_CNAME_HOPS
+            outcome = _exchange._classify(response)
+            assert outcome in (_exchange._NXDOMAIN, _exchange._NODATA, _exchange._SERVFAIL)
+            canonical, aliases, found = _exchange._follow_chain(response, query.question[0].name, rdtype)
+            assert isinstance(canonical, dns.name.Name) and len(aliases) <= 2 * _exchange._MAX_CNAME_HOPS
             for record in found:
                 if rdtype == dns.rdatatype.PTR:
-                    _resolver._text(record.target)
+                    _exchange._text(record.target)
                 else:
                     socket.inet_pton(
                         socket.AF_INET if rdtype == dns.rdatatype.A else socket.AF_INET6, record.address

@@ -47,3 +47,32 @@ def test_the_pattern_catches_the_back_doors() -> None:
         assert _PRIVATE_HUB_NAME.search(line), line
     for line in ("hub.schedule((f, ()))", "hubs._state", "self._hub.report_exception('x')"):
         assert not _PRIVATE_HUB_NAME.search(line), line
+
+
+# The hubs package's thread-local that holds each thread's hub; `get_hub`, `existing_hub` and
+# `install_hub` are its door. green/_waiter.py reads it directly on the hot path of every
+# wake-up (one call less than existing_hub(), as its comments say): the one exception.
+_HUBS_STATE = re.compile(r"\bhubs\._state\b|from green\.hubs import[^#\n]*\b_state\b")
+_STATE_READERS = {ROOT / "green" / "_waiter.py"}
+
+
+def test_only_the_hubs_package_touches_its_thread_local_state() -> None:
+    offences = []
+    for path in _sources():
+        if path in _STATE_READERS:
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if _HUBS_STATE.search(line):
+                offences.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not offences, "green.hubs._state used outside green/hubs/:\n" + "\n".join(offences)
+
+
+def test_the_state_pattern_catches_its_forms() -> None:
+    for line in (
+        "hubs._state.hub = hub",
+        "from green.hubs import _state",
+        "from green.hubs import get_hub, _state",
+    ):
+        assert _HUBS_STATE.search(line), line
+    for line in ("hubs.install_hub(hub)", "self._state = 1", "from green.hubs import existing_hub"):
+        assert not _HUBS_STATE.search(line), line

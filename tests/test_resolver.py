@@ -1,4 +1,4 @@
-"""green._resolver against a real DNS server on loopback, and against the stdlib where it can be."""
+"""green.resolver against a real DNS server on loopback, and against the stdlib where it can be."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ import pytest
 from dnsserver import DNSServer
 
 import green
-from green import _resolver
+from green import resolver
+from green._stdlib import original
+from green.resolver import _configuration, _interfaces, _numeric, _sorting
 from green.timeout import Timeout
 
 RECORDS = {
@@ -51,7 +53,7 @@ class Setup:
         self._stamp = time.time() - 100
         self.write_resolv_conf("nameserver 127.0.0.1\nsearch test\noptions timeout:1 attempts:1 ndots:1\n")
         self.write_hosts("10.9.9.9 filehost filealias\n")
-        _resolver.configure(resolv_conf=str(self.resolv_conf), hosts=str(self.hosts), port=server.port)
+        resolver.configure(resolv_conf=str(self.resolv_conf), hosts=str(self.hosts), port=server.port)
 
     def _bump(self, path: Path) -> None:
         # A distinct modification time even on file systems with coarse timestamps.
@@ -74,7 +76,7 @@ class Setup:
 def setup(tmp_path: Path, server: DNSServer) -> Iterator[Setup]:
     server.queries.clear()
     yield Setup(tmp_path, server)
-    _resolver.configure()
+    resolver.configure()
 
 
 def addresses(results: list[tuple[Any, ...]]) -> list[Any]:
@@ -92,7 +94,7 @@ def outcome(function: Any, *args: Any) -> Any:
 
 
 def test_a_record(setup: Setup) -> None:
-    result = _resolver.getaddrinfo("www.test", 80, socket.AF_INET, socket.SOCK_STREAM)
+    result = resolver.getaddrinfo("www.test", 80, socket.AF_INET, socket.SOCK_STREAM)
     assert result == [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("192.0.2.1", 80))]
     assert isinstance(result[0][0], socket.AddressFamily)
     assert isinstance(result[0][1], socket.SocketKind)
@@ -100,12 +102,12 @@ def test_a_record(setup: Setup) -> None:
 
 
 def test_aaaa_record(setup: Setup) -> None:
-    result = _resolver.getaddrinfo("www.test", "http", socket.AF_INET6, socket.SOCK_STREAM)
+    result = resolver.getaddrinfo("www.test", "http", socket.AF_INET6, socket.SOCK_STREAM)
     assert result == [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("2001:db8::1", 80, 0, 0))]
 
 
 def test_unspec_asks_both_types_at_once(setup: Setup) -> None:
-    result = _resolver.getaddrinfo("www.test", 443)
+    result = resolver.getaddrinfo("www.test", 443)
     assert sorted(set(addresses(result))) == ["192.0.2.1", "2001:db8::1"]
     # One entry per socket type, as glibc: stream, datagram, raw for each address.
     assert [entry[1] for entry in result] == [socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_RAW] * 2
@@ -113,9 +115,9 @@ def test_unspec_asks_both_types_at_once(setup: Setup) -> None:
 
 
 def test_every_address_is_returned(setup: Setup) -> None:
-    result = _resolver.getaddrinfo("two.test", 80, socket.AF_INET, *STREAM)
+    result = resolver.getaddrinfo("two.test", 80, socket.AF_INET, *STREAM)
     assert sorted(addresses(result)) == ["192.0.2.21", "192.0.2.22"]
-    assert _resolver.gethostbyname_ex("two.test")[2] in (
+    assert resolver.gethostbyname_ex("two.test")[2] in (
         ["192.0.2.21", "192.0.2.22"],
         ["192.0.2.22", "192.0.2.21"],
     )
@@ -123,27 +125,27 @@ def test_every_address_is_returned(setup: Setup) -> None:
 
 def test_search_domains_and_ndots(setup: Setup) -> None:
     # No dot (< ndots): search domains first, the bare name last.
-    assert addresses(_resolver.getaddrinfo("www", 80, socket.AF_INET, *STREAM)) == ["192.0.2.1"]
+    assert addresses(resolver.getaddrinfo("www", 80, socket.AF_INET, *STREAM)) == ["192.0.2.1"]
     assert setup.asked() == ["www.test."]
     setup.server.queries.clear()
     with pytest.raises(socket.gaierror):
-        _resolver.getaddrinfo("nothing", 80, socket.AF_INET, *STREAM)
+        resolver.getaddrinfo("nothing", 80, socket.AF_INET, *STREAM)
     assert setup.asked() == ["nothing.test.", "nothing."]
     # Enough dots: the name as given first; a trailing dot means no search at all.
     setup.server.queries.clear()
     with pytest.raises(socket.gaierror):
-        _resolver.getaddrinfo("nothing.here", 80, socket.AF_INET, *STREAM)
+        resolver.getaddrinfo("nothing.here", 80, socket.AF_INET, *STREAM)
     assert setup.asked() == ["nothing.here.", "nothing.here.test."]
     setup.server.queries.clear()
     with pytest.raises(socket.gaierror):
-        _resolver.getaddrinfo("nothing.", 80, socket.AF_INET, *STREAM)
+        resolver.getaddrinfo("nothing.", 80, socket.AF_INET, *STREAM)
     assert setup.asked() == ["nothing."]
 
 
 def test_cname_chain(setup: Setup) -> None:
-    result = _resolver.getaddrinfo("alias", 80, socket.AF_INET, *STREAM, socket.AI_CANONNAME)
+    result = resolver.getaddrinfo("alias", 80, socket.AF_INET, *STREAM, socket.AI_CANONNAME)
     assert result == [(socket.AF_INET, socket.SOCK_STREAM, 6, "www.test", ("192.0.2.1", 80))]
-    assert _resolver.gethostbyname_ex("alias.test") == (
+    assert resolver.gethostbyname_ex("alias.test") == (
         "www.test",
         ["alias.test", "middle.test"],
         ["192.0.2.1"],
@@ -151,16 +153,16 @@ def test_cname_chain(setup: Setup) -> None:
 
 
 def test_unfinished_cname_chain_is_followed(setup: Setup) -> None:
-    result = _resolver.getaddrinfo("partial-alias.test", 80, socket.AF_INET, *STREAM, socket.AI_CANONNAME)
+    result = resolver.getaddrinfo("partial-alias.test", 80, socket.AF_INET, *STREAM, socket.AI_CANONNAME)
     assert result == [(socket.AF_INET, socket.SOCK_STREAM, 6, "v4only.test", ("192.0.2.9", 80))]
     assert setup.asked() == ["partial-alias.test.", "v4only.test."]
 
 
 def test_nxdomain_is_eai_noname(setup: Setup) -> None:
     for function, argument in [
-        (_resolver.getaddrinfo, ("missing.test.", 80)),
-        (_resolver.gethostbyname, ("missing.test.",)),
-        (_resolver.gethostbyname_ex, ("missing.test.",)),
+        (resolver.getaddrinfo, ("missing.test.", 80)),
+        (resolver.gethostbyname, ("missing.test.",)),
+        (resolver.gethostbyname_ex, ("missing.test.",)),
     ]:
         with pytest.raises(socket.gaierror) as caught:
             function(*argument)
@@ -173,17 +175,17 @@ def test_name_without_addresses_is_eai_nodata(setup: Setup) -> None:
     for family in (socket.AF_INET6, socket.AF_UNSPEC):
         host = "v4only.test" if family == socket.AF_INET6 else "text-only.test"
         with pytest.raises(socket.gaierror) as caught:
-            _resolver.getaddrinfo(host, 80, family)
+            resolver.getaddrinfo(host, 80, family)
         assert caught.value.args == (socket.EAI_NODATA, "No address associated with hostname")
 
 
 def test_v4_mapped(setup: Setup) -> None:
     mapped = socket.AI_V4MAPPED
-    result = _resolver.getaddrinfo("v4only.test", 80, socket.AF_INET6, *STREAM, mapped)
+    result = resolver.getaddrinfo("v4only.test", 80, socket.AF_INET6, *STREAM, mapped)
     assert addresses(result) == ["::ffff:192.0.2.9"]
-    result = _resolver.getaddrinfo("www.test", 80, socket.AF_INET6, *STREAM, mapped)
+    result = resolver.getaddrinfo("www.test", 80, socket.AF_INET6, *STREAM, mapped)
     assert addresses(result) == ["2001:db8::1"]
-    result = _resolver.getaddrinfo("www.test", 80, socket.AF_INET6, *STREAM, mapped | socket.AI_ALL)
+    result = resolver.getaddrinfo("www.test", 80, socket.AF_INET6, *STREAM, mapped | socket.AI_ALL)
     assert sorted(addresses(result)) == ["2001:db8::1", "::ffff:192.0.2.1"]  # order: RFC 3484
 
 
@@ -193,7 +195,7 @@ def test_v4_mapped(setup: Setup) -> None:
 def test_silent_server_times_out_with_eai_again(setup: Setup, clock: Any) -> None:
     started = clock()
     with pytest.raises(socket.gaierror) as caught:
-        _resolver.getaddrinfo("silent.test.", 80)
+        resolver.getaddrinfo("silent.test.", 80)
     elapsed = clock() - started
     assert caught.value.args == (socket.EAI_AGAIN, "Temporary failure in name resolution")
     assert elapsed == pytest.approx(1.0)  # timeout:1 attempts:1
@@ -204,7 +206,7 @@ def test_attempts_and_nameservers_are_all_tried(setup: Setup) -> None:
     # An error answer moves on to the next server, then to the next attempt, without waiting.
     setup.write_resolv_conf("nameserver 127.0.0.1\nnameserver 127.0.0.1\noptions timeout:1 attempts:3\n")
     with pytest.raises(socket.gaierror) as caught:
-        _resolver.gethostbyname("servfail.test.")
+        resolver.gethostbyname("servfail.test.")
     assert caught.value.errno == socket.EAI_AGAIN
     assert setup.asked() == ["servfail.test."] * 6
 
@@ -213,7 +215,7 @@ def test_attempts_and_nameservers_are_all_tried(setup: Setup) -> None:
 def test_garbage_answers_are_ignored_until_the_timeout(setup: Setup, clock: Any) -> None:
     started = clock()
     with pytest.raises(socket.gaierror) as caught:
-        _resolver.getaddrinfo("garbage.test.", 80, socket.AF_INET)
+        resolver.getaddrinfo("garbage.test.", 80, socket.AF_INET)
     assert caught.value.errno == socket.EAI_AGAIN
     assert clock() - started == pytest.approx(1.0)
     assert setup.asked() == ["garbage.test."]
@@ -223,13 +225,13 @@ def test_server_errors_are_eai_again_without_waiting(setup: Setup) -> None:
     for host in ("servfail.test.", "refused.test."):
         started = time.monotonic()
         with pytest.raises(socket.gaierror) as caught:
-            _resolver.getaddrinfo(host, 80)
+            resolver.getaddrinfo(host, 80)
         assert caught.value.errno == socket.EAI_AGAIN
         assert time.monotonic() - started < 0.5
 
 
 def test_truncated_answer_is_asked_again_over_tcp(setup: Setup) -> None:
-    result = _resolver.getaddrinfo("truncated.test", 80, socket.AF_INET, *STREAM)
+    result = resolver.getaddrinfo("truncated.test", 80, socket.AF_INET, *STREAM)
     assert addresses(result) == ["192.0.2.7"]
     assert setup.asked("udp") == ["truncated.test."]
     assert setup.asked("tcp") == ["truncated.test."]
@@ -239,30 +241,30 @@ def test_unreachable_nameserver_is_skipped(setup: Setup) -> None:
     # Nothing listens on 127.0.0.2 at this port: the ICMP error moves on at once.
     setup.write_resolv_conf("nameserver 127.0.0.2\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
     started = time.monotonic()
-    assert _resolver.gethostbyname("www.test") == "192.0.2.1"
+    assert resolver.gethostbyname("www.test") == "192.0.2.1"
     assert time.monotonic() - started < 0.5
 
 
 def test_use_vc_asks_over_tcp_only(setup: Setup) -> None:
     setup.write_resolv_conf("nameserver 127.0.0.1\noptions use-vc timeout:1\n")
-    assert _resolver.gethostbyname("www.test") == "192.0.2.1"
+    assert resolver.gethostbyname("www.test") == "192.0.2.1"
     assert setup.asked("udp") == []
     assert setup.asked("tcp") == ["www.test."]
 
 
 def test_reverse_lookups(setup: Setup) -> None:
-    assert _resolver.gethostbyaddr("192.0.2.1") == ("www.test", [], ["192.0.2.1"])
-    assert _resolver.getnameinfo(("192.0.2.1", 80), 0) == ("www.test", "http")
-    assert _resolver.getnameinfo(("192.0.2.1", 53), socket.NI_DGRAM | socket.NI_NUMERICSERV) == (
+    assert resolver.gethostbyaddr("192.0.2.1") == ("www.test", [], ["192.0.2.1"])
+    assert resolver.getnameinfo(("192.0.2.1", 80), 0) == ("www.test", "http")
+    assert resolver.getnameinfo(("192.0.2.1", 53), socket.NI_DGRAM | socket.NI_NUMERICSERV) == (
         "www.test",
         "53",
     )
     with pytest.raises(socket.herror) as caught:
-        _resolver.gethostbyaddr("192.0.2.99")
+        resolver.gethostbyaddr("192.0.2.99")
     assert caught.value.args == (1, "Unknown host")
-    assert _resolver.getnameinfo(("192.0.2.99", 80), 0) == ("192.0.2.99", "http")
+    assert resolver.getnameinfo(("192.0.2.99", 80), 0) == ("192.0.2.99", "http")
     with pytest.raises(socket.gaierror) as caught_gai:
-        _resolver.getnameinfo(("192.0.2.99", 80), socket.NI_NAMEREQD)
+        resolver.getnameinfo(("192.0.2.99", 80), socket.NI_NAMEREQD)
     assert caught_gai.value.errno == socket.EAI_NONAME
     assert setup.asked() == ["1.2.0.192.in-addr.arpa."] * 3 + ["99.2.0.192.in-addr.arpa."] * 3
 
@@ -271,10 +273,10 @@ def test_reverse_lookup_without_answer(setup: Setup) -> None:
     # The PTR question for 192.0.2.1 goes to a server that is not there (a closed port).
     setup.write_resolv_conf("nameserver 127.0.0.2\noptions timeout:1 attempts:1\n")
     with pytest.raises(socket.herror) as caught:
-        _resolver.gethostbyaddr("192.0.2.1")
+        resolver.gethostbyaddr("192.0.2.1")
     assert caught.value.args == (2, "Host name lookup failure")
     with pytest.raises(socket.gaierror) as caught_gai:
-        _resolver.getnameinfo(("192.0.2.1", 80), 0)
+        resolver.getnameinfo(("192.0.2.1", 80), 0)
     assert caught_gai.value.errno == socket.EAI_AGAIN
 
 
@@ -286,11 +288,11 @@ def test_lookups_wait_cooperatively(setup: Setup) -> None:
 
     def slow() -> None:
         with pytest.raises(socket.gaierror):
-            _resolver.getaddrinfo("silent.test.", 80)
+            resolver.getaddrinfo("silent.test.", 80)
         finished.append("slow")
 
     def fast() -> None:
-        _resolver.getaddrinfo("www.test", 80)
+        resolver.getaddrinfo("www.test", 80)
         finished.append("fast")
 
     ticks = 0
@@ -311,7 +313,7 @@ def test_lookups_wait_cooperatively(setup: Setup) -> None:
 def test_timeout_interrupts_a_lookup_cleanly(setup: Setup) -> None:
     started = time.monotonic()
     with pytest.raises(Timeout), Timeout(0.1):
-        _resolver.getaddrinfo("silent.test.", 80)
+        resolver.getaddrinfo("silent.test.", 80)
     assert time.monotonic() - started < 0.5
     # The hub_left_empty fixture checks that the socket was forgotten by the hub.
 
@@ -321,57 +323,57 @@ def test_timeout_interrupts_a_lookup_cleanly(setup: Setup) -> None:
 
 def test_hosts_file_comes_first_and_is_reread(setup: Setup) -> None:
     setup.write_hosts("10.1.1.1 www.test\n")
-    assert _resolver.gethostbyname("www.test") == "10.1.1.1"
+    assert resolver.gethostbyname("www.test") == "10.1.1.1"
     setup.write_hosts("10.2.2.2 www.test other\n10.3.3.3 www.test\n")
-    assert _resolver.gethostbyname_ex("www.test") == ("www.test", ["other"], ["10.2.2.2", "10.3.3.3"])
-    assert _resolver.gethostbyaddr("10.3.3.3") == ("www.test", [], ["10.3.3.3"])
-    assert _resolver.getnameinfo(("10.2.2.2", 22), 0) == ("www.test", "ssh")
+    assert resolver.gethostbyname_ex("www.test") == ("www.test", ["other"], ["10.2.2.2", "10.3.3.3"])
+    assert resolver.gethostbyaddr("10.3.3.3") == ("www.test", [], ["10.3.3.3"])
+    assert resolver.getnameinfo(("10.2.2.2", 22), 0) == ("www.test", "ssh")
     assert setup.asked() == []
     # A name with a trailing dot does not match the hosts file (as in glibc): DNS answers it.
-    assert _resolver.gethostbyname("www.test.") == "192.0.2.1"
+    assert resolver.gethostbyname("www.test.") == "192.0.2.1"
 
 
 def test_hosts_file_canonical_name_and_aliases(setup: Setup) -> None:
-    result = _resolver.getaddrinfo("FileAlias", 80, 0, *STREAM, socket.AI_CANONNAME)
+    result = resolver.getaddrinfo("FileAlias", 80, 0, *STREAM, socket.AI_CANONNAME)
     assert result == [(socket.AF_INET, socket.SOCK_STREAM, 6, "filehost", ("10.9.9.9", 80))]
     assert setup.asked() == []
 
 
 def test_resolv_conf_is_reread(setup: Setup) -> None:
-    assert _resolver.gethostbyname("www") == "192.0.2.1"
+    assert resolver.gethostbyname("www") == "192.0.2.1"
     setup.write_resolv_conf("nameserver 127.0.0.1\nsearch elsewhere\noptions timeout:1 attempts:1\n")
     with pytest.raises(socket.gaierror) as caught:
-        _resolver.gethostbyname("www")
+        resolver.gethostbyname("www")
     assert caught.value.errno == socket.EAI_NONAME
     assert setup.asked()[-2:] == ["www.elsewhere.", "www."]
 
 
 def test_localhost_and_numbers_stay_off_the_network(setup: Setup) -> None:
-    result = _resolver.getaddrinfo("localhost", 80, 0, *STREAM)
+    result = resolver.getaddrinfo("localhost", 80, 0, *STREAM)
     assert sorted(addresses(result)) == ["127.0.0.1", "::1"]
-    assert addresses(_resolver.getaddrinfo("db.localhost", 80, socket.AF_INET, *STREAM)) == ["127.0.0.1"]
-    assert addresses(_resolver.getaddrinfo("LOCALHOST", 80, socket.AF_INET6, *STREAM)) == ["::1"]
+    assert addresses(resolver.getaddrinfo("db.localhost", 80, socket.AF_INET, *STREAM)) == ["127.0.0.1"]
+    assert addresses(resolver.getaddrinfo("LOCALHOST", 80, socket.AF_INET6, *STREAM)) == ["::1"]
     # Documented difference from glibc (RFC 6761): no DNS question for a localhost name.
     assert setup.asked() == []
-    assert addresses(_resolver.getaddrinfo("127.1", 80, 0, *STREAM)) == ["127.0.0.1"]
-    assert _resolver.getaddrinfo("fe80::1%1", 80, 0, *STREAM)[0][4] == ("fe80::1", 80, 0, 1)
+    assert addresses(resolver.getaddrinfo("127.1", 80, 0, *STREAM)) == ["127.0.0.1"]
+    assert resolver.getaddrinfo("fe80::1%1", 80, 0, *STREAM)[0][4] == ("fe80::1", 80, 0, 1)
     with pytest.raises(socket.herror):  # not in this hosts file: DNS says NXDOMAIN
-        _resolver.gethostbyaddr("::1")
+        resolver.gethostbyaddr("::1")
     setup.server.queries.clear()
     setup.write_hosts("::1 localhost six\n")
-    assert addresses(_resolver.getaddrinfo("localhost", 80, 0, *STREAM)) == ["::1"]
+    assert addresses(resolver.getaddrinfo("localhost", 80, 0, *STREAM)) == ["::1"]
     assert setup.asked() == []
 
 
 def test_configuration_from_the_environment(
     setup: Setup, monkeypatch: pytest.MonkeyPatch, server: DNSServer
 ) -> None:
-    _resolver.configure()
+    resolver.configure()
     monkeypatch.setenv("GREEN_RESOLV_CONF", str(setup.resolv_conf))
     monkeypatch.setenv("GREEN_HOSTS", str(setup.hosts))
     monkeypatch.setenv("GREEN_DNS_PORT", str(server.port))
-    assert _resolver.gethostbyname("filehost") == "10.9.9.9"
-    assert _resolver.gethostbyname("www") == "192.0.2.1"
+    assert resolver.gethostbyname("filehost") == "10.9.9.9"
+    assert resolver.gethostbyname("www") == "192.0.2.1"
 
 
 # -- AI_ADDRCONFIG and the interface addresses --------------------------------------------------
@@ -382,7 +384,7 @@ def interfaces(*texts: str, deprecated: tuple[str, ...] = (), home: tuple[str, .
     for text in texts:
         family = socket.AF_INET6 if ":" in text else socket.AF_INET
         found.append(
-            _resolver._InterfaceAddress(
+            _interfaces._InterfaceAddress(
                 family, socket.inet_pton(family, text), text in deprecated, text in home
             )
         )
@@ -390,7 +392,7 @@ def interfaces(*texts: str, deprecated: tuple[str, ...] = (), home: tuple[str, .
 
 
 def test_interface_addresses_come_from_the_kernel() -> None:
-    found = _resolver._interface_addresses()
+    found = _interfaces._interface_addresses()
     assert found is not None, "the netlink address dump failed"
     loopback = [
         entry for entry in found if entry.family == socket.AF_INET and entry.packed == bytes([127, 0, 0, 1])
@@ -429,21 +431,21 @@ def test_ai_addrconfig(
     setup: Setup, monkeypatch: pytest.MonkeyPatch, configured: Any, family: int, expected: Any
 ) -> None:
     listed = None if configured is None else interfaces(*configured)
-    monkeypatch.setattr(_resolver, "_interface_addresses", lambda: listed)
+    monkeypatch.setattr(_interfaces, "_interface_addresses", lambda: listed)
     arguments = ("www.test", 80, family, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)
     if isinstance(expected, list):
-        assert sorted(addresses(_resolver.getaddrinfo(*arguments))) == expected
+        assert sorted(addresses(resolver.getaddrinfo(*arguments))) == expected
         # Without the flag, every family is returned.
-        assert len(_resolver.getaddrinfo(*arguments[:5])) == (2 if family == socket.AF_UNSPEC else 1)
+        assert len(resolver.getaddrinfo(*arguments[:5])) == (2 if family == socket.AF_UNSPEC else 1)
     else:
         with pytest.raises(socket.gaierror) as caught:
-            _resolver.getaddrinfo(*arguments)
+            resolver.getaddrinfo(*arguments)
         assert caught.value.errno == expected
         # Checked before the name: numeric hosts fail the same way, and no question is asked.
         setup.server.queries.clear()
         numeric = "192.0.2.9" if family == socket.AF_INET else "2001:db8::9"
         with pytest.raises(socket.gaierror):
-            _resolver.getaddrinfo(numeric, 80, family, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)
+            resolver.getaddrinfo(numeric, 80, family, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)
         assert setup.asked() == []
 
 
@@ -455,16 +457,16 @@ def test_rules_3_and_4_use_the_source_address_flags(monkeypatch: pytest.MonkeyPa
     def source_address(family: int, packed: bytes, scope_id: int) -> bytes:
         return socket.inet_pton(family, sources[socket.inet_ntop(family, packed)])
 
-    monkeypatch.setattr(_resolver, "_source_address", source_address)
+    monkeypatch.setattr(_sorting, "_source_address", source_address)
     candidates = [
         (socket.AF_INET6, socket.inet_pton(socket.AF_INET6, "2001:db8::5"), 0),
         (socket.AF_INET6, socket.inet_pton(socket.AF_INET6, "::1"), 0),
     ]
 
     def order(listed: list[Any]) -> list[str]:
-        monkeypatch.setattr(_resolver, "_interface_addresses", lambda: listed)
+        monkeypatch.setattr(_interfaces, "_interface_addresses", lambda: listed)
         return [
-            socket.inet_ntop(family, packed) for family, packed, _ in _resolver._sort_addresses(candidates)
+            socket.inet_ntop(family, packed) for family, packed, _ in _sorting._sort_addresses(candidates)
         ]
 
     assert order(interfaces("::1", "2001:db8::2")) == ["::1", "2001:db8::5"]  # rule 6
@@ -486,16 +488,16 @@ def test_gai_conf_is_not_read_and_the_default_tables_apply(
         return socket.inet_pton(family, sources[socket.inet_ntop(family, packed)])
 
     read: list[str] = []
-    original_read_lines = _resolver._read_lines
+    original_read_lines = _configuration._read_lines
 
     def read_lines(path: str) -> list[str]:
         read.append(path)
         return original_read_lines(path)
 
-    monkeypatch.setattr(_resolver, "_source_address", source_address)
-    monkeypatch.setattr(_resolver, "_read_lines", read_lines)
+    monkeypatch.setattr(_sorting, "_source_address", source_address)
+    monkeypatch.setattr(_configuration, "_read_lines", read_lines)
     setup.write_hosts("192.0.2.1 dual\n2001:db8::1 dual\n")
-    assert addresses(_resolver.getaddrinfo("dual", 80, 0, *STREAM)) == ["2001:db8::1", "192.0.2.1"]
+    assert addresses(resolver.getaddrinfo("dual", 80, 0, *STREAM)) == ["2001:db8::1", "192.0.2.1"]
     assert read and not [path for path in read if "gai.conf" in path]
 
 
@@ -509,17 +511,17 @@ def test_rule_7_prefers_a_native_interface_over_a_tunnel(monkeypatch: pytest.Mon
 
     listed = interfaces("2001:db8::2", "2001:db8:1::2")
     listed[0].index, listed[1].index = 7, 3
-    monkeypatch.setattr(_resolver, "_source_address", source_address)
-    monkeypatch.setattr(_resolver, "_interface_addresses", lambda: listed)
+    monkeypatch.setattr(_sorting, "_source_address", source_address)
+    monkeypatch.setattr(_interfaces, "_interface_addresses", lambda: listed)
     candidates = [
         (socket.AF_INET6, socket.inet_pton(socket.AF_INET6, "2001:db8::5"), 0),
         (socket.AF_INET6, socket.inet_pton(socket.AF_INET6, "2001:db8:1::5"), 0),
     ]
 
     def order(link_types: dict[int, int]) -> list[str]:
-        monkeypatch.setattr(_resolver, "_link_types", lambda: link_types)
+        monkeypatch.setattr(_interfaces, "_link_types", lambda: link_types)
         return [
-            socket.inet_ntop(family, packed) for family, packed, _ in _resolver._sort_addresses(candidates)
+            socket.inet_ntop(family, packed) for family, packed, _ in _sorting._sort_addresses(candidates)
         ]
 
     ethernet, sit = 1, 776
@@ -532,7 +534,7 @@ def test_rule_9_for_ipv4_counts_a_shared_prefix_only_inside_the_source_subnet(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(
-        _resolver, "_source_address", lambda *_: socket.inet_pton(socket.AF_INET, "198.51.100.7")
+        _sorting, "_source_address", lambda *_: socket.inet_pton(socket.AF_INET, "198.51.100.7")
     )
     candidates = [
         (socket.AF_INET, socket.inet_pton(socket.AF_INET, text), 0)
@@ -542,9 +544,9 @@ def test_rule_9_for_ipv4_counts_a_shared_prefix_only_inside_the_source_subnet(
     def order(prefix_length: int) -> list[str]:
         listed = interfaces("198.51.100.7", "2001:db8::2")
         listed[0].prefix_length = prefix_length
-        monkeypatch.setattr(_resolver, "_interface_addresses", lambda: listed)
+        monkeypatch.setattr(_interfaces, "_interface_addresses", lambda: listed)
         return [
-            socket.inet_ntop(family, packed) for family, packed, _ in _resolver._sort_addresses(candidates)
+            socket.inet_ntop(family, packed) for family, packed, _ in _sorting._sort_addresses(candidates)
         ]
 
     assert order(24) == ["198.51.100.7", "198.51.100.9", "198.51.100.200", "203.0.113.1"]
@@ -553,7 +555,7 @@ def test_rule_9_for_ipv4_counts_a_shared_prefix_only_inside_the_source_subnet(
 
 
 def test_link_types_come_from_the_kernel() -> None:
-    types = _resolver._link_types()
+    types = _interfaces._link_types()
     assert types.get(socket.if_nametoindex("lo")) == 772  # ARPHRD_LOOPBACK
 
 
@@ -600,8 +602,8 @@ def test_numeric_getaddrinfo_matches_stdlib(setup: Setup) -> None:
         flags |= socket.AI_NUMERICHOST
         arguments = (host, port, family, 0, 0, flags)
         expected = outcome(socket.getaddrinfo, *arguments)
-        if expected != outcome(_resolver.getaddrinfo, *arguments):
-            mismatches.append((arguments, expected, outcome(_resolver.getaddrinfo, *arguments)))
+        if expected != outcome(resolver.getaddrinfo, *arguments):
+            mismatches.append((arguments, expected, outcome(resolver.getaddrinfo, *arguments)))
     assert mismatches == []
 
 
@@ -611,8 +613,8 @@ def test_socket_types_and_protocols_match_stdlib(setup: Setup) -> None:
         for host in ("127.0.0.1", None):
             arguments = (host, port, 0, kind, protocol, 0)
             expected = outcome(socket.getaddrinfo, *arguments)
-            if expected != outcome(_resolver.getaddrinfo, *arguments):
-                mismatches.append((arguments, expected, outcome(_resolver.getaddrinfo, *arguments)))
+            if expected != outcome(resolver.getaddrinfo, *arguments):
+                mismatches.append((arguments, expected, outcome(resolver.getaddrinfo, *arguments)))
     assert mismatches == []
 
 
@@ -625,7 +627,7 @@ def test_argument_errors_match_stdlib(setup: Setup) -> None:
         ("a..b", 80),
         ("127.0.0.1", 80, 0, 0, 0, socket.AI_CANONNAME),
     ]:
-        assert outcome(_resolver.getaddrinfo, *arguments) == outcome(socket.getaddrinfo, *arguments)
+        assert outcome(resolver.getaddrinfo, *arguments) == outcome(socket.getaddrinfo, *arguments)
     for sockaddr, flags in [
         (("127.0.0.1", 80), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV),
         (("::1", 80, 0, 0), socket.NI_NUMERICHOST),
@@ -641,13 +643,13 @@ def test_argument_errors_match_stdlib(setup: Setup) -> None:
         ((None, 80), 0),
     ]:
         expected = outcome(socket.getnameinfo, sockaddr, flags)
-        assert outcome(_resolver.getnameinfo, sockaddr, flags) == expected, (sockaddr, flags)
+        assert outcome(resolver.getnameinfo, sockaddr, flags) == expected, (sockaddr, flags)
     for name in ["127.0.0.1", "1.2.3", "", "<broadcast>", "::1", "0x7f.1", 1234, None, "a..b"]:
         for function in ("gethostbyname", "gethostbyname_ex"):
             expected = outcome(getattr(socket, function), name)
-            assert outcome(getattr(_resolver, function), name) == expected, (function, name)
+            assert outcome(getattr(resolver, function), name) == expected, (function, name)
     for name in [1234, None, "a..b"]:
-        assert outcome(_resolver.gethostbyaddr, name) == outcome(socket.gethostbyaddr, name)
+        assert outcome(resolver.gethostbyaddr, name) == outcome(socket.gethostbyaddr, name)
 
 
 def _system_hosts() -> list[tuple[str, str]]:
@@ -655,13 +657,13 @@ def _system_hosts() -> list[tuple[str, str]]:
     pairs = []
     for line in Path("/etc/hosts").read_text().splitlines():
         words = line.partition("#")[0].split()
-        if len(words) >= 2 and _resolver._parse_ipv4_strict(words[0]) is not None:
+        if len(words) >= 2 and _numeric._parse_ipv4_strict(words[0]) is not None:
             pairs.extend((words[0], name) for name in words[1:])
     return pairs
 
 
 def test_system_hosts_file_matches_stdlib(setup: Setup) -> None:
-    _resolver.configure(resolv_conf=str(setup.resolv_conf), hosts="/etc/hosts", port=setup.server.port)
+    resolver.configure(resolv_conf=str(setup.resolv_conf), hosts="/etc/hosts", port=setup.server.port)
     pairs = _system_hosts()
     if not pairs:
         pytest.skip("/etc/hosts names no IPv4 address")
@@ -671,11 +673,11 @@ def test_system_hosts_file_matches_stdlib(setup: Setup) -> None:
             (name, "https", socket.AF_INET, 0, 0, socket.AI_CANONNAME),
             (name, None, socket.AF_INET, socket.SOCK_DGRAM),
         ]:
-            assert _resolver.getaddrinfo(*arguments) == socket.getaddrinfo(*arguments), arguments
-        assert _resolver.gethostbyname(name) == socket.gethostbyname(name)
-        assert _resolver.gethostbyname_ex(name) == socket.gethostbyname_ex(name)
-        assert _resolver.gethostbyaddr(address) == socket.gethostbyaddr(address)
-        assert _resolver.getnameinfo((address, 80), 0) == socket.getnameinfo((address, 80), 0)
+            assert resolver.getaddrinfo(*arguments) == socket.getaddrinfo(*arguments), arguments
+        assert resolver.gethostbyname(name) == socket.gethostbyname(name)
+        assert resolver.gethostbyname_ex(name) == socket.gethostbyname_ex(name)
+        assert resolver.gethostbyaddr(address) == socket.gethostbyaddr(address)
+        assert resolver.getnameinfo((address, 80), 0) == socket.getnameinfo((address, 80), 0)
     assert setup.asked() == []
 
 
@@ -684,18 +686,18 @@ def test_system_hosts_file_matches_stdlib(setup: Setup) -> None:
 
 def test_system_resolver_opt_out(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GREEN_RESOLVER", "system")
-    assert _resolver.getaddrinfo("127.0.0.1", 80) == socket.getaddrinfo("127.0.0.1", 80)
-    assert _resolver.gethostbyname("127.1") == "127.0.0.1"
+    assert resolver.getaddrinfo("127.0.0.1", 80) == socket.getaddrinfo("127.0.0.1", 80)
+    assert resolver.gethostbyname("127.1") == "127.0.0.1"
     flags = socket.NI_NUMERICHOST
-    assert _resolver.getnameinfo(("127.0.0.1", 80), flags) == socket.getnameinfo(("127.0.0.1", 80), flags)
+    assert resolver.getnameinfo(("127.0.0.1", 80), flags) == socket.getnameinfo(("127.0.0.1", 80), flags)
     with pytest.raises(socket.gaierror) as caught:
-        _resolver.getaddrinfo("name", 80, 0, 0, 0, socket.AI_NUMERICHOST)
+        resolver.getaddrinfo("name", 80, 0, 0, 0, socket.AI_NUMERICHOST)
     assert caught.value.errno == socket.EAI_NONAME
     assert setup.asked() == []
 
 
 def test_os_thread_keeps_the_hub_running(setup: Setup) -> None:
-    sleep = _resolver._time.sleep
+    sleep = original("time").sleep
     ticks = 0
     done = False
 
@@ -710,13 +712,13 @@ def test_os_thread_keeps_the_hub_running(setup: Setup) -> None:
     references = green.get_hub().references
     thread = green.spawn(ticker)
     try:
-        assert _resolver._in_os_thread(lambda: sleep(0.3) or "slept") == "slept"
+        assert resolver._in_os_thread(lambda: sleep(0.3) or "slept") == "slept"
     finally:
         done = True
     thread.wait()
     assert ticks >= 5
     with pytest.raises(ZeroDivisionError):
-        _resolver._in_os_thread(lambda: 1 / 0)
+        resolver._in_os_thread(lambda: 1 / 0)
     assert green.get_hub().references == references
 
 

@@ -285,14 +285,14 @@ def test_socket_closed_in_another_os_thread_wakes_waiter(direction):
 
 def test_os_thread_without_hub_waits_on_a_real_lock():
     """A plain OS thread waiting on a green primitive gets no hub (no fds) and no busy loop."""
-    from green.hubs import _state
+    from green.hubs import existing_hub
 
     items = Queue()
     seen = []
 
     def consume() -> None:
         seen.append(items.get(timeout=30))
-        seen.append(getattr(_state, "hub", None))
+        seen.append(existing_hub())
 
     join = start_os_thread(consume)
     green.sleep(0.01)

@@ -14,6 +14,7 @@ from wsgi_helpers import connect, get, read_response, receive_until_closed, requ
 import green
 from green import tpool, wsgi
 from green._stdlib import original
+from green.wsgi import _command as wsgi_command
 
 
 def hello(environ, start_response):
@@ -598,7 +599,7 @@ def test_https_with_green_ssl_client(server_side):
 
 
 def test_command_line_app_loading():
-    assert wsgi._load_app("wsgi_helpers:running") is running
+    assert wsgi_command._load_app("wsgi_helpers:running") is running
 
 
 def test_command_line_server_with_access_log(tmp_path):

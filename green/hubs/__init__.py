@@ -87,6 +87,21 @@ def existing_hub() -> Hub | None:
     return getattr(_state, "hub", None)
 
 
+def install_hub(hub: Hub | None) -> Hub | None:
+    """Make `hub` the calling OS thread's hub (None: the thread has none, and `get_hub` creates
+    a fresh one on first use); returns the hub it had before, or None.
+
+    For test tools that give each test a hub of its own (green.pytest_plugin) and put the
+    previous one back afterwards. The hub it replaces is neither closed nor finished.
+    """
+    previous: Hub | None = getattr(_state, "hub", None)
+    if hub is None:
+        _state.__dict__.pop("hub", None)
+    else:
+        _state.hub = hub
+    return previous
+
+
 def monotonic() -> float:
     """Seconds on the clock of the calling OS thread's hub: the clock of every green timeout.
 

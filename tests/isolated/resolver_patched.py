@@ -1,4 +1,4 @@
-"""After monkey_patch(), socket.getaddrinfo is green._resolver's: a lookup waiting for a silent
+"""After monkey_patch(), socket.getaddrinfo is green.resolver's: a lookup waiting for a silent
 nameserver parks only its green thread (threading.Thread, time.sleep and socket all patched), and
 ends with gaierror(EAI_AGAIN) after the resolv.conf timeout; numeric and hosts-file answers equal
 the C library's."""

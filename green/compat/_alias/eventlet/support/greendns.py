@@ -1,4 +1,4 @@
-"""eventlet.support.greendns: green's DNS resolver (green._resolver, on dnspython) under
+"""eventlet.support.greendns: green's DNS resolver (green.resolver, on dnspython) under
 eventlet's names. ``socket.getaddrinfo is greendns.getaddrinfo`` holds after monkey-patching,
 as in eventlet."""
 
