@@ -110,7 +110,7 @@ class _GreenRun:
         self.item = item
         self.unobserved: list[tuple[Any, str, tuple]] = []
         name = settings.get("hub") or item.config.getoption("green_hub")
-        backend = hubs._backend_module(name or hubs._default_name()).Backend()
+        backend = hubs.backend_module(name).Backend()
         self.hub = _test_hub_class()(backend)
         autojump = settings.get("autojump", False)
         self.clock: VirtualClock | None = None

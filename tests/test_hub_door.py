@@ -52,7 +52,9 @@ def test_the_pattern_catches_the_back_doors() -> None:
 # The hubs package's thread-local that holds each thread's hub; `get_hub`, `existing_hub` and
 # `install_hub` are its door. green/_waiter.py reads it directly on the hot path of every
 # wake-up (one call less than existing_hub(), as its comments say): the one exception.
-_HUBS_STATE = re.compile(r"\bhubs\._state\b|from green\.hubs import[^#\n]*\b_state\b")
+_HUBS_STATE = re.compile(
+    r"\bhubs\._(?:state|backend_module|default_name)\b|from green\.hubs import[^#\n]*\b_(?:state|backend_module|default_name)\b"
+)
 _STATE_READERS = {ROOT / "green" / "_waiter.py"}
 
 

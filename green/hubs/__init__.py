@@ -23,6 +23,7 @@ __all__ = [
     "LoopExit",
     "Timer",
     "available_backends",
+    "backend_module",
     "deadline_after",
     "existing_hub",
     "get_hub",
@@ -44,6 +45,12 @@ def _backend_module(name: str) -> ModuleType:
         raise ValueError(f"unknown hub {name!r}; choose one of {', '.join(BACKENDS)}")
     module = importlib.import_module(f"green.hubs.{name}")
     return module
+
+
+def backend_module(name: str | None = None) -> ModuleType:
+    """The backend module called `name` (``"epoll"``, ``"poll"``, ``"select"``), or the one new
+    hubs use when `name` is None (`use_hub`'s choice, else ``GREEN_HUB``, else the best one)."""
+    return _backend_module(name or _default_name())
 
 
 def available_backends() -> list[str]:

@@ -67,7 +67,7 @@ def use_hub(mod: Any = None) -> None:
 
 def get_default_hub() -> ModuleType:
     """The green backend module the next hub will use."""
-    return _green_hubs._backend_module(_green_hubs._default_name())
+    return _green_hubs.backend_module()
 
 
 def trampoline(
