@@ -14,7 +14,9 @@ py-spy does not show without ``--native``), with its three hottest lines, then t
 taken while modules were being imported are left out.
 
 py-spy (``pip install py-spy``, the default tool) samples the running stack from outside, so it
-sees each greenlet's frames as they run. cProfile is the fallback: it traces calls and returns
+sees each greenlet's frames as they run; it samples only the thread holding the GIL (``--gil``),
+so OS threads blocked in a lock or the hub blocked in ``epoll_wait`` (the tpool and mixed-queue
+cases) do not count: the table is where the CPU time of Python code goes. cProfile is the fallback: it traces calls and returns
 per OS thread, not per greenlet, so a switch leaves its bookkeeping confused (time spent in the
 other greenlet can be charged to the function that called ``switch``) and its tracing slows
 small functions far more than large ones; read its figures as rough.
@@ -67,6 +69,7 @@ def profile_py_spy(case: str, params: dict, rate: int) -> tuple[Counts, Counts]:
             str(rate),
             "--format",
             "raw",
+            "--gil",
             "--output",
             output,
             "--",
