@@ -284,15 +284,22 @@ def format_value(value: float | None) -> str:
 
 
 def print_table(
-    title: str, rows: list[Row], libraries: Sequence[str], out: Any = None, plot: bool = True
+    title: str,
+    rows: list[Row],
+    libraries: Sequence[str],
+    out: Any = None,
+    plot: bool = True,
+    clock: str = "wall",
 ) -> None:
     """Print `rows` as an aligned text table: values per library, green/other ratios, targets.
 
     With ``$BENCH_RESULTS_FILE`` set, also append the table to that file as one JSON line
-    (`plot`: whether run.py's chart may draw its rows; False for a table repeating another).
+    (`plot`: whether run.py's chart draws its rows by default; `clock`: "wall" for rates over
+    wall-clock time, "cpu" for a table repeating rows as rates per CPU second, which the chart
+    draws instead of their wall-clock rows with ``--plot-cpu``).
     """
     out = out if out is not None else sys.stdout
-    record_table(title, rows, libraries, plot)
+    record_table(title, rows, libraries, plot, clock)
     others = [library for library in libraries if library != "green"]
     header = ["metric", "unit", *libraries, *(f"green/{other}" for other in others), "target", "met"]
     lines = [header]
@@ -337,7 +344,9 @@ def print_table(
     out.flush()
 
 
-def record_table(title: str, rows: list[Row], libraries: Sequence[str], plot: bool = True) -> None:
+def record_table(
+    title: str, rows: list[Row], libraries: Sequence[str], plot: bool = True, clock: str = "wall"
+) -> None:
     """Append one table to ``$BENCH_RESULTS_FILE`` as a JSON line (nothing if it is not set)."""
     path = os.environ.get(RESULTS_VARIABLE)
     if not path:
@@ -347,6 +356,7 @@ def record_table(title: str, rows: list[Row], libraries: Sequence[str], plot: bo
         "title": title,
         "libraries": list(libraries),
         "plot": plot,
+        "clock": clock,
         "rows": [
             {
                 "metric": row.metric,

@@ -34,13 +34,22 @@ COLOURS = {
 }
 
 
-def plottable_rows(results: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
-    """(label, library -> ratio to gevent) for every row the chart shows, in run order."""
+def plottable_rows(results: dict[str, Any], cpu: bool = False) -> list[tuple[str, dict[str, float]]]:
+    """(label, library -> ratio to gevent) for every row the chart shows, in run order; with
+    `cpu`, rates per CPU second stand in for the wall-clock rows they repeat."""
+    tables = results["tables"]
+    cpu_rows = {
+        (table["script"], row["metric"]): row
+        for table in tables
+        if cpu and table.get("clock") == "cpu"
+        for row in table["rows"]
+    }
     rows = []
-    for table in results["tables"]:
+    for table in tables:
         if not table.get("plot", True):
             continue
         for row in table["rows"]:
+            row = cpu_rows.get((table["script"], row["metric"]), row)
             values = row["values"]
             gevent = values.get("gevent")
             if not row["higher_is_better"] or not gevent or gevent <= 0:
@@ -76,14 +85,15 @@ def caption(results: dict[str, Any]) -> str:
     return "\n".join(textwrap.fill(line, 130) for line in lines)
 
 
-def draw(results: dict[str, Any], path: str) -> None:
-    """Write the chart of `results` to `path` (PNG, or whatever the extension says)."""
+def draw(results: dict[str, Any], path: str, cpu: bool = False) -> None:
+    """Write the chart of `results` to `path` (PNG, or whatever the extension says); `cpu`:
+    draw rates per CPU second of the benchmark process where a script measured them."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as pyplot
 
-    rows = plottable_rows(results)
+    rows = plottable_rows(results, cpu)
     if not rows:
         raise ValueError("no row of these results has a gevent figure to compare with")
     present = [library for library in ORDER if any(library in ratios for _, ratios in rows)]
@@ -123,7 +133,10 @@ def draw(results: dict[str, Any], path: str) -> None:
         axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
     else:
         axes.set_xlim(0, max(every) * 1.18)
-    axes.set_xlabel("figure / gevent's figure in the same run (gevent = 1; higher is better)")
+    axes.set_xlabel(
+        "figure / gevent's figure in the same run (gevent = 1; higher is better)"
+        + ("\n(core benchmarks: rates per CPU second of the benchmark process)" if cpu else "")
+    )
     axes.set_title(
         "green, eventlet, gevent"
         + "".join(f", {name}" for name in present if name not in ("green", "eventlet", "gevent"))

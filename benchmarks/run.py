@@ -18,7 +18,9 @@ status is non-zero if any failed. ``--quick`` sets ``BENCH_QUICK=1`` in the scri
 
 ``--plot [PATH]`` draws every "higher is better" row of the run as bars of ratios to gevent
 (benchmarks/_plot.py; needs matplotlib) with the machine, versions, date and command under it;
-``--save PATH`` writes the gathered tables as JSON, which ``--plot-from PATH`` draws again.
+``--save PATH`` writes the gathered tables as JSON, which ``--plot-from PATH`` draws again;
+``--plot-cpu`` charts the core rates per CPU second of the benchmark process instead of per
+wall-clock second (steadier when other work shares the machine).
 The scripts hand their tables over through a file named by ``$BENCH_RESULTS_FILE``.
 ``--filament-python`` (or ``$BENCH_FILAMENT_PYTHON``) names the interpreter of a venv where
 filament is installed: bench_core runs filament's children with it.
@@ -73,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PATH",
         help=f"draw the ratios to gevent as a PNG bar chart (default path {os.path.relpath(DEFAULT_PLOT)})",
     )
+    parser.add_argument(
+        "--plot-cpu",
+        action="store_true",
+        help="chart rates per CPU second where a script measured them (steadier on a busy machine)",
+    )
     parser.add_argument("--save", metavar="PATH", help="write the run's tables as JSON")
     parser.add_argument(
         "--plot-from", metavar="PATH", help="draw the chart from a --save file instead of running"
@@ -86,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.plot_from:
         with open(arguments.plot_from) as saved:
             results = json.load(saved)
-        return draw(results, arguments.plot or DEFAULT_PLOT)
+        return draw(results, arguments.plot or DEFAULT_PLOT, arguments.plot_cpu)
 
     scripts = discover()
     if arguments.list:
@@ -131,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                 json.dump(results, out, indent=1)
             print(f"saved {arguments.save}")
         if arguments.plot:
-            status = draw(results, arguments.plot)
+            status = draw(results, arguments.plot, arguments.plot_cpu)
     if failures:
         print(f"\nfailed: {', '.join(failures)}", file=sys.stderr)
         return 1
@@ -161,7 +168,7 @@ def gather(path: str, argv: list[str], passed_on: list[str], environment: dict[s
     }
 
 
-def draw(results: dict[str, Any], path: str) -> int:
+def draw(results: dict[str, Any], path: str, cpu: bool = False) -> int:
     """Draw the chart (benchmarks/_plot.py); 1 with a message if matplotlib is missing."""
     try:
         import _plot
@@ -169,7 +176,7 @@ def draw(results: dict[str, Any], path: str) -> int:
         print(f"cannot draw: {error}", file=sys.stderr)
         return 1
     try:
-        _plot.draw(results, path)
+        _plot.draw(results, path, cpu)
     except ImportError as error:
         print(f"cannot draw the chart ({error}): pip install matplotlib", file=sys.stderr)
         return 1
