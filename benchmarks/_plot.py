@@ -135,7 +135,11 @@ def draw(results: dict[str, Any], path: str, cpu: bool = False) -> None:
         axes.set_xlim(0, max(every) * 1.18)
     axes.set_xlabel(
         "figure / gevent's figure in the same run (gevent = 1; higher is better)"
-        + ("\n(core benchmarks: rates per CPU second of the benchmark process)" if cpu else "")
+        + (
+            "\n(spawn, switch, hand-off, tpool and queue rows: rates per CPU second of the benchmark process)"
+            if cpu
+            else ""
+        )
     )
     axes.set_title(
         "green, eventlet, gevent"
