@@ -36,6 +36,14 @@ from typing import Any, Callable, Sequence
 
 LIBRARIES = ("green", "eventlet", "gevent")
 
+# Libraries that may live in another interpreter (their own venv): the child runs under the
+# interpreter named by the environment variable BENCH_<LIBRARY>_PYTHON when it is set.
+INTERPRETER_VARIABLE = "BENCH_{}_PYTHON"
+
+# When set, `print_table` appends every table it prints to this file as one JSON line, so that
+# run.py can gather the results of several scripts (--save, --plot).
+RESULTS_VARIABLE = "BENCH_RESULTS_FILE"
+
 RESULT_PREFIX = "RESULT "
 
 
@@ -124,7 +132,7 @@ def run_child(
 
     Raises ChildFailed (with the child's stderr) if it crashed, timed out or printed no result.
     """
-    command = [sys.executable, script, "--child", case, library, json.dumps(params)]
+    command = [interpreter_for(library), script, "--child", case, library, json.dumps(params)]
     environment = dict(os.environ)
     environment.setdefault("PYTHONWARNINGS", "ignore")
     try:
@@ -183,11 +191,26 @@ def median_of(results: list[dict[str, Any]], key: str) -> float | None:
     return statistics.median(values) if values else None
 
 
+def interpreter_for(library: str) -> str:
+    """The Python that runs `library`'s children: ``$BENCH_<LIBRARY>_PYTHON`` if set (filament
+    lives in a venv of its own), else this interpreter."""
+    return os.environ.get(INTERPRETER_VARIABLE.format(library.upper())) or sys.executable
+
+
 def installed(library: str) -> bool:
     """Whether `library` can be imported in a child (checked without importing it here)."""
     import importlib.util
 
-    return importlib.util.find_spec(library) is not None
+    interpreter = interpreter_for(library)
+    if interpreter == sys.executable:
+        return importlib.util.find_spec(library) is not None
+    try:
+        completed = subprocess.run(
+            [interpreter, "-c", f"import {library}"], capture_output=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return completed.returncode == 0
 
 
 def progress_printer(title: str) -> Callable[[str], None]:
@@ -260,9 +283,23 @@ def format_value(value: float | None) -> str:
     return f"{value:.3g}"
 
 
-def print_table(title: str, rows: list[Row], libraries: Sequence[str], out: Any = None) -> None:
-    """Print `rows` as an aligned text table: values per library, green/other ratios, targets."""
+def print_table(
+    title: str,
+    rows: list[Row],
+    libraries: Sequence[str],
+    out: Any = None,
+    plot: bool = True,
+    clock: str = "wall",
+) -> None:
+    """Print `rows` as an aligned text table: values per library, green/other ratios, targets.
+
+    With ``$BENCH_RESULTS_FILE`` set, also append the table to that file as one JSON line
+    (`plot`: whether run.py's chart draws its rows by default; `clock`: "wall" for rates over
+    wall-clock time, "cpu" for a table repeating rows as rates per CPU second, which the chart
+    draws instead of their wall-clock rows with ``--plot-cpu``).
+    """
     out = out if out is not None else sys.stdout
+    record_table(title, rows, libraries, plot, clock)
     others = [library for library in libraries if library != "green"]
     header = ["metric", "unit", *libraries, *(f"green/{other}" for other in others), "target", "met"]
     lines = [header]
@@ -307,12 +344,63 @@ def print_table(title: str, rows: list[Row], libraries: Sequence[str], out: Any 
     out.flush()
 
 
+def record_table(
+    title: str, rows: list[Row], libraries: Sequence[str], plot: bool = True, clock: str = "wall"
+) -> None:
+    """Append one table to ``$BENCH_RESULTS_FILE`` as a JSON line (nothing if it is not set)."""
+    path = os.environ.get(RESULTS_VARIABLE)
+    if not path:
+        return
+    table = {
+        "script": os.path.basename(sys.argv[0]),
+        "title": title,
+        "libraries": list(libraries),
+        "plot": plot,
+        "clock": clock,
+        "rows": [
+            {
+                "metric": row.metric,
+                "unit": row.unit,
+                "higher_is_better": row.higher_is_better,
+                "values": row.values,
+                "target": row.target_text(),
+                "met": row.target_met(),
+            }
+            for row in rows
+        ],
+    }
+    with open(path, "a") as results:
+        results.write(json.dumps(table) + "\n")
+
+
+def _version_elsewhere(interpreter: str, library: str) -> str:
+    """`library`'s version and the Python version as seen by another interpreter."""
+    code = (
+        "import sys\nfrom importlib import metadata\n"
+        f"print(metadata.version({library!r}), sys.version.split()[0])"
+    )
+    try:
+        completed = subprocess.run(
+            [interpreter, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "(not installed)"
+    if completed.returncode != 0:
+        return "(not installed)"
+    version, python = completed.stdout.split()
+    return f"{version} on Python {python}"
+
+
 def versions_line(libraries: Sequence[str]) -> str:
     """Python and library versions, for the table's caption (looked up in a child-free way)."""
     from importlib import metadata
 
     parts = [f"Python {sys.version.split()[0]}"]
     for library in libraries:
+        interpreter = interpreter_for(library)
+        if interpreter != sys.executable:
+            parts.append(f"{library} {_version_elsewhere(interpreter, library)}")
+            continue
         try:
             parts.append(f"{library} {metadata.version(library)}")
         except metadata.PackageNotFoundError:
@@ -398,4 +486,27 @@ def drive_round_trips(
         "load_cpu": 100 * load_cpu / window,
         "server_cpu": 100 * server_cpu / window,
         "server_us_per_trip": 1e6 * server_cpu / max(trips, 1),
+    }
+
+
+def machine_info() -> dict[str, Any]:
+    """The machine, for a chart's caption: CPU model, CPUs, Python, kernel, date (UTC)."""
+    import platform
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "cpu": " ".join(model.split()),
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "system": f"{platform.system()} {platform.release()}",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
