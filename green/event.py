@@ -51,29 +51,38 @@ class Event:
 
     def reset(self) -> None:
         """Make a sent Event sendable again; raises AssertionError if it was never sent."""
-        with self._guard:
-            if not self.ready():
+        guard = self._guard
+        guard.acquire()
+        try:
+            if self._result is _NOT_READY:
                 raise AssertionError("reset() on an Event that has not been sent")
             self._result = _NOT_READY
             self._exception = None
+        finally:
+            guard.release()
 
     def wait(self, timeout: float | None = None) -> Any:
         """Return the sent value (raise the sent exception); None if `timeout` passes first."""
         if self._result is _NOT_READY:
             guard = self._guard
-            with guard:
+            # acquire/release rather than `with`: this is every hand-off's path.
+            guard.acquire()
+            try:
                 waiter = Waiter() if self._result is _NOT_READY else None
                 if waiter is not None:
                     self._waiters[waiter] = None
+            finally:
+                guard.release()
             if waiter is not None:
-                timed_out = False
                 try:
                     timed_out = waiter.wait(timeout) is TIMED_OUT
                 finally:
-                    with guard:
-                        self._waiters.pop(waiter, None)
-                        woken = waiter.woken
-                if timed_out and not woken:
+                    # `send` sets `woken` under the guard as it takes the waiter off the list:
+                    # once seen True it stays True, and only a waiter not woken needs the guard.
+                    if not waiter.woken:
+                        with guard:
+                            self._waiters.pop(waiter, None)
+                if timed_out and not waiter.woken:
                     return None
         if self._exception is not None:
             raise self._exception
@@ -82,7 +91,9 @@ class Event:
     def send(self, result: Any = None, exc: Any = None) -> None:
         """Wake every waiter with `result` (or with `exc`, an exception or exc_info tuple)."""
         exception = _exception_from(exc if isinstance(exc, tuple) else (exc,)) if exc is not None else None
-        with self._guard:
+        guard = self._guard
+        guard.acquire()
+        try:
             if self._result is not _NOT_READY:
                 raise AssertionError("send() on an Event that was already sent; reset() it first")
             if exception is not None:
@@ -90,9 +101,13 @@ class Event:
                 self._result = None
             else:
                 self._result = result
-            waiters, self._waiters = self._waiters, {}
-            for waiter in waiters:
-                waiter.wake()
+            waiters = self._waiters
+            if waiters:
+                self._waiters = {}
+                for waiter in waiters:
+                    waiter.wake()
+        finally:
+            guard.release()
 
     def send_exception(self, *args: Any) -> None:
         """Make every waiter raise: ``send_exception(ValueError("x"))`` or
