@@ -46,7 +46,12 @@ def app(broker: str):
 
 class Worker:
     def __init__(
-        self, broker: str, name: str, concurrency: int, *options: str, environment: dict[str, str] | None = None
+        self,
+        broker: str,
+        name: str,
+        concurrency: int,
+        *options: str,
+        environment: dict[str, str] | None = None,
     ) -> None:
         self.name = f"{name}@localhost"
         environment = {**os.environ, **(environment or {})}
