@@ -132,9 +132,11 @@ def test_500_half_second_tasks_at_concurrency_1000(app, worker: Worker) -> None:
         f"(publishing {published - started:.2f} s); in the worker, first start to last end "
         f"{last_end - first_start:.2f} s, at most {peak} at once"
     )
-    # Measured on 2 shared cores: 1.4-4 s in all, 1.1-2.2 s in the worker, most of it Celery,
-    # kombu and redis-py (about 1.2 ms of CPU per task in the worker, 1-3 ms in the publishing
-    # client); run one after another they would take 250 s. The margins are for busy CI machines.
+    # Measured on 2 shared cores (load 5-8): 1.5-3.7 s in all, 1.2-3.6 s from the first start to
+    # the last end, 236-458 tasks at once; with kombu's default ack emulation and a STARTED state
+    # per task (this app's task_track_started) 4.4-5.2 s in all at the same moments. The worker's
+    # time goes to Celery, kombu and redis-py (0.8-1.8 ms of CPU per task), the test's to publishing;
+    # one after another the tasks would take 250 s. The margins are for busy CI machines.
     assert len(spans) == 500
     assert peak >= 20, f"at most {peak} tasks ran at once"
     assert last_end - first_start < 10, f"{last_end - first_start:.2f} s from first start to last end"
