@@ -20,6 +20,10 @@ if os.environ.get("GREEN_TEST_CELERY_ACK_EMULATION") == "0":
     # The README's settings for many short tasks on a Redis broker: no unacked-message
     # bookkeeping (two MULTI/EXEC round trips per message) in the worker.
     app.conf.broker_transport_options = {"ack_emulation": False}
+if os.environ.get("GREEN_TEST_CELERY_THREAD_SAFE_BACKEND") == "1":
+    # What green's pool sets by itself; benchmarks/bench_celery.py gives it to gevent's pool too.
+    app.conf.result_backend_thread_safe = True
+    app.conf.redis_max_connections = 1100
 
 
 @app.task
