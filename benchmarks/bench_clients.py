@@ -15,6 +15,7 @@ imports one library only; rounds rotate the libraries (see _common.py)::
 
     python benchmarks/bench_clients.py                      # both cases, 3 rounds of 3 s
     python benchmarks/bench_clients.py --cases requests --duration 2 --rounds 1
+    python benchmarks/bench_clients.py --cases requests --threads 1 --baseline   # + no patching
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ THREADS = 100
 
 def _patch(library: str) -> Any:
     """Monkey-patch for `library`; returns its (spawn, joinall-like wait) helpers."""
+    if library == "unpatched":
+        return None
     if library == "green":
         import green
 
@@ -57,22 +60,37 @@ def _patch(library: str) -> Any:
     return gevent
 
 
-def _run_threads(library_module: Any, library: str, work: Any, duration: float, warmup: float) -> float:
-    """Run `work(stop_at)` in THREADS green threads; each returns its count after stop_at."""
+def _run_threads(library_module: Any, library: str, work: Any, params: dict[str, Any]) -> dict[str, float]:
+    """Run `work(start_at, stop_at, done)` in ``params["threads"]`` green threads; each returns its count of
+    operations finished inside the measured window and appends 1 to `done` for every operation.
+
+    Returns the rate (operations per measured second) and the client's CPU time per operation
+    over the whole run (warm-up included): the rate depends on how much of its CPU a busy,
+    shared machine gives the client, the CPU per operation much less so."""
     counts: list[int] = []
-    start_at = time.monotonic() + warmup
+    done: list[int] = []
+    duration = params["duration"]
+    start_at = time.monotonic() + params["warmup"]
     stop_at = start_at + duration
 
     def loop() -> None:
-        counts.append(work(start_at, stop_at))
+        counts.append(work(start_at, stop_at, done))
 
-    threads = [library_module.spawn(loop) for _ in range(THREADS)]
-    if library == "green":
+    cpu_before = time.process_time()
+    if library == "unpatched":  # --baseline: the library's own cost, one plain blocking loop
+        loop()
+        threads = []
+    else:
+        threads = [library_module.spawn(loop) for _ in range(params["threads"])]
+    if library == "unpatched":
+        pass
+    elif library == "green":
         for thread in threads:
             thread.wait()
     else:
         library_module.joinall(threads, raise_error=True)
-    return sum(counts) / duration
+    cpu = time.process_time() - cpu_before
+    return {"rate": sum(counts) / duration, "cpu_us": cpu / max(len(done), 1) * 1e6}
 
 
 def child_psycopg2(library: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -81,13 +99,14 @@ def child_psycopg2(library: str, params: dict[str, Any]) -> dict[str, Any]:
 
     dsn = params["dsn"]
 
-    def work(start_at: float, stop_at: float) -> int:
+    def work(start_at: float, stop_at: float, done: list[int]) -> int:
         connection = psycopg2.connect(dsn)
         cursor = connection.cursor()
         count = 0
         while True:
             cursor.execute("SELECT 1")
             cursor.fetchone()
+            done.append(1)
             now = time.monotonic()
             if now >= stop_at:
                 break
@@ -96,7 +115,7 @@ def child_psycopg2(library: str, params: dict[str, Any]) -> dict[str, Any]:
         connection.close()
         return count
 
-    return {"rate": _run_threads(module, library, work, params["duration"], params["warmup"])}
+    return _run_threads(module, library, work, params)
 
 
 def child_requests(library: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -104,14 +123,17 @@ def child_requests(library: str, params: dict[str, Any]) -> dict[str, Any]:
     import requests
 
     session = requests.Session()
-    session.mount("http://", requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=THREADS))
+    session.mount(
+        "http://", requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=params["threads"])
+    )
     url = params["url"]
 
-    def work(start_at: float, stop_at: float) -> int:
+    def work(start_at: float, stop_at: float, done: list[int]) -> int:
         count = 0
         while True:
             response = session.get(url)
             assert response.status_code == 200
+            done.append(1)
             now = time.monotonic()
             if now >= stop_at:
                 break
@@ -119,7 +141,7 @@ def child_requests(library: str, params: dict[str, Any]) -> dict[str, Any]:
                 count += 1
         return count
 
-    return {"rate": _run_threads(module, library, work, params["duration"], params["warmup"])}
+    return _run_threads(module, library, work, params)
 
 
 CASES = {"psycopg2": child_psycopg2, "requests": child_requests}
@@ -161,6 +183,11 @@ def _start_http(cpu: int | None) -> tuple[subprocess.Popen, str]:
     return process, f"http://127.0.0.1:{port}/"
 
 
+def _cpu_row(metric: str, results: dict[str, list[dict[str, Any]]], libraries: list[str]) -> _common.Row:
+    values = {library: _common.median_of(results.get(library, []), "cpu_us") for library in libraries}
+    return _common.Row(metric, "µs", False, values, ("gevent", 1.0))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -169,6 +196,12 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=3.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=0.5, help="unmeasured seconds before each run")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=THREADS, help="green threads per case")
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="with --threads 1: also run the loop unpatched, in one plain thread (the library's own cost)",
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin clients and server to CPUs 0 and 1")
     parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
     arguments = parser.parse_args()
@@ -176,13 +209,22 @@ def main() -> int:
         arguments.duration, arguments.rounds = 1.0, 1
     client_cpu, server_cpu = (None, None) if arguments.no_pin else (0, 1)
     libraries = [library for library in LIBRARIES if _common.installed(library)]
+    if arguments.baseline:
+        if arguments.threads != 1:
+            parser.error("--baseline needs --threads 1")
+        libraries.append("unpatched")
     if not _common.installed("psycogreen") and "psycopg2" in arguments.cases:
         print("psycogreen is not installed: gevent's psycopg2 figure would block; pip install psycogreen")
         libraries = [library for library in libraries if library != "gevent"] or ["green"]
 
     sys.path.insert(0, os.path.join(HERE, "..", "tests"))
     rows: list[_common.Row] = []
-    base = {"duration": arguments.duration, "warmup": arguments.warmup, "cpu": client_cpu}
+    base = {
+        "duration": arguments.duration,
+        "warmup": arguments.warmup,
+        "cpu": client_cpu,
+        "threads": arguments.threads,
+    }
     if "psycopg2" in arguments.cases:
         import servers
 
@@ -202,8 +244,11 @@ def main() -> int:
         sys.stderr.write("\n")
         values = {library: _common.median_of(results.get(library, []), "rate") for library in libraries}
         rows.append(
-            _common.Row(f"psycopg2 SELECT 1, {THREADS} threads", "queries/s", True, values, ("gevent", 1.0))
+            _common.Row(
+                f"psycopg2 SELECT 1, {arguments.threads} threads", "queries/s", True, values, ("gevent", 1.0)
+            )
         )
+        rows.append(_cpu_row("psycopg2 client CPU per query", results, libraries))
     if "requests" in arguments.cases:
         server, url = _start_http(server_cpu)
         try:
@@ -220,9 +265,13 @@ def main() -> int:
         sys.stderr.write("\n")
         values = {library: _common.median_of(results.get(library, []), "rate") for library in libraries}
         rows.append(
-            _common.Row(f"requests GET, {THREADS} threads", "requests/s", True, values, ("gevent", 1.0))
+            _common.Row(
+                f"requests GET, {arguments.threads} threads", "requests/s", True, values, ("gevent", 1.0)
+            )
         )
-    title = f"client libraries, {arguments.rounds} rounds of {arguments.duration} s ({_common.versions_line(libraries)})"
+        rows.append(_cpu_row("requests client CPU per request", results, libraries))
+    versions = _common.versions_line([library for library in libraries if library != "unpatched"])
+    title = f"client libraries, {arguments.rounds} rounds of {arguments.duration} s ({versions})"
     _common.print_table(title, rows, libraries)
     return 0
 

@@ -16,12 +16,28 @@ app.conf.update(
     worker_hijack_root_logger=False,
     result_expires=600,
 )
+if os.environ.get("GREEN_TEST_CELERY_ACK_EMULATION") == "0":
+    # The README's settings for many short tasks on a Redis broker: no unacked-message
+    # bookkeeping (two MULTI/EXEC round trips per message) in the worker.
+    app.conf.broker_transport_options = {"ack_emulation": False}
+if os.environ.get("GREEN_TEST_CELERY_THREAD_SAFE_BACKEND") == "1":
+    # What green's pool sets by itself; benchmarks/bench_celery.py gives it to gevent's pool too.
+    app.conf.result_backend_thread_safe = True
+    app.conf.redis_max_connections = 1100
 
 
 @app.task
 def nap(seconds: float) -> str:
     time.sleep(seconds)
     return "done"
+
+
+@app.task(track_started=False)
+def timed_nap(seconds: float) -> tuple[float, float]:
+    """Sleep; return when the task started and ended (time.time() in the worker)."""
+    started = time.time()
+    time.sleep(seconds)
+    return started, time.time()
 
 
 @app.task(bind=True)
