@@ -315,7 +315,7 @@ def kill(thread: greenlet, *throw_args: Any) -> None:
             if thread._start_timer is not None:
                 thread._start_timer.cancel()
                 thread._start_timer = None
-                hub.schedule((_switch_into, (thread,)))
+                hub.schedule((thread.switch, ()))
         else:
             thread.throw(exception) if current is hub else hub.schedule((thread.throw, (exception,)))
         if current is not hub:
@@ -332,7 +332,7 @@ def spawn(function: Callable[..., Any], *args: Any, **kwargs: Any) -> GreenThrea
     """Start ``function(*args, **kwargs)`` in a new green thread at the hub's next turn."""
     hub = get_hub()
     thread = GreenThread(function, args, kwargs, None, hub)
-    hub.schedule((_switch_into, (thread,)))
+    hub.schedule((thread.switch, ()))
     return thread
 
 

@@ -148,8 +148,6 @@ class _GreenRun:
     # -- the test body ------------------------------------------------------------------------
 
     def call(self, function: Any, arguments: dict[str, Any]) -> None:
-        from greenlet import greenlet
-
         from green.greenthread import GreenThread
         from green.hubs import LoopExit
         from green.testing import find_leaks, snapshot
@@ -159,7 +157,7 @@ class _GreenRun:
         self._settle()
         before = snapshot(hub)
         thread = GreenThread(function, (), arguments, f"test {self.item.name}", hub)
-        hub.schedule((greenlet.switch, (thread,)))
+        hub.schedule((thread.switch, ()))
         try:
             thread.wait()
         except LoopExit:
@@ -273,7 +271,7 @@ class _GreenRun:
         Runs in the main greenlet while the test's hub is the current one: the kills are thrown
         from the hub's loop (as `green.kill` does), so each dying thread returns to the hub.
         """
-        from greenlet import GreenletExit, greenlet
+        from greenlet import GreenletExit
 
         from green._greenlets import throw_if_alive as _throw_if_alive
         from green.greenthread import GreenThread, sleep
@@ -289,7 +287,7 @@ class _GreenRun:
                     hub.schedule((_throw_if_alive, (thread, GreenletExit())))
                 elif isinstance(thread, GreenThread):
                     thread._killed_before_start = GreenletExit()
-                    hub.schedule((greenlet.switch, (thread,)))
+                    hub.schedule((thread.switch, ()))
             try:
                 sleep(0)
             except BaseException:  # an exception from the hub while dying threads clean up

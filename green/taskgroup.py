@@ -103,7 +103,7 @@ class TaskGroup:
         thread = GreenThread(function, args, kwargs, None, hub)
         self._children.add(thread)
         thread.link(self._child_ended)
-        hub.schedule((greenlet.switch, (thread,)))
+        hub.schedule((thread.switch, ()))
         if self._cancelling:
             _cancel_thread(hub, thread)
         return thread

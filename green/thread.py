@@ -388,7 +388,7 @@ _non_daemon_handles: dict[_ThreadHandle, None] = {}
 def _start(function: Callable[..., Any], args: tuple, kwargs: dict) -> _GreenOSThread:
     hub = get_hub()
     thread = _GreenOSThread(function, args, kwargs, hub)
-    hub.schedule((greenlet.switch, (thread,)))
+    hub.schedule((thread.switch, ()))
     return thread
 
 

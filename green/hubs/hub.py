@@ -410,8 +410,8 @@ class Hub(greenlet):
 
         The fast path of every wait. A parking green thread may run the hub's next ready entry
         itself when that entry only resumes a started green thread (``(greenlet.switch,
-        (thread, ...))`` or ``(greenlet.throw, (thread, exception))``, the entries `Waiter`,
-        ``sleep(0)`` and `spawn` queue): it switches straight to that thread, one switch instead
+        (thread, ...))`` or ``(greenlet.throw, (thread, exception))``, the entries `Waiter` and
+        ``sleep(0)`` queue): it switches straight to that thread, one switch instead
         of two (into the hub, out of it), and the entries still run in queue order. It may do so
 
         * for the entries of the loop turn under way (those queued before the turn began), within
