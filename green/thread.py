@@ -129,6 +129,8 @@ class LockType:
             if handed:  # the lock was handed to us as we left: pass it on
                 self.release()
             raise
+        if waiter.woken:  # set under the guard as `release` hands the lock over: final once seen
+            return True
         with guard:
             if waiter.woken:
                 return True
