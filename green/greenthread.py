@@ -33,11 +33,14 @@ def sleep(seconds: float = 0) -> None:
     """Park the calling green thread for `seconds`; ``sleep(0)`` lets every other ready green
     thread run once (and the hub poll for I/O) before this one continues.
 
-    Raises BlockingInHubError when called from inside the hub.
+    Raises BlockingInHubError when called with `seconds` > 0 from inside the hub (a timer or
+    callback); ``sleep(0)`` there returns at once.
     """
     hub = get_hub()
     current = getcurrent()
     if current is hub:
+        if seconds <= 0:
+            return  # nothing to yield to from inside the hub: a timer or callback may call it
         raise BlockingInHubError("sleep() called inside the hub (a timer or callback)")
     if seconds <= 0:
         entry = (_switch_into, (current,))

@@ -116,13 +116,28 @@ def test_blocking_call_inside_hub_is_an_error():
 
     def in_hub():
         try:
-            green.sleep(0)
+            green.sleep(0.01)
         except BlockingInHubError as error:
             errors.append(error)
 
     hub.call_soon(in_hub)
     green.sleep(0)
     assert len(errors) == 1
+
+
+def test_sleep0_inside_the_hub_returns_at_once():
+    # Nothing can run in between from inside the hub; a callback or timer that yields "just in
+    # case" (common in code written for eventlet) carries on.
+    hub = get_hub()
+    seen = []
+
+    def in_hub():
+        green.sleep(0)
+        seen.append("after")
+
+    hub.call_soon(in_hub)
+    green.sleep(0)
+    assert seen == ["after"]
 
 
 def test_call_soon_order_and_cancel():

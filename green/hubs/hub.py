@@ -736,6 +736,9 @@ class Hub(greenlet):
                 if sliced and not count % _SLICE_CHECK and monotonic() > slice_end:
                     break
             self._batch = 0
+            # The last callback and its arguments (a woken Waiter holding a result, an exception
+            # and its traceback's frames) must not live on in this frame until the next turn.
+            callback = args = None  # type: ignore[assignment]
 
             while timers and timers[0][2].callback is None:
                 heappop(timers)
