@@ -16,7 +16,8 @@ still polled while two green threads hand work back and forth).
 One loop iteration:
 
 1. run the callbacks that were on the ready queue when the iteration began (callbacks they add
-   wait for the next iteration, so a green thread calling ``sleep(0)`` in a loop cannot starve I/O);
+   wait for the next iteration, so a green thread calling ``sleep(0)`` in a loop cannot starve I/O;
+   only up to _DIRECT_WAKEUPS hand-offs with a value, taken by parking green threads, run early);
 2. ask the backend for I/O readiness, sleeping at most until the earliest timer (not at all if
    the ready queue is not empty);
 3. switch to the green thread parked on each ready (fd, direction);
