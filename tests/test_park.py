@@ -61,20 +61,6 @@ def test_the_hub_still_polls_during_an_endless_hand_off_chain():
     assert seen < 4 * _DIRECT_WAKEUPS + 10, seen
 
 
-def test_green_threads_calling_sleep0_take_turns_in_spawn_order():
-    order: list[tuple[str, int]] = []
-
-    def loop(name: str) -> None:
-        for step in range(3):
-            order.append((name, step))
-            green.sleep(0)
-
-    threads = [green.spawn(loop, name) for name in "abc"]
-    for thread in threads:
-        thread.wait()
-    assert order == [(name, step) for step in range(3) for name in "abc"]
-
-
 def test_an_entry_unscheduled_during_its_own_turn_does_not_break_the_turn():
     hub = get_hub()
     outcome: list[str] = []
