@@ -168,8 +168,10 @@ class _WatchedBackend:
         try:
             return self.inner.poll(timeout)
         finally:
-            self.polling = False
+            # Count first: a watchdog that samples between these two lines must see progress,
+            # not a hub that neither polls nor moved (it would report a stall that was a wait).
             self.polls += 1
+            self.polling = False
 
     def close(self) -> None:
         self.inner.close()
