@@ -693,9 +693,12 @@ class Hub(greenlet):
         # could see the cleared flag, write its byte and set the flag, the read here would then
         # swallow that byte, and the flag would stay set with an empty pipe, so no later
         # call_soon_threadsafe would ever write again while the hub sleeps in poll.
+        # One read is enough: `call_soon_threadsafe` writes one byte per clearing of the flag
+        # (signals may add a few); whatever a flood leaves keeps the pipe readable, and the next
+        # turn reads it. A second read would only fail with EAGAIN, a system call and an
+        # exception on every cross-thread wake-up (a tpool round trip).
         try:
-            while os.read(self._wakeup_read, 4096):
-                pass
+            os.read(self._wakeup_read, 4096)
         except BlockingIOError:
             pass
         self._wakeup_pending = False
