@@ -60,7 +60,10 @@ def test_import_eventlet_gives_greens_own_objects() -> None:
         assert eventlet.Event is green.Event and eventlet.spawn is green.spawn
         assert eventlet.GreenPool is green.GreenPool and eventlet.Timeout is green.Timeout
         assert eventlet.green.socket is green.socket
-        assert eventlet.queue.LightQueue is green.queue.LightQueue
+        # eventlet's queues are green's with eventlet's maxsize (None unbounded, 0 a channel)
+        assert issubclass(eventlet.queue.LightQueue, green.queue.LightQueue)
+        assert eventlet.Queue is eventlet.queue.Queue and eventlet.Queue().maxsize is None
+        assert eventlet.queue.Queue.put is green.queue.Queue.put
         assert eventlet.hubs.get_hub() is green.hubs.get_hub()
         assert eventlet.__version__ == "0.41.3"
         from eventlet.green.http import client

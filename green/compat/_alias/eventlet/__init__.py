@@ -18,8 +18,6 @@ from green import (
     Event,
     GreenPile,
     GreenPool,
-    LightQueue,
-    Queue,
     Semaphore,
     Timeout,
     kill,
@@ -48,6 +46,7 @@ from . import (  # noqa: F401  (eventlet's __init__ imports these; hubs reads EV
     timeout,
 )
 from .convenience import serve
+from .queue import LightQueue, Queue  # eventlet's maxsize: Queue(0) is a channel
 from .green import socket as _green_socket  # noqa: F401  (adds eventlet's socket.fd)
 from .patcher import monkey_patch
 
