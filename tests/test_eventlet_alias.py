@@ -214,18 +214,22 @@ def test_modules_green_cannot_offer_say_so() -> None:
         """
         import green.compat.eventlet
         green.compat.eventlet.install()
-        for name in ("eventlet.green.zmq", "eventlet.green.OpenSSL", "eventlet.hubs.kqueue"):
+        for name in ("eventlet.green.zmq", "eventlet.green.OpenSSL"):
             try:
                 __import__(name)
             except ImportError as error:
                 assert "not offered by green" in str(error), error
             else:
                 raise AssertionError(name)
-        import eventlet.hubs
-        try:
-            eventlet.hubs.use_hub("asyncio")
-        except ValueError as error:
-            assert "epolls, poll, selects" in str(error)
+        import eventlet.hubs, eventlet.hubs.kqueue
+        assert not eventlet.hubs.kqueue.is_available()  # importable everywhere, as in eventlet
+        for name in ("asyncio", "kqueue"):
+            try:
+                eventlet.hubs.use_hub(name)
+            except ValueError as error:
+                assert "epolls, poll, selects" in str(error)
+            else:
+                raise AssertionError(name)
         print("pass")
         """
     )
