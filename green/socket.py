@@ -43,6 +43,7 @@ import os as _os
 import stat as _stat
 import sys as _sys
 import warnings as _warnings
+import weakref as _weakref
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -700,11 +701,15 @@ class socket:
         # A socket dropped without close(): make the hub forget the fd, so the recycled fd
         # number starts clean, then warn and close as the stdlib does -- the ResourceWarning
         # names this green socket, the object the program dropped. Not when something else
-        # still holds the real socket (a TLS layer took it over): it stays open.
+        # still holds the real socket (another green socket over it): it stays open, and the
+        # hub forgets the fd when the real socket goes (`_forget_when_freed`).
         try:
             sock = self._sock
             fd = sock.fileno()
-            if fd < 0 or _getrefcount(sock) > 3:  # our slot, `sock`, the call's argument
+            if fd < 0:
+                return
+            if _getrefcount(sock) > 3:  # our slot, `sock`, the call's argument
+                _forget_when_freed(sock, fd)
                 return
             hub = _existing_hub()
             if hub is not None:
@@ -723,6 +728,42 @@ class socket:
 
 
 SocketType = socket
+
+
+# Weak references to real sockets whose green socket went first (see `_forget_when_freed`).
+_freed_watch: set[_weakref.ref] = set()
+
+
+def _forget_when_freed(sock: Any, fd: int) -> None:
+    """The green socket over `sock` is being freed while something still holds `sock`: another
+    green socket over the same real socket, or -- when the green socket dies in a reference
+    cycle, say with the frames of a killed green thread that waited on it -- those frames, freed
+    a moment later. In the second case the real socket is closed without `notify_closing`, and a
+    registration the hub kept for `fd` would survive it: the next socket given that fd number
+    would then wait for readiness the backend was never asked to report. So when `sock` goes,
+    the hub forgets the registration it had for `fd` at this moment -- only if that very record
+    is still there (whoever closed the fd properly has already removed it, and a new socket on
+    the same number has a new one) and nobody waits on it."""
+    hub = _existing_hub()
+    if hub is None:
+        return
+    state = hub._fds.get(fd)
+    if state is None:
+        return
+
+    def freed(reference: _weakref.ref) -> None:
+        _freed_watch.discard(reference)
+        if hub.closed or hub._fds.get(fd) is not state or state.reader is not None or state.writer is not None:
+            return
+        if _existing_hub() is hub:
+            hub._forget_fd_record(fd, state)
+        else:
+            hub.call_soon_threadsafe(hub._forget_fd_record, fd, state)
+
+    try:
+        _freed_watch.add(_weakref.ref(sock, freed))
+    except TypeError:  # a real socket type without weak references: nothing to watch
+        pass
 
 
 # -- module functions --------------------------------------------------------------------------
