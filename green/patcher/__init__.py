@@ -467,3 +467,12 @@ def import_patched(name: str, **modules: bool | None) -> ModuleType:
                 sys.modules.pop(target, None)
             else:
                 sys.modules[target] = module
+        # Importing a submodule also set it on its package (``http.client`` on ``http``): put
+        # back the module the rest of the program uses.
+        package_name, _, child = name.rpartition(".")
+        package = sys.modules.get(package_name) if package_name and name in saved else None
+        if package is not None:
+            if saved[name] is not None:
+                setattr(package, child, saved[name])
+            elif getattr(package, child, None) is not None:
+                delattr(package, child)

@@ -32,6 +32,11 @@ assert private_client is not http.client
 assert private_client.socket.socket.__module__ == "green.socket"
 assert http.client.socket.socket is real_socket
 assert sys.modules["socket"] is early_socket_module
+import email.mime.text  # noqa: E402  (an already imported submodule)
+
+early_mime_text = email.mime.text
+assert green.import_patched("email.mime.text") is not early_mime_text
+assert email.mime.text is early_mime_text  # the package's attribute is not the private copy
 
 # Only time first: socket untouched.
 with warnings.catch_warnings(record=True) as caught:

@@ -216,6 +216,13 @@ def inject(
                 else:
                     sys.modules[name] = value
             sys.modules.update(submodules)
+            # Importing a submodule also set it on its package (``http.client``): put back the
+            # module the rest of the program uses.
+            for name in [module_name, *submodules]:
+                package_name, _, child = name.rpartition(".")
+                package = sys.modules.get(package_name) if package_name else None
+                if package is not None and name in sys.modules:
+                    setattr(package, child, sys.modules[name])
     if new_globals is not None:
         for name in dir(module):
             if name not in ("__file__", "__name__"):
