@@ -751,14 +751,16 @@ def _forget_when_freed(sock: Any, fd: int) -> None:
     if state is None:
         return
 
+    def forget() -> None:
+        if not hub.closed and hub._fds.get(fd) is state and state.reader is None and state.writer is None:
+            hub._forget_fd_record(fd, state)
+
     def freed(reference: _weakref.ref) -> None:
         _freed_watch.discard(reference)
-        if hub.closed or hub._fds.get(fd) is not state or state.reader is not None or state.writer is not None:
-            return
         if _existing_hub() is hub:
-            hub._forget_fd_record(fd, state)
-        else:
-            hub.call_soon_threadsafe(hub._forget_fd_record, fd, state)
+            forget()
+        else:  # freed by a garbage collection that ran in another OS thread
+            hub.call_soon_threadsafe(forget)
 
     try:
         _freed_watch.add(_weakref.ref(sock, freed))
