@@ -16,12 +16,12 @@ from typing import Any, Callable
 
 from greenlet import GreenletExit, getcurrent
 
-from green._convenience import StopServe, connect, listen
+from green._convenience import ReuseRandomPortWarning, StopServe, connect, listen
 from green._convenience import wrap_ssl as _green_wrap_ssl
 from green.greenpool import GreenPool
 from green.greenthread import GreenThread, kill
 
-__all__ = ["StopServe", "connect", "listen", "serve", "wrap_ssl"]
+__all__ = ["ReuseRandomPortWarning", "StopServe", "connect", "listen", "serve", "wrap_ssl"]
 
 
 def wrap_ssl(sock: Any, *args: Any, **kwargs: Any) -> Any:
