@@ -46,9 +46,9 @@ from . import (  # noqa: F401  (eventlet's __init__ imports these; hubs reads EV
     timeout,
 )
 from .convenience import serve, wrap_ssl
-from .queue import LightQueue, Queue  # eventlet's maxsize: Queue(0) is a channel
 from .green import socket as _green_socket  # noqa: F401  (adds eventlet's socket.fd)
 from .patcher import monkey_patch
+from .queue import LightQueue, Queue  # eventlet's maxsize: Queue(0) is a channel
 
 #: The eventlet release whose API this alias offers (libraries compare it); green's own version
 #: is `green_version`.

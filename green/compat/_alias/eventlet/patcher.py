@@ -20,8 +20,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from types import ModuleType
 import weakref
+from types import ModuleType
 from typing import Any
 
 from greenlet import getcurrent
@@ -160,8 +160,8 @@ def _install_current_thread() -> None:
         return view
 
     current_thread._eventlet_view = True  # type: ignore[attr-defined]
-    threading.current_thread = current_thread
-    threading.currentThread = current_thread
+    for name in ("current_thread", "currentThread"):
+        setattr(threading, name, current_thread)
 
 
 def is_monkey_patched(module: Any) -> bool:

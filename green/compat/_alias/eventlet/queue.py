@@ -185,7 +185,9 @@ def _channel_class(plain: type) -> type:
     """The channel variant of an eventlet queue class (made once per class, subclasses too)."""
     channel = _channels.get(plain)
     if channel is None:
-        channel = type(plain.__name__, (_Channel, plain), {"_plain_class": plain, "__module__": plain.__module__})
+        channel = type(
+            plain.__name__, (_Channel, plain), {"_plain_class": plain, "__module__": plain.__module__}
+        )
         _channels[plain] = channel
     return channel
 

@@ -20,6 +20,7 @@ def set_nonblocking(fd: Any) -> None:
     else:
         os.set_blocking(fd if isinstance(fd, int) else fd.fileno(), False)
 
+
 SOCKET_CLOSED = {errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN, errno.EBADF}
 
 
