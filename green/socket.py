@@ -130,7 +130,9 @@ class socket:
     stdlib socket object), and host names are resolved cooperatively.
     """
 
-    __slots__ = ("_sock", "_timeout", "_io_refs", "_closed", "_expect_wait", "__weakref__")
+    # `_fd` remembers the fd number for `__del__`: in a garbage cycle the real socket may be
+    # finalized (closed) first, and then no longer knows it.
+    __slots__ = ("_sock", "_timeout", "_io_refs", "_closed", "_expect_wait", "_fd", "__weakref__")
 
     _sock: Any
     _timeout: float | None
@@ -142,6 +144,7 @@ class socket:
         self._timeout = sock.gettimeout()
         sock.setblocking(False)
         self._sock = sock
+        self._fd = sock.fileno()
         self._io_refs = 0
         self._closed = False
         self._expect_wait = False
@@ -156,6 +159,7 @@ class socket:
         self._timeout = sock.gettimeout() if timeout is _INHERIT else _check_timeout(timeout)
         sock.setblocking(False)
         self._sock = sock
+        self._fd = sock.fileno()
         self._io_refs = 0
         self._closed = False
         self._expect_wait = False
@@ -707,6 +711,10 @@ class socket:
             sock = self._sock
             fd = sock.fileno()
             if fd < 0:
+                if not self._closed:
+                    # Closed behind our back: in a garbage cycle the real socket's own finaliser
+                    # can run first. Its registration must not outlive it.
+                    _forget_idle_fd(self._fd)
                 return
             if _getrefcount(sock) > 3:  # our slot, `sock`, the call's argument
                 _forget_when_freed(sock, fd)
@@ -728,6 +736,17 @@ class socket:
 
 
 SocketType = socket
+
+
+def _forget_idle_fd(fd: int) -> None:
+    """The fd a dropped green socket had was closed without `notify_closing`: make this OS
+    thread's hub forget the registration it kept for that number, unless a green thread waits
+    on it (then it is not ours to drop: the number may already name a new file). Forgetting an
+    idle registration is always safe: the next wait on the fd registers it afresh."""
+    hub = _existing_hub()
+    state = hub._fds.get(fd) if hub is not None and not hub.closed else None
+    if state is not None and state.reader is None and state.writer is None:
+        hub._forget_fd_record(fd, state)
 
 
 # Weak references to real sockets whose green socket went first (see `_forget_when_freed`).
