@@ -51,6 +51,8 @@ from green._stdlib import original
 from green._stdlib import reexport as _reexport
 from green.hubs import deadline_after as _deadline_after
 from green.hubs import existing_hub as _existing_hub
+from green.hubs import forget_idle_registration as _forget_idle_registration
+from green.hubs import idle_registration as _idle_registration
 from green.hubs import wait_until as _wait_until
 from green.hubs.hub import notify_closing_elsewhere as _notify_closing_elsewhere
 
@@ -741,12 +743,10 @@ SocketType = socket
 def _forget_idle_fd(fd: int) -> None:
     """The fd a dropped green socket had was closed without `notify_closing`: make this OS
     thread's hub forget the registration it kept for that number, unless a green thread waits
-    on it (then it is not ours to drop: the number may already name a new file). Forgetting an
-    idle registration is always safe: the next wait on the fd registers it afresh."""
+    on it (then it is not ours to drop: the number may already name a new file)."""
     hub = _existing_hub()
-    state = hub._fds.get(fd) if hub is not None and not hub.closed else None
-    if state is not None and state.reader is None and state.writer is None:
-        hub._forget_fd_record(fd, state)
+    if hub is not None:
+        _forget_idle_registration(hub, fd)
 
 
 # Weak references to real sockets whose green socket went first (see `_forget_when_freed`).
@@ -766,13 +766,12 @@ def _forget_when_freed(sock: Any, fd: int) -> None:
     hub = _existing_hub()
     if hub is None:
         return
-    state = hub._fds.get(fd)
-    if state is None:
+    token = _idle_registration(hub, fd)
+    if token is None:
         return
 
     def forget() -> None:
-        if not hub.closed and hub._fds.get(fd) is state and state.reader is None and state.writer is None:
-            hub._forget_fd_record(fd, state)
+        _forget_idle_registration(hub, fd, token)
 
     def freed(reference: _weakref.ref) -> None:
         _freed_watch.discard(reference)

@@ -201,7 +201,9 @@ def test_hubs_trampoline_and_schedule_call_global() -> None:
         eventlet.spawn_after(0.01, writer.send, b"x")
         hubs.trampoline(reader.fileno(), read=True, timeout=5)
         assert reader.recv(1) == b"x"
-        assert not hub.get_readers() and not hub.get_writers() and hub.get_timers_count() == 0
+        # eventlet's count includes cancelled timers still in the heap (timers_canceled of them)
+        assert not hub.get_readers() and not hub.get_writers()
+        assert hub.get_timers_count() == hub.timers_canceled, (hub.get_timers_count(), hub.timers_canceled)
         reader.close(); writer.close()
         print("pass")
         """
