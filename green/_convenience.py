@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+import warnings
 from typing import Any, Callable
 
 from greenlet import GreenletExit
@@ -17,7 +18,7 @@ from green._accept import CLIENT_ERRORS, RESOURCE_ERRORS, AcceptBackoff
 from green.greenpool import GreenPool
 from green.greenthread import GreenThread, getcurrent, kill
 
-__all__ = ["StopServe", "connect", "listen", "serve", "wrap_ssl"]
+__all__ = ["ReuseRandomPortWarning", "StopServe", "connect", "listen", "serve", "wrap_ssl"]
 
 
 _log = logging.getLogger("green.serve")
@@ -25,6 +26,11 @@ _log = logging.getLogger("green.serve")
 
 class StopServe(Exception):
     """Raise it in a `serve` handler to make `serve` return."""
+
+
+class ReuseRandomPortWarning(Warning):
+    """`listen` was asked for SO_REUSEPORT on port 0: another process binding with SO_REUSEPORT
+    may be given the same ephemeral port and share (steal) connections."""
 
 
 def listen(
@@ -37,7 +43,8 @@ def listen(
     """A green TCP socket bound to `addr` and listening (for AF_UNIX, `addr` is a path).
 
     `reuse_addr` sets SO_REUSEADDR. `reuse_port` sets SO_REUSEPORT where the platform has it;
-    None (the default) means: set it unless the port is 0 (an ephemeral port is never shared).
+    None (the default) means: set it unless the port is 0 (an ephemeral port is never shared);
+    True with port 0 sets it and warns (ReuseRandomPortWarning), as eventlet does.
     Raises OSError (e.g. EADDRINUSE) as bind/listen do.
     """
     sock = _socket.socket(family, _socket.SOCK_STREAM)
@@ -47,6 +54,13 @@ def listen(
         if family in (_socket.AF_INET, getattr(_socket, "AF_INET6", None)):
             if reuse_port is None:
                 reuse_port = addr[1] != 0
+            elif reuse_port and addr[1] == 0:
+                warnings.warn(
+                    "listen() on port 0 with reuse_port=True: another process may get the same "
+                    "port with SO_REUSEPORT and share its connections",
+                    ReuseRandomPortWarning,
+                    stacklevel=2,
+                )
             if reuse_port and hasattr(_socket, "SO_REUSEPORT"):
                 try:
                     sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEPORT, 1)

@@ -32,7 +32,7 @@ from greenlet import GreenletExit, getcurrent, greenlet
 import green.socket as green_socket
 from green.greenthread import GreenThread, spawn
 
-__all__ = ["BackdoorServer", "serve"]
+__all__ = ["BackdoorServer", "console", "serve"]
 
 _IAC = 255
 _SB = 250
@@ -222,28 +222,7 @@ class BackdoorServer:
                 raise
 
     def _session(self, client: Any, address: Any) -> None:
-        connection = _Connection(client)
-        if self.namespace is None:
-            namespace: dict[str, Any] = {"__name__": "__console__", "__doc__": None}
-        else:
-            namespace = self.namespace
-        namespace.setdefault("exit", _quit)
-        namespace.setdefault("quit", _quit)
-        console = _Console(connection, namespace)
-        current = getcurrent()
-        banner = self.banner
-        if banner is None:
-            banner = f"green backdoor: Python {sys.version.split()[0]}; exit() or Ctrl-D ends the session"
-        try:
-            _redirect(current, connection)
-            console.interact(banner=banner, exitmsg="")
-        except SystemExit:
-            pass
-        except (GreenletExit, OSError):
-            pass
-        finally:
-            _unredirect(current)
-            client.close()
+        console(client, self.namespace, banner=self.banner)
 
     def close(self) -> None:
         """Stop listening and end every session (their green threads are killed)."""
@@ -264,6 +243,35 @@ class BackdoorServer:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
+
+
+def console(client: Any, locals: dict[str, Any] | None = None, *, banner: str | None = None) -> None:
+    """Run one console on the connected socket `client` in the calling green thread, until the
+    peer ends it (exit(), Ctrl-D, closing the connection); `client` is closed afterwards.
+
+    `locals` is the console's namespace (default: a fresh one); `banner` its first line(s).
+    """
+    connection = _Connection(client)
+    if locals is None:
+        namespace: dict[str, Any] = {"__name__": "__console__", "__doc__": None}
+    else:
+        namespace = locals
+    namespace.setdefault("exit", _quit)
+    namespace.setdefault("quit", _quit)
+    interactive = _Console(connection, namespace)
+    current = getcurrent()
+    if banner is None:
+        banner = f"green backdoor: Python {sys.version.split()[0]}; exit() or Ctrl-D ends the session"
+    try:
+        _redirect(current, connection)
+        interactive.interact(banner=banner, exitmsg="")
+    except SystemExit:
+        pass
+    except (GreenletExit, OSError):
+        pass
+    finally:
+        _unredirect(current)
+        client.close()
 
 
 def serve(

@@ -92,9 +92,14 @@ class GreenPool:
         pile = GreenPile(self)
         return _spawn_into(pile, function, iterable)
 
-    def imap(self, function: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]:
-        """Like `map`, running up to `size` calls at once; results in order."""
-        return self.starmap(function, zip(*iterables, strict=False))
+    def imap(self, function: Callable[..., Any] | None, *iterables: Iterable[Any]) -> Iterator[Any]:
+        """Like `map`, running up to `size` calls at once; results in order. A `function` of
+        None yields the argument tuples themselves (eventlet's, and Python 2's, ``map(None, ...)``)."""
+        return self.starmap(function or _arguments, zip(*iterables, strict=False))
+
+
+def _arguments(*args: Any) -> tuple[Any, ...]:
+    return args
 
 
 def _spawn_into(pile: GreenPile, function: Callable[..., Any], iterable: Iterable[tuple]) -> Iterator[Any]:

@@ -140,10 +140,25 @@ class CappedSemaphore:
         return self.lower_bound.locked()
 
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
-        if not self.lower_bound.acquire(blocking, timeout):
+        if not blocking and self.lower_bound.locked():
             return False
+        # Make room first: a release waiting at the limit can then hand its unit to this waiting
+        # acquire (with limit 0 that is the only way the two ever meet), as in eventlet.
         self.upper_bound.release()
-        return True
+        try:
+            acquired = self.lower_bound.acquire(blocking, timeout)
+        except BaseException:
+            self._take_back_room()
+            raise
+        if not acquired:
+            self._take_back_room()
+        return acquired
+
+    def _take_back_room(self) -> None:
+        # An acquire gave up: withdraw the room it made. If a release already used that room,
+        # its unit is in `lower_bound` and cancels out against the room instead.
+        if not self.upper_bound.acquire(blocking=False):
+            self.lower_bound.acquire(blocking=False)
 
     def release(self, blocking: bool = True, timeout: float | None = None) -> bool:
         if not self.upper_bound.acquire(blocking, timeout):

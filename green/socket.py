@@ -43,6 +43,7 @@ import os as _os
 import stat as _stat
 import sys as _sys
 import warnings as _warnings
+import weakref as _weakref
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -50,7 +51,9 @@ from green._stdlib import original
 from green._stdlib import reexport as _reexport
 from green.hubs import deadline_after as _deadline_after
 from green.hubs import existing_hub as _existing_hub
+from green.hubs import forget_idle_registration as _forget_idle_registration
 from green.hubs import get_hub as _get_hub
+from green.hubs import idle_registration as _idle_registration
 from green.hubs import wait_until as _wait_until
 from green.hubs.hub import notify_closing_elsewhere as _notify_closing_elsewhere
 
@@ -130,7 +133,9 @@ class socket:
     stdlib socket object), and host names are resolved cooperatively.
     """
 
-    __slots__ = ("_sock", "_timeout", "_io_refs", "_closed", "_expect_wait", "__weakref__")
+    # `_fd` remembers the fd number for `__del__`: in a garbage cycle the real socket may be
+    # finalized (closed) first, and then no longer knows it.
+    __slots__ = ("_sock", "_timeout", "_io_refs", "_closed", "_expect_wait", "_fd", "__weakref__")
 
     _sock: Any
     _timeout: float | None
@@ -142,6 +147,7 @@ class socket:
         self._timeout = sock.gettimeout()
         sock.setblocking(False)
         self._sock = sock
+        self._fd = sock.fileno()
         self._io_refs = 0
         self._closed = False
         self._expect_wait = False
@@ -156,6 +162,7 @@ class socket:
         self._timeout = sock.gettimeout() if timeout is _INHERIT else _check_timeout(timeout)
         sock.setblocking(False)
         self._sock = sock
+        self._fd = sock.fileno()
         self._io_refs = 0
         self._closed = False
         self._expect_wait = False
@@ -725,11 +732,19 @@ class socket:
         # A socket dropped without close(): make the hub forget the fd, so the recycled fd
         # number starts clean, then warn and close as the stdlib does -- the ResourceWarning
         # names this green socket, the object the program dropped. Not when something else
-        # still holds the real socket (a TLS layer took it over): it stays open.
+        # still holds the real socket (another green socket over it): it stays open, and the
+        # hub forgets the fd when the real socket goes (`_forget_when_freed`).
         try:
             sock = self._sock
             fd = sock.fileno()
-            if fd < 0 or _getrefcount(sock) > 3:  # our slot, `sock`, the call's argument
+            if fd < 0:
+                if not self._closed:
+                    # Closed behind our back: in a garbage cycle the real socket's own finaliser
+                    # can run first. Its registration must not outlive it.
+                    _forget_idle_fd(self._fd)
+                return
+            if _getrefcount(sock) > 3:  # our slot, `sock`, the call's argument
+                _forget_when_freed(sock, fd)
                 return
             hub = _existing_hub()
             if hub is not None:
@@ -748,6 +763,52 @@ class socket:
 
 
 SocketType = socket
+
+
+def _forget_idle_fd(fd: int) -> None:
+    """The fd a dropped green socket had was closed without `notify_closing`: make this OS
+    thread's hub forget the registration it kept for that number, unless a green thread waits
+    on it (then it is not ours to drop: the number may already name a new file)."""
+    hub = _existing_hub()
+    if hub is not None:
+        _forget_idle_registration(hub, fd)
+
+
+# Weak references to real sockets whose green socket went first (see `_forget_when_freed`).
+_freed_watch: set[_weakref.ref] = set()
+
+
+def _forget_when_freed(sock: Any, fd: int) -> None:
+    """The green socket over `sock` is being freed while something still holds `sock`: another
+    green socket over the same real socket, or -- when the green socket dies in a reference
+    cycle, say with the frames of a killed green thread that waited on it -- those frames, freed
+    a moment later. In the second case the real socket is closed without `notify_closing`, and a
+    registration the hub kept for `fd` would survive it: the next socket given that fd number
+    would then wait for readiness the backend was never asked to report. So when `sock` goes,
+    the hub forgets the registration it had for `fd` at this moment -- only if that very record
+    is still there (whoever closed the fd properly has already removed it, and a new socket on
+    the same number has a new one) and nobody waits on it."""
+    hub = _existing_hub()
+    if hub is None:
+        return
+    token = _idle_registration(hub, fd)
+    if token is None:
+        return
+
+    def forget() -> None:
+        _forget_idle_registration(hub, fd, token)
+
+    def freed(reference: _weakref.ref) -> None:
+        _freed_watch.discard(reference)
+        if _existing_hub() is hub:
+            forget()
+        else:  # freed by a garbage collection that ran in another OS thread
+            hub.call_soon_threadsafe(forget)
+
+    try:
+        _freed_watch.add(_weakref.ref(sock, freed))
+    except TypeError:  # a real socket type without weak references: nothing to watch
+        pass
 
 
 # -- module functions --------------------------------------------------------------------------

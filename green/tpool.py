@@ -224,8 +224,10 @@ class Proxy:
 
     Attributes that are not callable are returned as they are. A returned object whose type is in
     `autowrap`, or that a method named in `autowrap_names` returned, is wrapped in a Proxy too (a
-    database connection returning cursors, for example). Calling the Proxy itself, iterating it,
-    ``len`` and item access also go through the pool; ``repr``/``str`` do not.
+    database connection returning cursors, for example; ``"__call__"`` in `autowrap_names` wraps
+    what calling the Proxy returns). Calling the Proxy itself, iterating it, ``len`` and item
+    access also go through the pool; ``repr``/``str`` are those of `obj` (computed in the caller,
+    not in the pool), so a Proxy prints as the object it stands for.
     """
 
     def __init__(
@@ -259,7 +261,7 @@ class Proxy:
         delattr(self._obj, name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._wrap(execute(self._obj, *args, **kwargs))
+        return self._wrap(execute(self._obj, *args, **kwargs), "__call__")
 
     def __iter__(self) -> Any:
         iterator = execute(iter, self._obj)
@@ -297,7 +299,7 @@ class Proxy:
         return hash(self._obj)
 
     def __repr__(self) -> str:
-        return f"<green.tpool.Proxy of {self._obj!r}>"
+        return repr(self._obj)
 
     def __str__(self) -> str:
         return str(self._obj)

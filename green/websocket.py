@@ -490,23 +490,8 @@ class WebSocket:
             size = second & 0x7F
             if not second & _MASKED:
                 raise ProtocolError("unmasked client frame")
-            offset = 2
-            if size == 126:
-                offset = 4
-                while len(buffer) < 4:
-                    if not self._receive():
-                        self._lost()
-                    return None
-                size = (buffer[2] << 8) | buffer[3]
-            elif size == 127:
-                offset = 10
-                while len(buffer) < 10:
-                    if not self._receive():
-                        self._lost()
-                    return None
-                size = int.from_bytes(buffer[2:10], "big")
-                if size >> 63:
-                    raise ProtocolError("frame length with the high bit set")
+            # Everything the first two bytes tell is checked before waiting for more of the
+            # frame: a peer sending garbage is failed at once, not left waiting on.
             if first & _RESERVED:
                 if first & _RESERVED != _RSV1 or self._deflate is None or opcode not in (TEXT, BINARY):
                     raise ProtocolError("reserved bits set")
@@ -525,6 +510,23 @@ class WebSocket:
                     raise ProtocolError("new message inside a fragmented message")
             else:
                 raise ProtocolError(f"unknown opcode {opcode}")
+            offset = 2
+            if size == 126:
+                offset = 4
+                while len(buffer) < 4:
+                    if not self._receive():
+                        self._lost()
+                        return None
+                size = (buffer[2] << 8) | buffer[3]
+            elif size == 127:
+                offset = 10
+                while len(buffer) < 10:
+                    if not self._receive():
+                        self._lost()
+                        return None
+                size = int.from_bytes(buffer[2:10], "big")
+                if size >> 63:
+                    raise ProtocolError("frame length with the high bit set")
             if size > max_frame:
                 raise MessageTooBig(f"frame of {size} bytes over the limit of {max_frame}")
             if opcode < CLOSE and total + size > self.max_message_size:

@@ -167,3 +167,18 @@ def test_external_client_process(server):
     process.stdout.close()
     process.stderr.close()
     assert output.strip() == b"2", output
+
+
+def test_console_on_one_connection_in_the_calling_green_thread():
+    ours, theirs = green.socket.socketpair()
+    session = green.spawn(green.backdoor.console, ours, {"answer": 5}, banner="hello")
+    client = Client.__new__(Client)
+    client.sock, client.buffer = theirs, b""
+    try:
+        assert client.read_until(PROMPT) == b"hello\r\n" + PROMPT
+        assert client.command(b"answer * 2\n") == b"10\r\n"
+        theirs.sendall(b"exit()\n")
+        session.wait()  # the console ended, and closed its end
+        assert client.read_until(b"never") == b""
+    finally:
+        theirs.close()

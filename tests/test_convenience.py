@@ -39,6 +39,15 @@ def test_listen_reuse_port_defaults_on_for_a_fixed_port():
         assert not server.getsockopt(gsocket.SOL_SOCKET, gsocket.SO_REUSEADDR)
 
 
+def test_listen_warns_about_reuse_port_on_port_zero():
+    from green._convenience import ReuseRandomPortWarning
+
+    with pytest.warns(ReuseRandomPortWarning):
+        server = green.listen(("127.0.0.1", 0), reuse_port=True)
+    with server:
+        assert server.getsockopt(gsocket.SOL_SOCKET, gsocket.SO_REUSEPORT)
+
+
 def test_listen_and_connect_unix(tmp_path):
     path = str(tmp_path / "sock")
     with green.listen(path, family=gsocket.AF_UNIX) as server:

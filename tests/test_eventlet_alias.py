@@ -60,7 +60,10 @@ def test_import_eventlet_gives_greens_own_objects() -> None:
         assert eventlet.Event is green.Event and eventlet.spawn is green.spawn
         assert eventlet.GreenPool is green.GreenPool and eventlet.Timeout is green.Timeout
         assert eventlet.green.socket is green.socket
-        assert eventlet.queue.LightQueue is green.queue.LightQueue
+        # eventlet's queues are green's with eventlet's maxsize (None unbounded, 0 a channel)
+        assert issubclass(eventlet.queue.LightQueue, green.queue.LightQueue)
+        assert eventlet.Queue is eventlet.queue.Queue and eventlet.Queue().maxsize is None
+        assert eventlet.queue.Queue.put is green.queue.Queue.put
         assert eventlet.hubs.get_hub() is green.hubs.get_hub()
         assert eventlet.__version__ == "0.41.3"
         from eventlet.green.http import client
@@ -198,10 +201,113 @@ def test_hubs_trampoline_and_schedule_call_global() -> None:
         eventlet.spawn_after(0.01, writer.send, b"x")
         hubs.trampoline(reader.fileno(), read=True, timeout=5)
         assert reader.recv(1) == b"x"
-        assert not hub.get_readers() and not hub.get_writers() and hub.get_timers_count() == 0
+        # eventlet's count includes cancelled timers still in the heap (timers_canceled of them)
+        assert not hub.get_readers() and not hub.get_writers()
+        assert hub.get_timers_count() == hub.timers_canceled, (hub.get_timers_count(), hub.timers_canceled)
         reader.close(); writer.close()
         print("pass")
         """
+    )
+    _passes(done)
+
+
+def test_eventlet_queue_zero_is_a_channel() -> None:
+    done = _run(
+        """
+        import green.compat.eventlet
+        green.compat.eventlet.install()
+        import queue, eventlet, green.queue
+        channel, events = eventlet.Queue(0), []
+        assert channel.full() and channel.empty() and channel.maxsize == 0
+        def getter():
+            events.append(channel.get())
+            events.append(channel.get())
+        eventlet.spawn(getter)
+        events.append("sending")
+        channel.put("hello")  # waits for the getter, which runs before put returns
+        events.append("sent hello")
+        channel.put("world")
+        events.append("sent world")
+        assert events == ["sending", "hello", "sent hello", "world", "sent world"], events
+        try:
+            channel.put("nobody", timeout=0.01)
+        except queue.Full:
+            pass
+        else:
+            raise AssertionError("a channel put with no getter must time out")
+        putter = eventlet.spawn(channel.put, "late")
+        eventlet.sleep(0)
+        channel.resize(1)  # room now: the waiting putter's item is admitted
+        putter.wait()
+        assert channel.get_nowait() == "late" and not channel.full()
+        assert eventlet.Queue().maxsize is None and not eventlet.Queue().full()
+        assert green.queue.Queue(0).maxsize == 0 and not green.queue.Queue(0).full()  # the stdlib's
+        print("pass")
+        """
+    )
+    _passes(done)
+
+
+def test_current_thread_in_green_threads_as_under_eventlet() -> None:
+    done = _run(
+        """
+        import warnings
+        warnings.simplefilter("error")
+        import green.compat.eventlet
+        green.compat.eventlet.install()
+        import eventlet
+        eventlet.monkey_patch()
+        import threading
+        seen = {}
+        def look():
+            seen["current"] = threading.currentThread()  # no deprecation warning either
+            seen["again"] = threading.current_thread()
+        thread = eventlet.spawn(look)
+        thread.wait()
+        view = seen["current"]
+        assert view is seen["again"] and type(view).__name__ == "_GreenThread", view
+        assert view.name == thread.name and view.ident == id(thread) and view.daemon
+        assert not view.is_alive() and len(threading._active) == 1
+        named = threading.Thread(target=lambda: seen.setdefault("named", threading.current_thread().name), name="t1")
+        named.start(); named.join()
+        assert seen["named"] == "t1" and threading.current_thread() is threading.main_thread()
+        print("pass")
+        """
+    )
+    _passes(done)
+
+
+def test_ssl_listener_from_wrap_ssl_is_not_held_up_by_a_silent_client() -> None:
+    done = _run(
+        """
+        import green.compat.eventlet
+        green.compat.eventlet.install()
+        import eventlet, trustme
+        from eventlet.green import ssl
+        authority = trustme.CA()
+        certificate = authority.issue_cert("localhost")
+        with certificate.private_key_and_cert_chain_pem.tempfile() as pem:
+            listener = eventlet.wrap_ssl(eventlet.listen(("127.0.0.1", 0)), certfile=pem, server_side=True)
+        def serve(connection):
+            try:
+                connection.sendall(b"hello " + connection.recv(8))
+            finally:
+                connection.close()
+        def accept_loop():
+            while True:
+                connection, _ = listener.accept()
+                eventlet.spawn(serve, connection)
+        eventlet.spawn(accept_loop)
+        silent = eventlet.connect(listener.getsockname())  # never starts TLS
+        context = ssl.create_default_context()
+        authority.configure_trust(context)
+        good = context.wrap_socket(eventlet.connect(listener.getsockname()), server_hostname="localhost")
+        good.sendall(b"good")
+        assert eventlet.with_timeout(5, good.recv, 16) == b"hello good"
+        silent.close()
+        print("pass")
+        """,
+        timeout=30,
     )
     _passes(done)
 
@@ -211,18 +317,22 @@ def test_modules_green_cannot_offer_say_so() -> None:
         """
         import green.compat.eventlet
         green.compat.eventlet.install()
-        for name in ("eventlet.green.zmq", "eventlet.green.OpenSSL", "eventlet.hubs.kqueue"):
+        for name in ("eventlet.green.zmq", "eventlet.green.OpenSSL"):
             try:
                 __import__(name)
             except ImportError as error:
                 assert "not offered by green" in str(error), error
             else:
                 raise AssertionError(name)
-        import eventlet.hubs
-        try:
-            eventlet.hubs.use_hub("asyncio")
-        except ValueError as error:
-            assert "epolls, poll, selects" in str(error)
+        import eventlet.hubs, eventlet.hubs.kqueue
+        assert not eventlet.hubs.kqueue.is_available()  # importable everywhere, as in eventlet
+        for name in ("asyncio", "kqueue"):
+            try:
+                eventlet.hubs.use_hub(name)
+            except ValueError as error:
+                assert "epolls, poll, selects" in str(error)
+            else:
+                raise AssertionError(name)
         print("pass")
         """
     )

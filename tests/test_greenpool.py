@@ -43,6 +43,11 @@ def test_imap_and_starmap_keep_order():
     assert list(pool.imap(slow_square, [])) == []
 
 
+def test_imap_without_function_yields_the_argument_tuples():
+    pool = green.GreenPool(4)
+    assert list(pool.imap(None, range(3), "abc")) == [(0, "a"), (1, "b"), (2, "c")]
+
+
 def test_imap_propagates_exception():
     pool = green.GreenPool(2)
 

@@ -92,3 +92,22 @@ def test_capped_semaphore_release_blocks_at_limit():
     semaphore.acquire()
     releaser.wait()
     assert semaphore.balance == 2
+
+
+def test_capped_semaphore_waiting_acquire_makes_room_for_a_release():
+    semaphore = green.CappedSemaphore(0, 0)  # no unit can ever rest in it: they must meet
+    acquirer = green.spawn(semaphore.acquire)
+    green.sleep(0)
+    assert semaphore.release(blocking=False) is True
+    assert acquirer.wait() is True
+    assert semaphore.balance == 0
+
+
+def test_capped_semaphore_acquire_that_gives_up_withdraws_its_room():
+    semaphore = green.CappedSemaphore(0, 1)
+    assert semaphore.acquire(timeout=0.01) is False
+    assert semaphore.acquire(blocking=False) is False
+    assert semaphore.release(blocking=False) is True
+    assert semaphore.release(blocking=False) is False  # at the limit again, as before
+    assert semaphore.acquire() is True
+    assert semaphore.counter == 0 and semaphore.release(blocking=False) is True

@@ -833,3 +833,33 @@ def test_getnameinfo_type_error_keeps_no_reference_to_the_argument():
         assert sys.getrefcount(argument) == before
     else:
         pytest.fail("getnameinfo accepted a str")
+
+
+def test_listener_dropped_with_its_killed_acceptor_leaves_no_stale_registration():
+    # The killed green thread's frames and the listener die together in a reference cycle; the
+    # real socket outlives the green one by a moment there, and its fd number is reused next.
+    def accept_forever(server):
+        while True:
+            client, _ = server.accept()
+            client.close()
+
+    def serve_and_drop() -> int:
+        server = gsocket.create_server(("127.0.0.1", 0))
+        acceptor = green.spawn(accept_forever, server)
+        green.sleep(0)  # parked in accept: the hub registered the fd
+        acceptor.kill()
+        return server.fileno()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # the dropped listener, on purpose
+        fd = serve_and_drop()
+        gc.collect()
+    assert fd not in [entry[0] for entry in get_hub().registrations()]
+    server = gsocket.create_server(("127.0.0.1", 0))
+    try:
+        client = gsocket.create_connection(server.getsockname())
+        accepted = green.with_timeout(5, lambda: server.accept()[0])
+        accepted.close()
+        client.close()
+    finally:
+        server.close()

@@ -6,8 +6,10 @@ Certificates are made at test time by trustme (a throw-away CA); every peer is o
 from __future__ import annotations
 
 import errno
+import gc
 import http.client
 import http.server
+import os
 import time
 import warnings
 
@@ -16,6 +18,7 @@ import trustme
 from patched import start_os_thread
 
 import green
+import green.hubs
 import green.socket as gsocket
 import green.ssl as gssl
 from green._stdlib import original
@@ -859,3 +862,29 @@ def test_sendto_without_flags_on_an_unconnected_ssl_socket_is_a_plain_sendto(cli
     with client_context.wrap_socket(gsocket.socket(), server_hostname=NAME) as unconnected:
         with pytest.raises(OSError):
             unconnected.sendto(b"x", ("0.0.0.0", 0))
+
+
+def test_handshake_interrupted_in_accept_leaves_no_stale_registration(listener, server_context):
+    # Killed in accept()'s handshake, the half-made TLS socket dies in a reference cycle with the
+    # frames of its green thread; the real socket's own finaliser may close the fd first.
+    tls_listener = server_context.wrap_socket(listener, server_side=True)
+
+    def accept_one():
+        tls_listener.accept()
+
+    acceptor = green.spawn(accept_one)
+    silent = gsocket.create_connection(tls_listener.getsockname())  # never starts TLS
+    try:
+        while not any(entry[2] is acceptor for entry in green.hubs.get_hub().registrations()):
+            green.sleep(0.01)  # until the handshake waits on the accepted connection
+        acceptor.kill()
+        del acceptor
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)  # the dropped connection, on purpose
+            gc.collect()
+        for fd, mask, _, _ in green.hubs.get_hub().registrations():
+            if mask:
+                os.fstat(fd)  # every fd the hub keeps a registration for is still open
+    finally:
+        silent.close()
+        tls_listener.close()

@@ -101,6 +101,18 @@ def test_kwargs_and_proxy_attributes():
     assert tpool.execute(int, "10", base=2) == 2
 
 
+def test_proxy_prints_as_its_object_and_autowraps_calls():
+    proxy = tpool.Proxy({"a": 1})
+    assert repr(proxy) == "{'a': 1}" and str(proxy) == "{'a': 1}"
+
+    def identity(value):
+        return value
+
+    assert tpool.Proxy(identity)(4) == 4  # not wrapped unless asked
+    wrapped = tpool.Proxy(identity, autowrap_names=("__call__",))(4)
+    assert isinstance(wrapped, tpool.Proxy) and wrapped == 4 and str(wrapped) == "4"
+
+
 def test_pool_size_from_environment(monkeypatch):
     monkeypatch.setenv("GREEN_THREADPOOL_SIZE", "3")
     assert tpool._size_from_environment() == 3

@@ -237,6 +237,26 @@ def test_protocol_violations_close_with_the_right_code(frames, code):
     assert codes == [code]
 
 
+def test_a_frame_header_split_across_segments_is_waited_for():
+    with running(websocket.WebSocketWSGI(echo)) as (_, port):
+        client = Client(port)
+        for data in (b"\x00\xff" * 100, b"\x01" * 70000):  # 16-bit and 64-bit extended lengths
+            whole = frame(websocket.BINARY, data)
+            for piece in (whole[:2], whole[2:5], whole[5:]):
+                client.send(piece)
+                green.sleep(0.01)  # each piece read on its own
+            assert client.read_frame() == (True, 0, websocket.BINARY, data)
+        client.close()
+
+
+def test_a_reserved_opcode_is_refused_before_the_rest_of_its_header_arrives():
+    with running(websocket.WebSocketWSGI(echo)) as (_, port):
+        client = Client(port)
+        client.send(b"\x07\xff")  # opcode 7, "64-bit length follows": nothing follows
+        client.expect_close(1002)
+        client.close()
+
+
 def test_a_huge_frame_is_refused_from_its_header_alone():
     """CVE-2021-21419 class: the size in the header is enough to refuse; nothing is buffered."""
     buffered = []

@@ -171,3 +171,30 @@ def _reinit_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_reinit_in_child)
+
+
+# -- idle registrations of fds closed behind the hub's back (for green.socket) -----------------
+
+
+def idle_registration(hub: Hub, fd: int) -> object | None:
+    """An opaque token for `hub`'s record of `fd` while no green thread waits on it (else None).
+    Pass it to `forget_idle_registration` to drop exactly that record later."""
+    state = hub._fds.get(fd)
+    if state is None or state.reader is not None or state.writer is not None:
+        return None
+    return state
+
+
+def forget_idle_registration(hub: Hub, fd: int, token: object | None = None) -> None:
+    """Make `hub` forget its record of `fd`, an fd closed without ``notify_closing`` (a socket
+    finalized by the garbage collector), if nobody waits on it -- and, with `token`, only if the
+    record is still that one. Call it from `hub`'s own OS thread. Forgetting an idle record is
+    always safe: the next wait on the fd registers it afresh, while a stale record would keep a
+    new file given the same fd number from ever being reported ready."""
+    if hub.closed:
+        return
+    state = hub._fds.get(fd)
+    if state is None or (token is not None and state is not token):
+        return
+    if state.reader is None and state.writer is None:
+        hub._forget_fd_record(fd, state)

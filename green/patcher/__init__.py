@@ -168,8 +168,10 @@ def import_patched(name: str, **modules: bool | None) -> ModuleType:
 
     The keywords choose the dependencies as for `monkey_patch` (default: all). Nothing is patched
     process-wide: ``sys.modules`` is restored afterwards, and `name` itself keeps its usual entry.
-    Only `name` is re-imported; dependencies it shares with others are the green modules
-    themselves (or, for in-place ones like `threading`, a private copy as well).
+    `name` is re-imported, with its submodules when it is a package (a package that imports
+    ``socket`` in a submodule gets the green one there too); dependencies it shares with others
+    are the green modules themselves (or, for in-place ones like `threading`, a private copy as
+    well).
     """
     groups = _requested(modules) & set(_GROUPS)
     dns_names = _dns_names()
@@ -177,7 +179,11 @@ def import_patched(name: str, **modules: bool | None) -> ModuleType:
     for entry in _plan(groups, dns_names, skip_patched=False):
         by_target.setdefault(entry[0].__green__, []).append(entry)
     saved: dict[str, ModuleType | None] = {}
+    prefix = name + "."
+    submodules = {key: module for key, module in list(sys.modules.items()) if key.startswith(prefix)}
     try:
+        for key in submodules:
+            del sys.modules[key]
         for target, entries in by_target.items():
             real = original(target)
             saved.setdefault(target, sys.modules.get(target))
@@ -194,3 +200,15 @@ def import_patched(name: str, **modules: bool | None) -> ModuleType:
                 sys.modules.pop(target, None)
             else:
                 sys.modules[target] = module
+        for key in [key for key in sys.modules if key.startswith(prefix)]:
+            del sys.modules[key]  # the private copy's submodules
+        sys.modules.update(submodules)
+        # Importing a submodule also set it on its package (``http.client`` on ``http``): put
+        # back the module the rest of the program uses.
+        package_name, _, child = name.rpartition(".")
+        package = sys.modules.get(package_name) if package_name and name in saved else None
+        if package is not None:
+            if saved[name] is not None:
+                setattr(package, child, saved[name])
+            elif getattr(package, child, None) is not None:
+                delattr(package, child)

@@ -32,6 +32,30 @@ assert private_client is not http.client
 assert private_client.socket.socket.__module__ == "green.socket"
 assert http.client.socket.socket is real_socket
 assert sys.modules["socket"] is early_socket_module
+# A package whose submodule imports socket: the private copy's submodule is private too.
+import os  # noqa: E402
+import tempfile  # noqa: E402
+
+package_root = tempfile.mkdtemp()
+os.mkdir(os.path.join(package_root, "sample_package"))
+with open(os.path.join(package_root, "sample_package", "__init__.py"), "w") as file:
+    file.write("from .sub import used\n")
+with open(os.path.join(package_root, "sample_package", "sub.py"), "w") as file:
+    file.write("import socket\n\ndef used():\n    return socket\n")
+sys.path.insert(0, package_root)
+import sample_package  # noqa: E402
+
+import green.socket  # noqa: E402
+
+early_sub = sys.modules["sample_package.sub"]
+assert green.import_patched("sample_package").used() is green.socket
+assert sample_package.used() is early_socket_module and sys.modules["sample_package.sub"] is early_sub
+
+import email.mime.text  # noqa: E402  (an already imported submodule)
+
+early_mime_text = email.mime.text
+assert green.import_patched("email.mime.text") is not early_mime_text
+assert email.mime.text is early_mime_text  # the package's attribute is not the private copy
 
 # Only time first: socket untouched.
 with warnings.catch_warnings(record=True) as caught:

@@ -18,8 +18,6 @@ from green import (
     Event,
     GreenPile,
     GreenPool,
-    LightQueue,
-    Queue,
     Semaphore,
     Timeout,
     kill,
@@ -30,7 +28,7 @@ from green import (
     spawn_n,
     with_timeout,
 )
-from green._convenience import StopServe, connect, listen, wrap_ssl
+from green._convenience import StopServe, connect, listen
 from green.patcher import import_patched
 from green.timeout import is_timeout, wrap_is_timeout
 
@@ -47,9 +45,10 @@ from . import (  # noqa: F401  (eventlet's __init__ imports these; hubs reads EV
     support,
     timeout,
 )
-from .convenience import serve
+from .convenience import serve, wrap_ssl
 from .green import socket as _green_socket  # noqa: F401  (adds eventlet's socket.fd)
 from .patcher import monkey_patch
+from .queue import LightQueue, Queue  # eventlet's maxsize: Queue(0) is a channel
 
 #: The eventlet release whose API this alias offers (libraries compare it); green's own version
 #: is `green_version`.

@@ -1,19 +1,43 @@
-"""eventlet.convenience: listen, connect, wrap_ssl and StopServe are green's own; `serve` keeps
+"""eventlet.convenience: listen, connect and StopServe are green's own; `serve` keeps
 eventlet's contract, which differs from green.serve in two ways: the client socket is closed
 when its handler returns, and an exception from a handler (other than StopServe) ends `serve`
-by raising in it, where green.serve prints it and goes on serving."""
+by raising in it, where green.serve prints it and goes on serving.
+
+`wrap_ssl` is green's, except for a server-side *listening* socket: as under eventlet, the
+connections it accepts do their TLS handshake at their first read or write, in the green thread
+that serves them, not inside ``accept()``. A client that connects and never starts TLS then
+holds up only its own green thread, never the accept loop (green.ssl, like the stdlib, does the
+handshake in ``accept()`` when ``do_handshake_on_connect``)."""
 
 from __future__ import annotations
 
+import socket as _socket
 from typing import Any, Callable
 
 from greenlet import GreenletExit, getcurrent
 
-from green._convenience import StopServe, connect, listen, wrap_ssl
+from green._convenience import ReuseRandomPortWarning, StopServe, connect, listen
+from green._convenience import wrap_ssl as _green_wrap_ssl
 from green.greenpool import GreenPool
 from green.greenthread import GreenThread, kill
 
-__all__ = ["StopServe", "connect", "listen", "serve", "wrap_ssl"]
+__all__ = ["ReuseRandomPortWarning", "StopServe", "connect", "listen", "serve", "wrap_ssl"]
+
+
+def wrap_ssl(sock: Any, *args: Any, **kwargs: Any) -> Any:
+    """Wrap `sock` with green TLS (the old ``ssl.wrap_socket`` arguments); see the module
+    docstring for listening sockets."""
+    wrapped = _green_wrap_ssl(sock, *args, **kwargs)
+    if getattr(wrapped, "server_side", False) and wrapped.do_handshake_on_connect and _listening(wrapped):
+        wrapped.do_handshake_on_connect = False  # read by accept() for each new connection
+    return wrapped
+
+
+def _listening(sock: Any) -> bool:
+    try:
+        return bool(sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ACCEPTCONN))
+    except (OSError, AttributeError):
+        return False
 
 
 def serve(sock: Any, handle: Callable[[Any, Any], Any], concurrency: int = 1000) -> None:

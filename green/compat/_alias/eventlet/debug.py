@@ -11,6 +11,8 @@ not needed (green's `format_run_info` shows every waiting green thread's stack).
 
 from __future__ import annotations
 
+import linecache
+import re
 import sys
 from typing import Any
 
@@ -88,21 +90,45 @@ def hub_prevent_multiple_readers(state: bool = True) -> None:
 
 
 class Spew:
-    """A trace function printing each line executed (see `spew`)."""
+    """A trace function printing each line executed (see `spew`): ``module:line: source``, then
+    (with `show_values`) the value of each name on that line that is a local or a global. Code
+    with no source file prints ``[unknown]:line (VM instruction #n)``."""
 
     def __init__(self, trace_names: Any = None, show_values: bool = True) -> None:
         self.trace_names = trace_names
         self.show_values = show_values
 
     def __call__(self, frame: Any, event: str, arg: Any) -> Any:
-        if event == "line":
+        if event != "line":
+            return self
+        lineno = frame.f_lineno
+        filename = frame.f_globals.get("__file__")
+        if filename:
             name = frame.f_globals.get("__name__", "?")
-            if self.trace_names is None or name in self.trace_names:
-                sys.stdout.write(f"{name}:{frame.f_lineno}\n")
-                if self.show_values:
-                    for key, value in frame.f_locals.items():
-                        sys.stdout.write(f"\t{key}={value!r}\n")
+            if filename.endswith((".pyc", ".pyo")):
+                filename = filename[:-1]
+            source = linecache.getline(filename, lineno).rstrip()
+        else:
+            name = "[unknown]"
+            source = f"(VM instruction #{frame.f_lasti})"
+        if self.trace_names is not None and name not in self.trace_names:
+            return self
+        write = sys.stdout.write
+        write(f"{name}:{lineno}: {source}\n")
+        if self.show_values and filename:
+            seen: set[str] = set()
+            for word in _IDENTIFIER.findall(source):
+                if word in seen:
+                    continue
+                seen.add(word)
+                if word in frame.f_locals:
+                    write(f"\t{word}={frame.f_locals[word]!r}\n")
+                elif word in frame.f_globals:
+                    write(f"\t{word}={frame.f_globals[word]!r}\n")
         return self
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def spew(trace_names: Any = None, show_values: bool = False) -> None:

@@ -7,6 +7,12 @@ asked for, as in eventlet) makes ``MySQLdb.connect`` open tpool-proxied connecti
 is accepted and needs nothing (eventlet patched ``open`` to learn of reused fds; green learns of
 every close through ``hub.notify_closing``). ``all=False`` with some True keywords patches only
 those, as eventlet does. green's own ``signal`` group is patched whenever everything is.
+
+With ``thread`` patched, ``threading.current_thread()`` (and ``currentThread``, without the
+stdlib's deprecation warning) answer as under eventlet: a `threading.Thread` or the main thread
+is itself; any other green thread gets a light `_GreenThread` view (its green thread's name,
+``ident``, ``join``, ``is_alive``, daemon) that is not entered in ``threading._active``, where
+green's plain threading would make up a `_DummyThread` for it.
 """
 
 from __future__ import annotations
@@ -14,8 +20,11 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import weakref
 from types import ModuleType
 from typing import Any
+
+from greenlet import getcurrent
 
 import green.patcher as _green_patcher
 from green.patcher import _libraries, original
@@ -68,6 +77,91 @@ def monkey_patch(**on: Any) -> None:
                 already_patched[keyword] = True
     if choices["builtins"]:
         already_patched["builtins"] = True
+    if choices["thread"]:
+        _install_current_thread()
+
+
+class _GreenThread:
+    """What ``threading.current_thread()`` gives in a green thread that no `threading.Thread`
+    started (eventlet's view of a GreenThread)."""
+
+    def __init__(self, green_thread: Any) -> None:
+        self._g = green_thread
+
+    def __repr__(self) -> str:
+        return f"<_GreenThread({self.name}, {self._g!r})>"
+
+    @property
+    def name(self) -> str:
+        return str(self._g.name)
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._g.name = str(value)
+
+    def getName(self) -> str:  # noqa: N802  (threading's old spelling)
+        return self.name
+
+    def setName(self, value: str) -> None:  # noqa: N802
+        self.name = value
+
+    get_name = getName
+    set_name = setName
+
+    @property
+    def ident(self) -> int:
+        return id(self._g)
+
+    native_id = ident
+
+    daemon = True
+
+    def is_alive(self) -> bool:
+        return not self._g.dead
+
+    isAlive = is_alive  # noqa: N815
+
+    def is_daemon(self) -> bool:
+        return self.daemon
+
+    isDaemon = is_daemon  # noqa: N815
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the green thread to end (its result is not returned, as with a Thread)."""
+        from green.timeout import Timeout
+
+        with Timeout(timeout, False):
+            self._g.wait()
+
+
+_views: weakref.WeakKeyDictionary[Any, _GreenThread] = weakref.WeakKeyDictionary()
+
+
+def _install_current_thread() -> None:
+    threading = sys.modules.get("threading") or importlib.import_module("threading")
+    if getattr(threading.current_thread, "_eventlet_view", False):
+        return
+    plain = threading.current_thread
+    active = threading._active
+    get_ident = threading.get_ident  # green's, set by the patcher
+    from green.greenthread import GreenThread
+
+    def current_thread() -> Any:
+        """The Thread object of the caller (eventlet's meaning, see eventlet.patcher)."""
+        thread = active.get(get_ident())
+        if thread is not None:
+            return thread
+        current = getcurrent()
+        if not isinstance(current, GreenThread):
+            return plain()
+        view = _views.get(current)
+        if view is None:
+            view = _views[current] = _GreenThread(current)
+        return view
+
+    current_thread._eventlet_view = True  # type: ignore[attr-defined]
+    for name in ("current_thread", "currentThread"):
+        setattr(threading, name, current_thread)
 
 
 def is_monkey_patched(module: Any) -> bool:
@@ -122,6 +216,13 @@ def inject(
                 else:
                     sys.modules[name] = value
             sys.modules.update(submodules)
+            # Importing a submodule also set it on its package (``http.client``): put back the
+            # module the rest of the program uses.
+            for name in [module_name, *submodules]:
+                package_name, _, child = name.rpartition(".")
+                package = sys.modules.get(package_name) if package_name else None
+                if package is not None and name in sys.modules:
+                    setattr(package, child, sys.modules[name])
     if new_globals is not None:
         for name in dir(module):
             if name not in ("__file__", "__name__"):

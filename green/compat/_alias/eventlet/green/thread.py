@@ -1,7 +1,15 @@
-"""eventlet.green.thread: green.thread itself."""
+"""eventlet.green.thread: green.thread's names (the same objects), and eventlet's `Lock` (green's
+lock class)."""
 
-import green.thread
+from __future__ import annotations
 
-from . import _become
+from typing import Any
 
-_become(__name__, green.thread)
+import green.thread as _green_thread
+from green.thread import *  # noqa: F403  (green.thread's public names are this module's)
+
+Lock = _green_thread.LockType
+
+
+def __getattr__(name: str) -> Any:
+    return getattr(_green_thread, name)

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .base import SOCKET_CLOSED, GreenPipe, GreenSocket, shutdown_safe
+from .base import SOCKET_CLOSED, GreenPipe, GreenSocket, set_nonblocking, shutdown_safe
 
-__all__ = ["SOCKET_CLOSED", "GreenPipe", "GreenSocket", "shutdown_safe"]
+__all__ = ["SOCKET_CLOSED", "GreenPipe", "GreenSocket", "set_nonblocking", "shutdown_safe"]

@@ -9,7 +9,17 @@ from typing import Any
 
 from green.socket import socket as _GreenSocketBase
 
-__all__ = ["SOCKET_CLOSED", "GreenPipe", "GreenSocket", "shutdown_safe"]
+__all__ = ["SOCKET_CLOSED", "GreenPipe", "GreenSocket", "set_nonblocking", "shutdown_safe"]
+
+
+def set_nonblocking(fd: Any) -> None:
+    """Put `fd` (a socket, a file object or an int) in non-blocking mode."""
+    setblocking = getattr(fd, "setblocking", None)
+    if setblocking is not None:
+        setblocking(False)
+    else:
+        os.set_blocking(fd if isinstance(fd, int) else fd.fileno(), False)
+
 
 SOCKET_CLOSED = {errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN, errno.EBADF}
 

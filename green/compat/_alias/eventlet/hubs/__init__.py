@@ -143,7 +143,14 @@ def _get_writers(self: Hub) -> list[Listener]:
 
 
 def _get_timers_count(self: Hub) -> int:
-    return self.counts()["timers"]
+    """Entries in the timer heap, cancelled ones included until they are cleared (eventlet's
+    meaning); `timers_canceled` counts those."""
+    return self.timer_heap()[0]
+
+
+def _timers(self: Hub) -> list:
+    """The pending timers, earliest first."""
+    return self.pending_timers()
 
 
 def _greenlet(self: Hub) -> Hub:
@@ -200,6 +207,7 @@ for _name, _value in (
     ("get_readers", _get_readers),
     ("get_writers", _get_writers),
     ("get_timers_count", _get_timers_count),
+    ("timers", property(_timers)),
     ("greenlet", property(_greenlet)),
     ("running", property(_running)),
     ("abort", _abort),

@@ -1,6 +1,9 @@
-"""eventlet.hubs.kqueue has no green counterpart."""
+"""eventlet.hubs.kqueue: importable on every platform, as eventlet's is, and never available:
+green has no kqueue backend (its hubs are epolls, poll and selects)."""
 
-raise ImportError(
-    "eventlet.hubs.kqueue is not offered by green's eventlet alias: green's hubs are epolls, poll and "
-    "selects (green.aio runs asyncio code on green's hub instead)"
-)
+from __future__ import annotations
+
+
+def is_available() -> bool:
+    """False: green's hubs do not use kqueue (``eventlet.hubs.use_hub("kqueue")`` raises)."""
+    return False
