@@ -5,12 +5,14 @@ socket class and functions) except for its resolver functions: ``getaddrinfo``,
 ``gethostbyname``, ``gethostbyname_ex`` and ``getnameinfo`` are ``eventlet.support.greendns``'s,
 which ask the replaceable ``greendns.resolver`` (hosts file first, then the nameservers), and
 ``create_connection`` resolves with that getaddrinfo. ``green.socket`` itself keeps green's own
-resolver. Its sockets also answer eventlet's ``fd``: the real non-blocking socket underneath.
+resolver, and so does this module under ``EVENTLET_NO_GREENDNS=yes`` (eventlet then used the C
+library's). Its sockets also answer eventlet's ``fd``: the real non-blocking socket underneath.
 """
 
 from __future__ import annotations
 
 import builtins
+import os
 from typing import Any
 
 import green.socket as _green_socket
@@ -20,10 +22,13 @@ __all__ = list(_green_socket.__all__)
 
 from ..support import greendns as _greendns  # noqa: E402 (after the socket names it builds on)
 
-getaddrinfo = _greendns.getaddrinfo
-gethostbyname = _greendns.gethostbyname
-gethostbyname_ex = _greendns.gethostbyname_ex
-getnameinfo = _greendns.getnameinfo
+# EVENTLET_NO_GREENDNS=yes turned greendns off in eventlet (its sockets then resolved with the
+# C library); here it leaves green's own resolver in place, which is cooperative as well.
+if os.environ.get("EVENTLET_NO_GREENDNS", "").lower() != "yes":
+    getaddrinfo = _greendns.getaddrinfo
+    gethostbyname = _greendns.gethostbyname
+    gethostbyname_ex = _greendns.gethostbyname_ex
+    getnameinfo = _greendns.getnameinfo
 
 
 def _real_socket(sock: Any) -> object:
