@@ -1,7 +1,8 @@
 """eventlet.green: cooperative versions of stdlib modules, as green's own.
 
-Modules green replaces (socket, ssl, select, selectors, time, os, subprocess, thread, queue) are
-green's modules themselves: ``eventlet.green.socket is green.socket``. Higher-level stdlib modules
+Modules green replaces (ssl, select, selectors, time, os, subprocess, thread, queue) are green's
+modules themselves: ``eventlet.green.ssl is green.ssl``. ``eventlet.green.socket`` holds
+green.socket's objects but resolves names with eventlet's greendns. Higher-level stdlib modules
 (http.client, urllib.request, socketserver, ftplib, threading, ...) are private copies imported
 with green's modules in place of their blocking dependencies, as eventlet's were. Modules green
 has no counterpart for (zmq, OpenSSL, profile) raise ImportError saying so.
