@@ -38,5 +38,21 @@ def _become(alias_name: str, module: ModuleType) -> None:
     sys.modules[alias_name] = module
 
 
+def _socket_names() -> dict[str, object]:
+    """green.socket's names for a module of its own (eventlet.green.socket, _socket_nodns): the
+    public ones and the private ones the stdlib's socket also has (``_GLOBAL_DEFAULT_TIMEOUT``),
+    not green's internals (the real socket class among them, which the patcher would take for
+    a blocking object captured before patching)."""
+    import socket as stdlib_socket
+
+    import green.socket
+
+    return {
+        name: value
+        for name, value in vars(green.socket).items()
+        if not name.startswith("_") or (name in vars(stdlib_socket) and not name.startswith("__"))
+    }
+
+
 def _unsupported(alias_name: str, reason: str) -> ImportError:
     return ImportError(f"{alias_name} is not offered by green's eventlet alias: {reason}", name=alias_name)

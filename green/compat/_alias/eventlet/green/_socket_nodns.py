@@ -12,5 +12,7 @@ from __future__ import annotations
 
 import green.socket as _green_socket
 
-globals().update({name: value for name, value in vars(_green_socket).items() if not name.startswith("__")})
+from . import _socket_names
+
+globals().update(_socket_names())
 __all__ = list(_green_socket.__all__)

@@ -17,7 +17,9 @@ from typing import Any
 
 import green.socket as _green_socket
 
-globals().update({name: value for name, value in vars(_green_socket).items() if not name.startswith("__")})
+from . import _socket_names
+
+globals().update(_socket_names())
 __all__ = list(_green_socket.__all__)
 
 from ..support import greendns as _greendns  # noqa: E402 (after the socket names it builds on)
