@@ -232,6 +232,15 @@ def test_truncated_answers_go_over_tcp_and_waiting_is_green() -> None:
         assert sorted(record.address for record in answer.rrset) == ["192.0.2.20", "192.0.2.21"]
         assert ("udp", "big.example.test.", "A") in SEEN and ("tcp", "big.example.test.", "A") in SEEN, SEEN
 
+        # resolv.conf's "options use-vc": every question over TCP.
+        tcp_only = os.path.join(FILES, "resolv-use-vc.conf")
+        with open(tcp_only, "w") as file:
+            file.write("nameserver 127.0.0.1\\noptions use-vc timeout:1 attempts:1\\n")
+        ZONE[("vc.example.test.", "A")] = ["192.0.2.30"]
+        proxy = greendns.ResolverProxy(filename=tcp_only)
+        assert greendns.resolve("vc.example.test", _proxy=proxy)[0].address == "192.0.2.30"
+        assert [seen[0] for seen in SEEN if seen[1] == "vc.example.test."] == ["tcp"], SEEN
+
         # udp()/tcp() directly, as eventlet's dns.query replacements.
         query = dns.message.make_query("big.example.test", "A")
         assert greendns.tcp(query, "127.0.0.1", port=PORT, timeout=5).answer

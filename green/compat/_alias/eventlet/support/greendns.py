@@ -322,7 +322,10 @@ class _GreenResolver(dns.resolver.Resolver):
 
     Everything else (search list, cache, rotation, lifetime, errors) is dnspython's own: its
     ``_Resolution`` decides what to ask whom, this loop only does the I/O and the back-off.
+    `use_vc` (resolv.conf's ``options use-vc``) asks every question over TCP.
     """
+
+    use_vc = False
 
     def resolve(  # type: ignore[override]
         self,
@@ -336,6 +339,7 @@ class _GreenResolver(dns.resolver.Resolver):
         lifetime: float | None = None,
         search: bool | None = None,
     ) -> dns.resolver.Answer:
+        tcp = tcp or self.use_vc
         resolution = dns.resolver._Resolution(self, qname, rdtype, rdclass, tcp, raise_on_no_answer, search)
         started = time.time()
         while True:
@@ -406,6 +410,7 @@ def _configured_resolver(filename: str | None) -> _GreenResolver:
     # glibc waits `timeout` for each server in each of `attempts` rounds.
     resolver.lifetime = config.timeout * config.attempts * max(len(config.nameservers), 1)
     resolver.rotate = config.rotate
+    resolver.use_vc = config.use_tcp
     return resolver
 
 
