@@ -29,8 +29,9 @@ and the default files follow ``green.resolver.configure()`` / ``GREEN_RESOLV_CON
 
 dnspython itself is left as it is (eventlet patched a private copy of it): the default resolver is
 a ``dns.resolver.Resolver`` subclass whose ``resolve`` sends its questions with this module's
-`udp`/`tcp` and waits out dnspython's back-off with a green sleep. Other kinds of nameserver a
-program configures (DNS over TLS/HTTPS) use dnspython's own transport.
+`udp`/`tcp` and waits out dnspython's back-off with a green sleep (resolv.conf's ``use-vc``:
+TCP only). Other kinds of nameserver a program configures (DNS over TLS/HTTPS) use dnspython's
+own transport, which waits cooperatively only after monkey-patching.
 
 ``green.socket.getaddrinfo`` does not go through this module: green's programs keep the short
 path; ``eventlet.green.socket`` is the socket module whose resolver functions are these.
