@@ -56,10 +56,13 @@ def test_import_eventlet_gives_greens_own_objects() -> None:
         import green.compat.eventlet
         green.compat.eventlet.install()
         import eventlet, eventlet.green.socket, eventlet.hubs, eventlet.queue, eventlet.wsgi
+        import eventlet.support.greendns
         import green, green.socket, green.hubs, green.queue
         assert eventlet.Event is green.Event and eventlet.spawn is green.spawn
         assert eventlet.GreenPool is green.GreenPool and eventlet.Timeout is green.Timeout
-        assert eventlet.green.socket is green.socket
+        # eventlet.green.socket: green.socket's objects, greendns's resolver functions.
+        assert eventlet.green.socket.socket is green.socket.socket
+        assert eventlet.green.socket.getaddrinfo is eventlet.support.greendns.getaddrinfo
         # eventlet's queues are green's with eventlet's maxsize (None unbounded, 0 a channel)
         assert issubclass(eventlet.queue.LightQueue, green.queue.LightQueue)
         assert eventlet.Queue is eventlet.queue.Queue and eventlet.Queue().maxsize is None

@@ -1,7 +1,8 @@
 """eventlet.green: cooperative versions of stdlib modules, as green's own.
 
-Modules green replaces (socket, ssl, select, selectors, time, os, subprocess, thread, queue) are
-green's modules themselves: ``eventlet.green.socket is green.socket``. Higher-level stdlib modules
+Modules green replaces (ssl, select, selectors, time, os, subprocess, thread, queue) are green's
+modules themselves: ``eventlet.green.ssl is green.ssl``. ``eventlet.green.socket`` holds
+green.socket's objects but resolves names with eventlet's greendns. Higher-level stdlib modules
 (http.client, urllib.request, socketserver, ftplib, threading, ...) are private copies imported
 with green's modules in place of their blocking dependencies, as eventlet's were. Modules green
 has no counterpart for (zmq, OpenSSL, profile) raise ImportError saying so.
@@ -35,6 +36,22 @@ def _private_copy(stdlib_name: str, *extra: tuple[str, ModuleType]) -> ModuleTyp
 def _become(alias_name: str, module: ModuleType) -> None:
     """Make the module being imported as `alias_name` be `module`."""
     sys.modules[alias_name] = module
+
+
+def _socket_names() -> dict[str, object]:
+    """green.socket's names for a module of its own (eventlet.green.socket, _socket_nodns): the
+    public ones and the private ones the stdlib's socket also has (``_GLOBAL_DEFAULT_TIMEOUT``),
+    not green's internals (the real socket class among them, which the patcher would take for
+    a blocking object captured before patching)."""
+    import socket as stdlib_socket
+
+    import green.socket
+
+    return {
+        name: value
+        for name, value in vars(green.socket).items()
+        if not name.startswith("_") or (name in vars(stdlib_socket) and not name.startswith("__"))
+    }
 
 
 def _unsupported(alias_name: str, reason: str) -> ImportError:

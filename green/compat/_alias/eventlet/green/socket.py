@@ -1,16 +1,76 @@
-"""eventlet.green.socket: green.socket itself (its sockets also answer eventlet's ``fd``: the
-real non-blocking socket underneath)."""
+"""eventlet.green.socket: green.socket's sockets, with names resolved by eventlet's greendns.
 
-import green.socket
+As in eventlet, this module is the green socket module (here: ``green.socket``'s names, the same
+socket class and functions) except for its resolver functions: ``getaddrinfo``,
+``gethostbyname``, ``gethostbyname_ex`` and ``getnameinfo`` are ``eventlet.support.greendns``'s,
+which ask the replaceable ``greendns.resolver`` (hosts file first, then the nameservers), and
+``create_connection`` resolves with that getaddrinfo. ``green.socket`` itself keeps green's own
+resolver, and so does this module under ``EVENTLET_NO_GREENDNS=yes`` (eventlet then used the C
+library's). Its sockets also answer eventlet's ``fd``: the real non-blocking socket underneath.
+"""
 
-from . import _become
+from __future__ import annotations
+
+import builtins
+import os
+from typing import Any
+
+import green.socket as _green_socket
+
+from . import _socket_names
+
+globals().update(_socket_names())
+__all__ = list(_green_socket.__all__)
+
+from ..support import greendns as _greendns  # noqa: E402 (after the socket names it builds on)
+
+# EVENTLET_NO_GREENDNS=yes turned greendns off in eventlet (its sockets then resolved with the
+# C library); here it leaves green's own resolver in place, which is cooperative as well.
+if os.environ.get("EVENTLET_NO_GREENDNS", "").lower() != "yes":
+    getaddrinfo = _greendns.getaddrinfo
+    gethostbyname = _greendns.gethostbyname
+    gethostbyname_ex = _greendns.gethostbyname_ex
+    getnameinfo = _greendns.getnameinfo
 
 
-def _real_socket(sock: green.socket.socket) -> object:
+def _real_socket(sock: Any) -> object:
     return sock._sock
 
 
-if not hasattr(green.socket.socket, "fd"):
-    green.socket.socket.fd = property(_real_socket)  # type: ignore[attr-defined]
+if not hasattr(_green_socket.socket, "fd"):
+    _green_socket.socket.fd = property(_real_socket)  # type: ignore[attr-defined]
 
-_become(__name__, green.socket)
+
+def create_connection(
+    address: tuple[Any, Any],
+    timeout: Any = _green_socket._GLOBAL_DEFAULT_TIMEOUT,  # type: ignore[attr-defined]
+    source_address: Any = None,
+    *,
+    all_errors: bool = False,
+) -> Any:
+    """socket.create_connection with this module's getaddrinfo: try each address in turn and
+    return the first connected green socket; else the first error, or an ExceptionGroup of all
+    of them with `all_errors` (Python 3.11+), as the stdlib does."""
+    host, port = address
+    errors: list[OSError] = []
+    for family, kind, proto, _, target in getaddrinfo(host, port, 0, _green_socket.SOCK_STREAM):
+        sock = _green_socket.socket(family, kind, proto)
+        try:
+            if timeout is not _green_socket._GLOBAL_DEFAULT_TIMEOUT:  # type: ignore[attr-defined]
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(target)
+        except OSError as error:
+            sock.close()
+            errors.append(error)
+            continue
+        return sock
+    if not errors:
+        raise OSError("getaddrinfo returns an empty list")
+    try:
+        if all_errors:
+            raise builtins.ExceptionGroup("create_connection failed", errors)  # type: ignore[attr-defined]
+        raise errors[0]
+    finally:
+        errors = []  # no cycle through the traceback
