@@ -101,3 +101,22 @@ def test_a_green_thread_killed_after_its_wake_up_was_queued_is_not_resumed_by_it
     hub.schedule_first((green.kill, (thread,)))  # ... and a kill goes ahead of it
     thread.wait()
     assert seen == [None]
+
+
+def test_a_due_timer_comes_before_a_hand_off_queued_after_it_fell_due():
+    # A getter whose Timeout(0) has expired loses to it, even when an item is put for it before
+    # the hub ran its timers: the timer fell due first.
+    queue = green.Queue()
+
+    def bail() -> str:
+        with green.Timeout(0, RuntimeError()):
+            try:
+                return queue.get()
+            except RuntimeError:
+                return "timed out"
+
+    thread = green.spawn(bail)
+    green.sleep(0)  # parked in get(), its Timeout due at once
+    queue.put("sent")
+    assert thread.wait() == "timed out"
+    assert queue.get() == "sent"

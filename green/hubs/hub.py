@@ -418,8 +418,9 @@ class Hub(greenlet):
         * for the entries of the loop turn under way (those queued before the turn began), within
           the turn's time slice;
         * for at most _DIRECT_WAKEUPS wake-ups *with a value* queued during the turn (a `Waiter`
-          woken, ``(thread, value)``): a hand-off between two green threads then runs without
-          the hub, yet the hub still polls for I/O at least every _DIRECT_WAKEUPS hand-offs.
+          woken, ``(thread, value)``), while no timer is due: a hand-off between two green
+          threads then runs without the hub, yet the hub still polls for I/O at least every
+          _DIRECT_WAKEUPS hand-offs, and a due timer (an expired `Timeout`) still comes first.
           ``sleep(0)``'s entry carries no value and so always waits for the next turn, which
           keeps its promise that the hub polls before the caller continues.
 
@@ -440,9 +441,13 @@ class Hub(greenlet):
                         ready.popleft()
                         return callback(*args)
                 elif self._direct and len(args) == 2:
-                    self._direct -= 1
-                    ready.popleft()
-                    return callback(*args)
+                    # ... unless a timer is due: it fell due before this hand-off was queued, and
+                    # the hub runs this turn's timers before the next turn's entries.
+                    timers = self._timers
+                    if not timers or timers[0][0] > self.clock():
+                        self._direct -= 1
+                        ready.popleft()
+                        return callback(*args)
         return _switch_into(self)
 
     @property
