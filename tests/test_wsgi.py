@@ -872,3 +872,17 @@ def test_error_log_receives_the_applications_tracebacks():
         logger.removeHandler(handler)
     (record,) = records
     assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
+
+
+def test_timeout_escaping_the_application_gives_500_and_server_keeps_serving(caplog):
+    def times_out(environ, start_response):
+        if environ["PATH_INFO"] == "/late":
+            with green.Timeout(0):
+                green.sleep(1)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    with running(times_out) as (_, port):
+        assert get(port, "/late").status == 500
+        assert get(port).status == 200
+    assert any(record.exc_info and isinstance(record.exc_info[1], green.Timeout) for record in caplog.records)

@@ -8,6 +8,7 @@ from typing import Any
 
 from green._stdlib import original
 from green.hubs import monotonic as _hub_monotonic
+from green.timeout import Timeout
 from green.wsgi._environ import _build_environ
 from green.wsgi._protocol import _REASONS, BodyError, HTTPError, _ClientGone, _log, _Request
 from green.wsgi._reading import _EventletInput, _Reading
@@ -98,7 +99,7 @@ class _Connection(_Reading):
             if not self.headers_sent:
                 self.status_code = error.status
                 self._send_error(error.status, error.reason, log=False)
-        except Exception:
+        except (Exception, Timeout):  # a green Timeout the application let escape is its error too
             self.keep_alive = False
             server.error_log.exception(
                 "error in the application serving %s %s",
