@@ -886,3 +886,16 @@ def test_timeout_escaping_the_application_gives_500_and_server_keeps_serving(cap
         assert get(port, "/late").status == 500
         assert get(port).status == 200
     assert any(record.exc_info and isinstance(record.exc_info[1], green.Timeout) for record in caplog.records)
+
+
+def test_whitespace_around_header_values_is_not_part_of_them():
+    def headers(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [f"{environ['HTTP_SPACED']}|{environ['HTTP_TAB']}|{environ['HTTP_NBSP']}".encode("latin-1")]
+
+    with running(headers) as (_, port):
+        (response,) = request(
+            port,
+            b"GET / HTTP/1.1\r\nHost: t\r\nSpaced:   o   u   t   \r\nTab: \tx\t\r\nNbsp: \xc2\xa0\r\n\r\n",
+        )
+    assert response.body == b"o   u   t|x|\xc2\xa0"

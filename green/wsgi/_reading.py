@@ -240,6 +240,10 @@ class _Reading(_Writing):
         self.header_bytes += size
         if self.header_bytes > server.max_header_bytes:
             raise HTTPError(431, "headers too large")
+        if value and (value[-1] == 32 or value[-1] == 9):
+            # RFC 9112 section 5: whitespace around a field value is not part of it (llhttp drops
+            # the leading whitespace only).
+            value = value.rstrip(b" \t")
         headers = self.headers
         headers.append((name, value))
         if len(headers) > server.max_headers:
