@@ -68,6 +68,9 @@ DEFAULT_LOG_FORMAT = (
 class HttpProtocol:
     """Stands for eventlet's default protocol in ``server(protocol=...)``; never instantiated."""
 
+    #: eventlet's default write buffering, read by programs; green.wsgi does not buffer writes.
+    minimum_chunk_size = MINIMUM_CHUNK_SIZE
+
 
 #: Raised from ``wsgi.input`` reads when the body is malformed or the client closed the connection
 #: before its end; green.wsgi.BodyError, which is also a ValueError and an OSError.
