@@ -4,7 +4,7 @@ receive loop that feeds the parser, waiting for the next request, and ``wsgi.inp
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import httptools
 
@@ -149,8 +149,9 @@ class _EventletInput(_Input):
     __slots__ = ("continue_headers",)
 
     def __init__(self, connection: _Reading, request: _Request) -> None:
-        super().__init__(connection, request)
-        self.continue_headers: list[tuple[str, str]] = []
+        self.connection = connection
+        self.request = request
+        self.continue_headers: Iterable[tuple[str, str]] = ()
 
     def set_hundred_continue_response_headers(
         self, headers: list[tuple[str, str]], capitalize_response_headers: bool = True

@@ -5,7 +5,7 @@ and the error responses."""
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from green._stdlib import original
 from green.hubs import monotonic as _hub_monotonic
@@ -96,7 +96,7 @@ class _Writing(_ConnectionState):
                 return value.lower() == b"100-continue"
         return False
 
-    def _send_continue(self, headers: list[tuple[str, str]]) -> None:
+    def _send_continue(self, headers: Iterable[tuple[str, str]]) -> None:
         """Send a 100 Continue response carrying `headers` (before the final response only)."""
         lines = ["HTTP/1.1 100 Continue"]
         lines.extend(f"{name}: {value}" for name, value in headers)
