@@ -342,6 +342,99 @@ def test_modules_green_cannot_offer_say_so() -> None:
     _passes(done)
 
 
+def test_eventlet_wsgi_log_format_continue_api_chunk_errors_and_stop() -> None:
+    done = _run(
+        """
+        import io
+        import green.compat.eventlet
+        green.compat.eventlet.install()
+        import eventlet, eventlet.wsgi
+
+        hooked, caught = [], []
+
+        def app(environ, start_response):
+            environ["eventlet.posthooks"].append((lambda env: hooked.append(env["PATH_INFO"]), (), {}))
+            if environ["PATH_INFO"] == "/continue":
+                environ["wsgi.input"].set_hundred_continue_response_headers([("x-first-hint", "1")])
+                body = environ["wsgi.input"].read(3)
+                environ["wsgi.input"].set_hundred_continue_response_headers([("X-Second", "2")])
+                environ["wsgi.input"].send_hundred_continue_response()
+                body += environ["wsgi.input"].read()
+            else:
+                try:
+                    body = environ["wsgi.input"].read()
+                except eventlet.wsgi.ChunkReadError as error:
+                    caught.append(isinstance(error, OSError))
+                    body = b"caught"
+            start_response("200 OK", [("Content-Length", str(len(body)))])
+            return [body]
+
+        log = io.StringIO()
+        listener = eventlet.listen(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        server = eventlet.spawn(
+            eventlet.wsgi.server, listener, app, log=log, log_format="%(client_ip)s|%(request_line)s|%(status_code)s|%(body_length)s"
+        )
+
+        def exchange(data, shut=False):
+            sock = eventlet.connect(("127.0.0.1", port))
+            sock.sendall(data)
+            if shut:
+                sock.shutdown(1)
+            received = b""
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+            sock.close()
+            return received
+
+        # 100 Continue with the application's headers, twice; the final response after them.
+        sock = eventlet.connect(("127.0.0.1", port))
+        sock.sendall(b"PUT /continue HTTP/1.1\\r\\nHost: t\\r\\nContent-Length: 6\\r\\nExpect: 100-continue\\r\\nConnection: close\\r\\n\\r\\n")
+        first = b""
+        while not first.endswith(b"\\r\\n\\r\\n"):
+            first += sock.recv(1)
+        assert first == b"HTTP/1.1 100 Continue\\r\\nX-First-Hint: 1\\r\\n\\r\\n", first
+        sock.sendall(b"abc")
+        second = b""
+        while not second.endswith(b"\\r\\n\\r\\n"):
+            second += sock.recv(1)
+        assert second == b"HTTP/1.1 100 Continue\\r\\nX-Second: 2\\r\\n\\r\\n", second
+        sock.sendall(b"def")
+        rest = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        sock.close()
+        assert rest.startswith(b"HTTP/1.1 200 OK") and rest.endswith(b"abcdef"), rest
+
+        # A chunked body the client never finishes, in HTTP/1.0 and without Host, as eventlet takes it.
+        answer = exchange(b"PUT /cut HTTP/1.0\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n10\\r\\nabc", shut=True)
+        assert answer.endswith(b"caught"), answer
+        assert caught == [True]
+
+        answer = exchange(b"GET /log?q=1 HTTP/1.1\\r\\nHost: t\\r\\nX-Forwarded-For: 1.2.3.4, 5.6.7.8\\r\\nConnection: close\\r\\n\\r\\n")
+        assert answer.startswith(b"HTTP/1.1 200 OK"), answer
+        assert hooked == ["/continue", "/cut", "/log"], hooked
+        lines = log.getvalue().splitlines()
+        assert lines[0].endswith(f"wsgi starting up on http://127.0.0.1:{port}"), lines
+        assert "1.2.3.4,5.6.7.8,127.0.0.1|GET /log?q=1 HTTP/1.1|200|0" in lines, lines
+        assert "127.0.0.1|PUT /cut HTTP/1.0|200|6" in lines, lines
+
+        # Killed with KeyboardInterrupt, the server stops and returns, as eventlet's does.
+        server.kill(KeyboardInterrupt)
+        server.wait()
+        assert "wsgi exiting" in log.getvalue()
+        print("pass")
+        """
+    )
+    _passes(done)
+
+
 WSGI_SERVER = """
 import sys
 import eventlet

@@ -763,3 +763,139 @@ def test_https_failed_handshake_frees_its_slot(capfd):
             assert read_response(reader).body == b"ok"
             reader.close()
     assert "unhandled exception" not in capfd.readouterr().err
+
+
+def _reading_app(seen: list):
+    """An app that reads its body and answers with the error it caught, if any."""
+
+    def app(environ, start_response):
+        try:
+            body = environ["wsgi.input"].read()
+        except OSError as error:  # a BodyError is an OSError (and a ValueError)
+            seen.append(error)
+            body = b"caught"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body]
+
+    return app
+
+
+@pytest.mark.parametrize(
+    "head, body",
+    [
+        (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n", b"abc"),
+        (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n", b"5\r\nab"),
+        (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n", b"2\r\nab\r\n"),
+    ],
+    ids=["content-length", "inside a chunk", "between chunks"],
+)
+def test_body_cut_short_by_the_client_raises_body_error_in_the_application(head, body):
+    seen: list = []
+    with running(_reading_app(seen)) as (server, port):
+        with connect(port) as sock:
+            sock.sendall(head)
+            green.sleep(0.05)  # the application is already waiting for the body
+            sock.sendall(body)
+            sock.shutdown(original("socket").SHUT_WR)
+            data = receive_until_closed(sock)
+        assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"caught"), data
+        assert b"Connection: close" in data
+        (error,) = seen
+        assert isinstance(error, wsgi.BodyError) and isinstance(error, ValueError)
+        assert isinstance(error, wsgi.HTTPError) and error.status == 400
+        assert get(port).status == 200  # and the server serves on
+        assert server.requests_served == 2
+
+
+def test_malformed_chunk_reaches_the_application_as_body_error():
+    seen: list = []
+    with running(_reading_app(seen)) as (_, port):
+        with connect(port) as sock:
+            sock.sendall(
+                b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n"
+            )
+            data = receive_until_closed(sock)
+        assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"caught"), data
+        assert b"Connection: close" in data
+        assert isinstance(seen[0], wsgi.BodyError)
+
+
+def test_body_error_not_caught_by_the_application_gives_400():
+    with running(echo_body) as (_, port):
+        with connect(port) as sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
+            sock.shutdown(original("socket").SHUT_WR)
+            data = receive_until_closed(sock)
+        assert data.startswith(b"HTTP/1.1 400 "), data
+
+
+def test_http_1_0_request_with_transfer_encoding_is_answered_then_closed():
+    with running(echo_body) as (_, port):
+        with connect(port) as sock:
+            sock.sendall(
+                b"POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.0\r\n\r\n"
+            )
+            data = receive_until_closed(sock)
+        assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"\r\n\r\nabc"), data
+        assert data.count(b"HTTP/1.1") == 1  # the pipelined request is not answered
+        assert b"Connection: close" in data
+
+
+def test_require_host_false_serves_http_1_1_without_host():
+    request_bytes = b"GET / HTTP/1.1\r\n\r\n"
+    with running(hello) as (_, port):
+        assert request(port, request_bytes)[0].status == 400
+    with running(hello, require_host=False) as (_, port):
+        (response,) = request(port, request_bytes)
+        assert response.status == 200 and response.body == b"Hello, World!"
+
+
+def test_error_log_receives_the_applications_tracebacks():
+    def crash(environ, start_response):
+        raise RuntimeError("intentional")
+
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger("test_wsgi.error_log")
+    logger.propagate = False
+    handler = Collect()
+    logger.addHandler(handler)
+    try:
+        with running(crash, error_log=logger) as (_, port):
+            assert get(port).status == 500
+    finally:
+        logger.removeHandler(handler)
+    (record,) = records
+    assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
+
+
+def test_timeout_escaping_the_application_gives_500_and_server_keeps_serving(caplog):
+    def times_out(environ, start_response):
+        if environ["PATH_INFO"] == "/late":
+            with green.Timeout(0):
+                green.sleep(1)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    with running(times_out) as (_, port):
+        assert get(port, "/late").status == 500
+        assert get(port).status == 200
+    assert any(record.exc_info and isinstance(record.exc_info[1], green.Timeout) for record in caplog.records)
+
+
+def test_whitespace_around_header_values_is_not_part_of_them():
+    def headers(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [f"{environ['HTTP_SPACED']}|{environ['HTTP_TAB']}|{environ['HTTP_NBSP']}".encode("latin-1")]
+
+    with running(headers) as (_, port):
+        (response,) = request(
+            port,
+            b"GET / HTTP/1.1\r\nHost: t\r\nSpaced:   o   u   t   \r\nTab: \tx\t\r\nNbsp: \xc2\xa0\r\n\r\n",
+        )
+    assert response.body == b"o   u   t|x|\xc2\xa0"

@@ -122,7 +122,6 @@ CASES: dict[str, tuple[bytes, int | None]] = {
         b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
         400,
     ),
-    "TE in HTTP/1.0": (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
     "bare CR in request line": (b"GET / HTTP/1.1\rHost: a\r\n\r\n", 400),
     "bare LF line endings": (b"GET / HTTP/1.1\nHost: a\n\n", 400),
     "bare CR in header value": (b"GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", 400),

@@ -8,9 +8,15 @@ byte that arrives is fed to httptools (llhttp, the parser of Node.js), which rej
 Content-Length and Transfer-Encoding, duplicate Content-Lengths, bad or overflowing chunk sizes,
 obs-folded header lines, whitespace before a colon, bare CR or LF, NUL and other control bytes,
 unknown methods and malformed versions. The server adds only what llhttp leaves to the caller: size
-limits (414, 431, 413), HTTP versions other than 1.0/1.1 (505), Transfer-Encoding in an HTTP/1.0
-request (400), and timeouts. Any framing error answers with its status and closes the connection,
-because after a framing error nobody knows where the next request would start.
+limits (414, 431, 413), HTTP versions other than 1.0/1.1 (505), and timeouts. Any framing error
+answers with its status and closes the connection, because after a framing error nobody knows where
+the next request would start. An HTTP/1.0 request with Transfer-Encoding is answered, then the
+connection closes (RFC 9112 section 6.1: whoever forwarded it may have framed it otherwise).
+
+*The application runs once the head is parsed.* A body that turns out malformed, or that the client
+stops sending (it closes the connection), raises `BodyError` from the application's ``wsgi.input``
+reads -- an HTTPError that is also a ValueError and an OSError -- so the application can catch it
+and answer (or clean up); the connection closes after the response, and the server serves on.
 
 *Pull, don't push.* The parser is fed only when someone needs more: the connection waiting for its
 next request, or the application reading ``wsgi.input``. A client therefore cannot make the server
@@ -77,9 +83,10 @@ from green.wsgi._protocol import (  # the documented limits and defaults (see `S
     RECEIVE_SIZE,  # noqa: F401
     SERVER_SOFTWARE,  # noqa: F401
     SHED_BATCH,  # noqa: F401
+    BodyError,
     HTTPError,
 )
 from green.wsgi._server import Server, server
 from green.wsgi._writing import ALREADY_HANDLED, FileWrapper
 
-__all__ = ["ALREADY_HANDLED", "FileWrapper", "HTTPError", "Server", "server", "main"]
+__all__ = ["ALREADY_HANDLED", "BodyError", "FileWrapper", "HTTPError", "Server", "server", "main"]

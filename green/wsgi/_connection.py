@@ -8,9 +8,10 @@ from typing import Any
 
 from green._stdlib import original
 from green.hubs import monotonic as _hub_monotonic
+from green.timeout import Timeout
 from green.wsgi._environ import _build_environ
-from green.wsgi._protocol import _REASONS, HTTPError, _ClientGone, _log, _Request
-from green.wsgi._reading import _Input, _Reading
+from green.wsgi._protocol import _REASONS, BodyError, HTTPError, _ClientGone, _log, _Request
+from green.wsgi._reading import _EventletInput, _Reading
 from green.wsgi._writing import ALREADY_HANDLED, FileWrapper
 
 _time = original("time")
@@ -50,11 +51,14 @@ class _Connection(_Reading):
         self.keep_alive = request.keep_alive and server.keepalive_timeout > 0 and not server.stopping
         self.sent_bytes = 0
         self.status_code = 0
-        if self.error is not None and not request.complete:
-            # The body is already known to be malformed or too large: the app never sees it.
+        if self.error is not None and not request.complete and type(self.error) is not BodyError:
+            # The body is already known to be too large: the app never sees it. (A malformed
+            # body reaches the application, whose reads of it raise the BodyError.)
             self.status_code = self.error.status
             self._send_error(self.error.status, self.error.reason)
             return False
+        if self.error is not None and not request.complete:
+            self.keep_alive = False  # a malformed body: the application runs, then the connection closes
         logging_requests = server.access_log is not None or server.log_request is not None
         started = _monotonic() if logging_requests else 0.0
         environ: dict | None = None
@@ -62,7 +66,7 @@ class _Connection(_Reading):
         try:
             environ = _build_environ(self, request)
             if server.eventlet_environ:
-                environ["eventlet.input"] = environ["wsgi.input"] = _Input(self, request)
+                environ["eventlet.input"] = environ["wsgi.input"] = _EventletInput(self, request)
                 environ["eventlet.posthooks"] = []
             result = server.app(environ, self.start_response)
             if type(result) is list and not self.headers_sent and len(result) == 1:
@@ -95,9 +99,9 @@ class _Connection(_Reading):
             if not self.headers_sent:
                 self.status_code = error.status
                 self._send_error(error.status, error.reason, log=False)
-        except Exception:
+        except (Exception, Timeout):  # a green Timeout the application let escape is its error too
             self.keep_alive = False
-            _log.exception(
+            server.error_log.exception(
                 "error in the application serving %s %s",
                 request.method.decode("latin-1"),
                 request.url.decode("latin-1"),
@@ -111,7 +115,7 @@ class _Connection(_Reading):
                 try:
                     close()
                 except Exception:
-                    _log.exception("error closing the application's response iterable")
+                    server.error_log.exception("error closing the application's response iterable")
             server.requests_served += 1
             if environ is not None and server.eventlet_environ:
                 self._run_posthooks(environ)
@@ -133,7 +137,7 @@ class _Connection(_Reading):
             try:
                 function(environ, *args, **kwargs)
             except Exception:
-                _log.exception("error in a posthook of %s", environ.get("PATH_INFO"))
+                self.server.error_log.exception("error in a posthook of %s", environ.get("PATH_INFO"))
 
     def _log_access(self, request: _Request, started: float) -> None:
         log = self.server.access_log

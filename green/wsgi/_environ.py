@@ -92,7 +92,9 @@ def _build_environ(connection: _Connection, request: _Request) -> dict:
             text = environ[key] + ("; " if key == "HTTP_COOKIE" else ", ") + text
         environ[key] = text
     if request.version == "1.0" and "HTTP_TRANSFER_ENCODING" in environ:
-        raise HTTPError(400, "Transfer-Encoding in an HTTP/1.0 request")
+        # RFC 9112 section 6.1: the framing of such a message cannot be trusted by whoever
+        # forwarded it, so the connection closes after it is answered (llhttp reads its body).
+        request.keep_alive = connection.keep_alive = False
     limit = connection.server.max_body
     if limit is not None and int(environ.get("CONTENT_LENGTH") or 0) > limit:
         raise HTTPError(413)

@@ -50,6 +50,17 @@ class HTTPError(Exception):
         self.reason = reason or _REASONS.get(status, "Error")
 
 
+class BodyError(HTTPError, ValueError, OSError):
+    """The request body is malformed (a bad chunk) or ended early: the client closed the
+    connection before sending all of it. Status 400.
+
+    Raised from ``wsgi.input`` reads. It is an `HTTPError`, and also a ValueError and an OSError,
+    so an application can catch it as the error of a bad value or of a broken connection (as it
+    would catch eventlet's ``ChunkReadError`` or an IOError). The server keeps serving; the
+    connection closes after the response.
+    """
+
+
 class _ClientGone(Exception):
     """The client closed or reset the connection while we were writing to it."""
 

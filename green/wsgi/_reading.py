@@ -4,7 +4,7 @@ receive loop that feeds the parser, waiting for the next request, and ``wsgi.inp
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import httptools
 
@@ -17,6 +17,7 @@ from green.wsgi._protocol import (
     _IO,
     MAX_DRAIN,
     RECEIVE_SIZE,
+    BodyError,
     HTTPError,
     _ClientGone,
     _Expired,
@@ -57,7 +58,9 @@ class _Input:
     """``wsgi.input``: the request body, read through the parser; never reads past the body.
 
     `read`, `readline`, `readlines` and iteration block (cooperatively) until the data is there or
-    the body ends. Raises `HTTPError` if the body is malformed, too large or too slow.
+    the body ends. Raises `BodyError` (an HTTPError, ValueError and OSError) if the body is
+    malformed or the client closed the connection before its end, `HTTPError` if it is too large
+    (413) or too slow (408).
     """
 
     __slots__ = ("connection", "request")
@@ -138,6 +141,53 @@ class _Input:
         return green_socket._from_real(sock, None)
 
 
+class _EventletInput(_Input):
+    """``wsgi.input`` for the eventlet alias (``Server(eventlet_environ=True)``): `_Input` plus
+    eventlet's 100 Continue API. As in eventlet, a request with ``Expect: 100-continue`` gets its
+    100 Continue at the first read even if the body has begun to arrive already."""
+
+    __slots__ = ("continue_headers",)
+
+    def __init__(self, connection: _Reading, request: _Request) -> None:
+        self.connection = connection
+        self.request = request
+        self.continue_headers: Iterable[tuple[str, str]] = ()
+
+    def set_hundred_continue_response_headers(
+        self, headers: list[tuple[str, str]], capitalize_response_headers: bool = True
+    ) -> None:
+        """Headers for the next 100 Continue response (names capitalized word by word unless
+        `capitalize_response_headers` is False)."""
+        if capitalize_response_headers:
+            headers = [
+                ("-".join(word.capitalize() for word in name.split("-")), value) for name, value in headers
+            ]
+        self.continue_headers = list(headers)
+
+    def send_hundred_continue_response(self) -> None:
+        """Send a 100 Continue (with the headers set) now; nothing once the response has begun."""
+        connection = self.connection
+        if not connection.headers_sent:
+            connection._send_continue(self.continue_headers)
+
+    def _first_read(self) -> None:
+        connection = self.connection
+        if not connection.continue_sent:
+            if not connection.headers_sent and connection.asks_continue(self.request):
+                connection._send_continue(self.continue_headers)
+            connection.continue_sent = True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if not self.connection.continue_sent:
+            self._first_read()
+        return super().read(size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        if not self.connection.continue_sent:
+            self._first_read()
+        return super().readline(size)
+
+
 class _EmptyInput:
     """``wsgi.input`` of a request without a body."""
 
@@ -191,6 +241,10 @@ class _Reading(_Writing):
         self.header_bytes += size
         if self.header_bytes > server.max_header_bytes:
             raise HTTPError(431, "headers too large")
+        if value and (value[-1] == 32 or value[-1] == 9):
+            # RFC 9112 section 5: whitespace around a field value is not part of it (llhttp drops
+            # the leading whitespace only).
+            value = value.rstrip(b" \t")
         headers = self.headers
         headers.append((name, value))
         if len(headers) > server.max_headers:
@@ -211,7 +265,7 @@ class _Reading(_Writing):
         # one, is answered 400 (a proxy and this server could disagree about the target).
         if hosts > 1:
             raise HTTPError(400, "more than one Host header")
-        if not hosts and version == "1.1":
+        if not hosts and version == "1.1" and self.server.require_host:
             raise HTTPError(400, "missing Host header")
         request = _Request(parser.get_method(), self.url, self.headers, version, parser.should_keep_alive())
         self.in_headers = False
@@ -301,6 +355,10 @@ class _Reading(_Writing):
             # llhttp refuses well-formed versions it does not know (HTTP/1.2, HTTP/3.0) with this
             # message; like the versions it parses but we do not serve, they are a 505.
             status = 505 if str(error) == "Invalid HTTP version" else 400
+            parsing = self.parsing
+            if status == 400 and not self.in_headers and parsing is not None and not parsing.complete:
+                # In a body (a bad chunk): the application still runs and its reads raise this.
+                raise BodyError(400, str(error)) from None
             raise HTTPError(status, str(error)) from None
 
     def _receive(self) -> bool:
@@ -376,6 +434,7 @@ class _Reading(_Writing):
     def _receive_body(self, request: _Request) -> None:
         """Receive more of `request`'s body (sending 100 Continue first if the client asked)."""
         if self.error is not None:
+            self.keep_alive = False
             raise self.error
         if not self.continue_sent:
             # The application asked for the body: a client waiting for permission gets it now.
@@ -386,13 +445,17 @@ class _Reading(_Writing):
         self.deadline = _monotonic() + self.server.io_timeout
         try:
             if not self._receive():
-                self.error = HTTPError(400, "request body truncated")
+                self.error = BodyError(
+                    400, "the client closed the connection before the end of the request body"
+                )
                 raise self.error
         except HTTPError as error:
             self.error = error
+            self.keep_alive = False  # the response says so, if the application still sends one
             raise
         except _Expired:
             self.error = HTTPError(408, "request body too slow")
+            self.keep_alive = False
             raise self.error from None
         finally:
             self.phase = _BUSY

@@ -109,6 +109,10 @@ class Server:
       max_body (None): largest request body in bytes, None for unlimited; larger gives 413.
       debug (False): put tracebacks in 500 responses.
       access_log (None): a logging.Logger receiving one line per request.
+      error_log (None): a logging.Logger receiving the application's errors with their
+        tracebacks (None: the "green.wsgi" logger).
+      require_host (True): answer an HTTP/1.1 request without a Host header with 400 (RFC 9112
+        section 3.2); False serves it (for old clients and hand-written probes; eventlet did).
       log_request (None): a callable ``log_request(environ, status, response_headers,
         bytes_sent, seconds)`` called after each response (for malformed requests, with an
         environ whose REQUEST_METHOD is "-"); for access logs in a format of your own. Its
@@ -119,7 +123,7 @@ class Server:
         with ``get_socket()``) and ``eventlet.posthooks`` (a list of ``(function, args, kwargs)``
         called as ``function(environ, *args, **kwargs)`` after the response); used by the
         eventlet alias (green.compat.eventlet).
-    Errors in the application are logged to the "green.wsgi" logger and answered with 500.
+    Errors in the application are logged to `error_log` and answered with 500.
     """
 
     def __init__(
@@ -138,6 +142,8 @@ class Server:
         max_body: int | None = None,
         debug: bool = False,
         access_log: logging.Logger | None = None,
+        error_log: logging.Logger | None = None,
+        require_host: bool = True,
         log_request: Callable[[dict, str, list, int, float], Any] | None = None,
         ssl_context: Any = None,
         environ: dict | None = None,
@@ -163,6 +169,8 @@ class Server:
         self.max_body = max_body
         self.debug = debug
         self.access_log = access_log
+        self.error_log = error_log if error_log is not None else _log
+        self.require_host = require_host
         self.log_request = log_request
         self.ssl_context = ssl_context
         self.eventlet_environ = eventlet_environ

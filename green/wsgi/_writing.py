@@ -5,7 +5,7 @@ and the error responses."""
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from green._stdlib import original
 from green.hubs import monotonic as _hub_monotonic
@@ -81,12 +81,32 @@ class _Writing(_ConnectionState):
         return not self.continue_sent and self.expect_continue(request)
 
     def expect_continue(self, request: _Request) -> bool:
-        if request.version != "1.1" or request.body_size:
+        """True if `request` asks for a 100 Continue and its body has not begun to arrive."""
+        if request.body_size:
+            return False
+        return self.asks_continue(request)
+
+    def asks_continue(self, request: _Request) -> bool:
+        """True if `request` carries ``Expect: 100-continue`` (ignored in HTTP/1.0, as RFC 9110
+        section 10.1.1 says)."""
+        if request.version != "1.1":
             return False
         for name, value in request.headers:
             if len(name) == 6 and name.lower() == b"expect":
                 return value.lower() == b"100-continue"
         return False
+
+    def _send_continue(self, headers: Iterable[tuple[str, str]]) -> None:
+        """Send a 100 Continue response carrying `headers` (before the final response only)."""
+        lines = ["HTTP/1.1 100 Continue"]
+        lines.extend(f"{name}: {value}" for name, value in headers)
+        lines.append("\r\n")
+        text = "\r\n".join(lines)
+        separators = len(lines)
+        if text.count("\n") != separators or text.count("\r") != separators:
+            raise ValueError("CR or LF in a 100 Continue header")
+        self.continue_sent = True
+        self._sendall(text.encode("latin-1"))
 
     # -- sending --
 

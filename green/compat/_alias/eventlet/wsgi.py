@@ -5,18 +5,27 @@ Each request's environ carries eventlet's keys (``eventlet.input`` with ``get_so
 response. The server underneath is green.wsgi's own (httptools parsing, its limits and
 timeouts); how eventlet's arguments map onto it:
 
-* ``log`` (a file or a logging.Logger; default sys.stderr) and ``log_output`` give the access log
-  (one line per request, in the layout of eventlet's default ``log_format``; another
-  ``log_format`` is not applied). ``debug`` (default True, as in eventlet) puts tracebacks in 500
-  responses.
+* ``log`` (a file or a logging.Logger; default sys.stderr) and ``log_output`` give the access log:
+  one line per request in ``log_format`` (eventlet's keys: client_ip, client_port, date_time,
+  request_line, status_code, body_length, wall_seconds), written through green.wsgi's
+  ``log_request`` hook; with ``log_x_forwarded_for`` (the default) client_ip is the request's
+  X-Forwarded-For list followed by the peer's address. ``debug`` (default True, as in eventlet)
+  puts tracebacks in 500 responses. The application's errors and their tracebacks go to ``log``
+  too. HTTP/1.1 requests without a Host header are served (green.wsgi's ``require_host=False``).
 * ``max_size`` (or a ``custom_pool``'s size) -> ``max_connections``; ``keepalive`` False/0 turns
   keep-alive off, a number is the idle timeout; ``max_http_version="HTTP/1.0"`` also turns it off;
-  ``url_length_limit`` -> ``max_request_line``; ``socket_timeout`` -> ``io_timeout``.
+  ``url_length_limit`` -> ``max_request_line``; ``socket_timeout`` -> ``io_timeout`` and
+  ``header_timeout`` (every read of the connection waits at most that long, as in eventlet).
 * ``server_event`` receives the green.wsgi.Server.
+* Killing the server's green thread with KeyboardInterrupt or SystemExit stops it gracefully
+  (green.wsgi.Server.stop without a deadline) and ``server()`` returns, as in eventlet.
 * A listening socket wrapped with ``eventlet.wrap_ssl(..., server_side=True)`` serves TLS with
   that socket's SSLContext.
-* ``minimum_chunk_size``, ``log_x_forwarded_for`` and ``capitalize_response_headers`` are
-  accepted and change nothing: green sends each write as it comes and headers as given.
+* ``minimum_chunk_size`` and ``capitalize_response_headers`` are accepted and change nothing:
+  green sends each write as it comes and headers as given.
+* ``environ["wsgi.input"]`` has eventlet's 100 Continue API (``set_hundred_continue_response_headers``,
+  ``send_hundred_continue_response``); a body that is malformed or that the client stops sending
+  raises `ChunkReadError` from its reads (green.wsgi.BodyError: a ValueError and an OSError).
 * ``protocol`` must be eventlet's default: subclasses of eventlet's HttpProtocol (a
   BaseHTTPRequestHandler) have no counterpart in green's server, so another value raises
   TypeError.
@@ -25,14 +34,17 @@ timeouts); how eventlet's arguments map onto it:
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import time
 from email.utils import formatdate
 from typing import Any
 
-from green.wsgi import ALREADY_HANDLED, HTTPError, Server
+from green.wsgi import ALREADY_HANDLED, BodyError, HTTPError, Server
 
 __all__ = [
     "ALREADY_HANDLED",
+    "ChunkReadError",
     "DEFAULT_MAX_SIMULTANEOUS_REQUESTS",
     "HTTPError",
     "HttpProtocol",
@@ -56,9 +68,13 @@ DEFAULT_LOG_FORMAT = (
 class HttpProtocol:
     """Stands for eventlet's default protocol in ``server(protocol=...)``; never instantiated."""
 
+    #: eventlet's default write buffering, read by programs; green.wsgi does not buffer writes.
+    minimum_chunk_size = MINIMUM_CHUNK_SIZE
 
-class ChunkReadError(ValueError):
-    """A malformed chunked request body (green raises green.wsgi.HTTPError(400) instead)."""
+
+#: Raised from ``wsgi.input`` reads when the body is malformed or the client closed the connection
+#: before its end; green.wsgi.BodyError, which is also a ValueError and an OSError.
+ChunkReadError = BodyError
 
 
 def format_date_time(timestamp: float) -> str:
@@ -77,6 +93,54 @@ def _access_log(log: Any) -> logging.Logger:
         logger.setLevel(logging.INFO)
         logger.propagate = False
     return logger
+
+
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _log_request(logger: logging.Logger, log_format: str, forwarded_for: bool) -> Any:
+    """green.wsgi's ``log_request`` hook writing eventlet's access log line in `log_format`."""
+
+    def log_request(environ: dict, status: str, headers: list, sent: int, seconds: float) -> None:
+        host = environ.get("REMOTE_ADDR") or "unix"  # no address: a Unix socket's peer
+        if forwarded_for:
+            forwarded = environ.get("HTTP_X_FORWARDED_FOR", "").replace(" ", "")
+            if forwarded:
+                host = f"{forwarded},{host}"
+        method = environ.get("REQUEST_METHOD", "-")
+        if method == "-":
+            request_line = "-"  # nothing that parsed as a request
+        else:
+            target = environ.get("RAW_PATH_INFO", "")
+            query = environ.get("QUERY_STRING")
+            if query:
+                target = f"{target}?{query}"
+            request_line = f"{method} {target} {environ.get('SERVER_PROTOCOL', '')}"
+        now = time.localtime()
+        date_time = f"{now.tm_mday:02d}/{_MONTHS[now.tm_mon]}/{now.tm_year:04d} {now.tm_hour:02d}:{now.tm_min:02d}:{now.tm_sec:02d}"
+        logger.info(
+            log_format
+            % {
+                "client_ip": host,
+                "client_port": environ.get("REMOTE_PORT", ""),
+                "date_time": date_time,
+                "request_line": request_line,
+                "status_code": int(status[:3]),
+                "body_length": sent,
+                "wall_seconds": seconds,
+            }
+        )
+
+    return log_request
+
+
+def _socket_name(sock: Any) -> str:
+    scheme = "https" if getattr(sock, "server_side", False) else "http"
+    name = sock.getsockname()
+    if isinstance(name, tuple):
+        host = f"[{name[0]}]" if ":" in name[0] else name[0]
+        return f"{scheme}://{host}:{name[1]}"
+    return f"{scheme}:{name}"
 
 
 def server(
@@ -109,7 +173,13 @@ def server(
             "eventlet.wsgi.server(protocol=...): custom HttpProtocol classes have no counterpart in "
             "green's WSGI server"
         )
-    options: dict[str, Any] = {"debug": debug, "environ": environ, "eventlet_environ": True}
+    # eventlet serves HTTP/1.1 requests without a Host header.
+    options: dict[str, Any] = {
+        "debug": debug,
+        "environ": environ,
+        "eventlet_environ": True,
+        "require_host": False,
+    }
     if custom_pool is not None:
         options["max_connections"] = custom_pool.size
     elif max_size is not None:
@@ -121,9 +191,12 @@ def server(
     if url_length_limit:
         options["max_request_line"] = url_length_limit
     if socket_timeout is not None:
-        options["io_timeout"] = socket_timeout
+        options["io_timeout"] = options["header_timeout"] = socket_timeout
+    logger = None
     if log_output:
-        options["access_log"] = _access_log(log)
+        logger = _access_log(log)
+        options["log_request"] = _log_request(logger, log_format, log_x_forwarded_for)
+        options["error_log"] = logger  # tracebacks of the application's errors, as in eventlet
     context = getattr(sock, "context", None)
     if context is not None and getattr(sock, "server_side", False):
         # eventlet serves TLS on a listening socket wrapped with wrap_ssl(); green's server
@@ -132,8 +205,19 @@ def server(
     serv = Server(sock, site, **options)
     if server_event is not None:
         server_event.send(serv)
+    if logger is not None:
+        logger.info("(%d) wsgi starting up on %s", os.getpid(), _socket_name(sock))
     try:
-        serv.serve_forever()
+        try:
+            serv.serve_forever()
+        except (KeyboardInterrupt, SystemExit):
+            # As in eventlet: the server green thread killed with one of these stops serving,
+            # closes idle connections and returns once the requests in flight are answered.
+            if logger is not None:
+                logger.info("wsgi exiting")
+            serv.stop(None)
+        if logger is not None:
+            logger.info("(%d) wsgi exited", os.getpid())
     finally:
         try:
             sock.close()
