@@ -353,7 +353,11 @@ class _GreenResolver(dns.resolver.Resolver):
                 nameserver, use_tcp, backoff = resolution.next_nameserver()
                 if backoff:
                     _green_sleep(backoff)
-                request.set_random_id()
+                # dnspython 2.9 gives every try a fresh query id; 2.8 (the last for Python 3.10
+                # here) keeps the first one, as its own resolve() does.
+                set_random_id = getattr(request, "set_random_id", None)
+                if set_random_id is not None:
+                    set_random_id()
                 timeout = self._compute_timeout(started, lifetime, resolution.errors)
                 try:
                     response = _exchange(nameserver, request, timeout, source, source_port, use_tcp)
