@@ -120,3 +120,15 @@ def test_a_due_timer_comes_before_a_hand_off_queued_after_it_fell_due():
     queue.put("sent")
     assert thread.wait() == "timed out"
     assert queue.get() == "sent"
+
+
+def test_sleep0_with_nothing_else_to_do_still_counts_turns_and_runs_due_timers():
+    hub = get_hub()
+    fired: list[bool] = []
+    before = hub.iterations
+    for _ in range(100):
+        green.sleep(0)  # nothing else ready, no fd, no timer: returns without the hub
+    assert hub.iterations - before >= 100
+    hub.call_later(0, fired.append, True)
+    green.sleep(0)  # a timer is due now: this sleep(0) goes through the hub, which runs it
+    assert fired == [True]

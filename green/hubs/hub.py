@@ -193,6 +193,20 @@ _switch_into = greenlet.switch
 _throw_into = greenlet.throw
 
 
+class _Turn:
+    """The loop turn under way, shared by `Hub.run` and `Hub.park` (slots: the hub's own
+    attributes live in a greenlet's instance dict, and every lookup there is a dict probe)."""
+
+    __slots__ = ("batch", "slice_end", "direct")
+
+    def __init__(self) -> None:
+        # Entries at the front of the ready queue that belong to this turn, when its time slice
+        # ends (0.0: not sliced), and the early hand-offs parking green threads may still take.
+        self.batch = 0
+        self.slice_end = 0.0
+        self.direct = _DIRECT_WAKEUPS
+
+
 def _default_exception_handler(where: str, exc_info: tuple) -> None:
     sys.stderr.write(f"green: unhandled exception in {where}\n")
     traceback.print_exception(*exc_info)
@@ -214,15 +228,12 @@ class Hub(greenlet):
         # scheduling costs what appending to the deque costs.
         self.schedule: Callable[[tuple[Callable[..., Any], tuple]], None] = self._ready.append
         self.schedule_first: Callable[[tuple[Callable[..., Any], tuple]], None] = self._ready.appendleft
-        # Entries at the front of the ready queue that belong to the loop turn under way (see
-        # `park`), and when that turn's time slice ends (0.0: not sliced).
-        self._batch = 0
-        self._slice_end = 0.0
-        self._direct = _DIRECT_WAKEUPS  # wake-ups green threads may still take this turn
+        self._turn = _Turn()
         self._timers: list[tuple[float, int, Timer]] = []
         self._timer_sequence = itertools.count()
         self._cancelled_timers = 0
         self._fds: dict[int, _FdState] = {}
+        self.park: Callable[[], Any] = self._make_park()
         self._references = 0
         self._wakeup_pending = False
         self._wakeup_read, self._wakeup_write = os.pipe()
@@ -402,53 +413,77 @@ class Hub(greenlet):
         except ValueError:
             return
         del ready[index]
-        if index < self._batch:
-            self._batch -= 1  # it belonged to the turn under way
+        turn = self._turn
+        if index < turn.batch:
+            turn.batch -= 1  # it belonged to the turn under way
 
-    def park(self) -> Any:
-        """Leave the calling green thread, which something already scheduled to resume (or will);
-        returns the value it is resumed with, or raises what is thrown into it.
-
-        The fast path of every wait. A parking green thread may run the hub's next ready entry
-        itself when that entry only resumes a started green thread (``(greenlet.switch,
-        (thread, ...))`` or ``(greenlet.throw, (thread, exception))``, the entries `Waiter` and
-        ``sleep(0)`` queue): it switches straight to that thread, one switch instead
-        of two (into the hub, out of it), and the entries still run in queue order. It may do so
-
-        * for the entries of the loop turn under way (those queued before the turn began), within
-          the turn's time slice;
-        * for at most _DIRECT_WAKEUPS wake-ups *with a value* queued during the turn (a `Waiter`
-          woken, ``(thread, value)``), while no timer is due: a hand-off between two green
-          threads then runs without the hub, yet the hub still polls for I/O at least every
-          _DIRECT_WAKEUPS hand-offs, and a due timer (an expired `Timeout`) still comes first.
-          ``sleep(0)``'s entry carries no value and so always waits for the next turn, which
-          keeps its promise that the hub polls before the caller continues.
-
-        Anything else (a callback, a green thread not started yet, the end of the budget) switches
-        to the hub.
-        """
+    def _make_park(self) -> Callable[[], Any]:
+        # `park` is a closure over the hub's ready queue, turn and timers: the fast path of every
+        # wait reads no attribute of the hub (each would be a probe of the greenlet's instance
+        # dict). `hub.park()` is the call.
+        hub = self
         ready = self._ready
-        if ready:
-            callback, args = ready[0]
-            # Only into a started green thread: one started here would run on top of this
-            # green thread's Python recursion depth (greenlet carries it over), and a chain of
-            # such starts would overflow it. New green threads start from the hub.
-            if (callback is _switch_into or callback is _throw_into) and args[0]:
-                batch = self._batch
-                if batch:
-                    if batch & 63 or not self._slice_end or monotonic() <= self._slice_end:
-                        self._batch = batch - 1
+        turn = self._turn
+        timers = self._timers
+        fds = self._fds
+
+        def park() -> Any:
+            """Leave the calling green thread, which something already scheduled to resume (or will);
+            returns the value it is resumed with, or raises what is thrown into it.
+
+            The fast path of every wait. A parking green thread may run the hub's next ready entry
+            itself when that entry only resumes a started green thread (``(greenlet.switch,
+            (thread, ...))`` or ``(greenlet.throw, (thread, exception))``, the entries `Waiter` and
+            ``sleep(0)`` queue): it switches straight to that thread, one switch instead
+            of two (into the hub, out of it), and the entries still run in queue order. It may do so
+
+            * for the entries of the loop turn under way (those queued before the turn began), within
+              the turn's time slice;
+            * for at most _DIRECT_WAKEUPS wake-ups *with a value* queued during the turn (a `Waiter`
+              woken, ``(thread, value)``), while no timer is due: a hand-off between two green
+              threads then runs without the hub, yet the hub still polls for I/O at least every
+              _DIRECT_WAKEUPS hand-offs, and a due timer (an expired `Timeout`) still comes first.
+              ``sleep(0)``'s entry carries no value and so always waits for the next turn, which
+              keeps its promise that the hub polls before the caller continues.
+
+            A ``sleep(0)`` with nothing else to do (no other entry, no fd, no timer due) returns at
+            once: the hub's turn would only switch back. Anything else (a callback, a green thread
+            not started yet, the end of the budget) switches to the hub.
+            """
+            if ready:
+                callback, args = ready[0]
+                # Only into a started green thread: one started here would run on top of this
+                # green thread's Python recursion depth (greenlet carries it over), and a chain
+                # of such starts would overflow it. New green threads start from the hub.
+                if (callback is _switch_into or callback is _throw_into) and args[0]:
+                    batch = turn.batch
+                    if batch:
+                        if batch & 63 or not turn.slice_end or monotonic() <= turn.slice_end:
+                            turn.batch = batch - 1
+                            ready.popleft()
+                            return callback(*args)
+                    elif turn.direct and len(args) == 2:
+                        # ... unless a timer is due: it fell due before this hand-off was queued,
+                        # and the hub runs this turn's timers before the next turn's entries.
+                        if not timers or timers[0][0] > hub.clock():
+                            turn.direct -= 1
+                            ready.popleft()
+                            return callback(*args)
+                    elif (
+                        len(ready) == 1
+                        and not fds
+                        and args[0] is getcurrent()
+                        and (not timers or timers[0][0] > hub.clock())
+                    ):
+                        # `sleep(0)` with nothing else to do: no other entry, no fd to poll, no
+                        # timer due. The hub's turn would only switch back here; count the turn
+                        # (the blocking detector watches `iterations`) and carry on.
                         ready.popleft()
-                        return callback(*args)
-                elif self._direct and len(args) == 2:
-                    # ... unless a timer is due: it fell due before this hand-off was queued, and
-                    # the hub runs this turn's timers before the next turn's entries.
-                    timers = self._timers
-                    if not timers or timers[0][0] > self.clock():
-                        self._direct -= 1
-                        ready.popleft()
-                        return callback(*args)
-        return _switch_into(self)
+                        hub.iterations += 1
+                        return None
+            return _switch_into(hub)
+
+        return park
 
     @property
     def wakeup_fd(self) -> int:
@@ -501,7 +536,7 @@ class Hub(greenlet):
         for fd in list(self._fds):
             self.notify_closing(fd)
         self._ready.clear()
-        self._batch = 0
+        self._turn.batch = 0
 
     def drop_green_threads(self, references: int) -> list[object]:
         """In a forked child that keeps only the calling green thread: forget every ready
@@ -511,7 +546,7 @@ class Hub(greenlet):
         resumes those green threads (their cleanup must not run in the child)."""
         dropped: list[object] = [list(self._ready), list(self._timers)]
         self._ready.clear()
-        self._batch = 0
+        self._turn.batch = 0
         self._timers.clear()
         self._cancelled_timers = 0
         self._references = references
@@ -720,19 +755,20 @@ class Hub(greenlet):
         timers = self._timers
         fds = self._fds
         heappop = heapq.heappop
+        turn = self._turn
         while True:
             self.iterations += 1
-            # The turn runs the entries queued before it began (`_batch` of them; green threads
+            # The turn runs the entries queued before it began (`turn.batch` of them; green threads
             # that park take some of them themselves, see `park`). A long batch (say 100,000
             # freshly spawned green threads) is cut into slices of at most _BATCH_SECONDS so that
             # expired timers and I/O are served in between; the rest stays at the front of the
             # queue, in order.
-            self._batch = count = len(ready)
-            self._direct = _DIRECT_WAKEUPS
+            turn.batch = count = len(ready)
+            turn.direct = _DIRECT_WAKEUPS
             sliced = count > _SLICE_CHECK
-            self._slice_end = slice_end = monotonic() + _BATCH_SECONDS if sliced else 0.0
-            while self._batch:
-                count = self._batch = self._batch - 1
+            turn.slice_end = slice_end = monotonic() + _BATCH_SECONDS if sliced else 0.0
+            while turn.batch:
+                count = turn.batch = turn.batch - 1
                 callback, args = popleft()
                 try:
                     callback(*args)
@@ -744,7 +780,7 @@ class Hub(greenlet):
                     self.report_exception(f"callback {callback!r}")
                 if sliced and not count % _SLICE_CHECK and monotonic() > slice_end:
                     break
-            self._batch = 0
+            turn.batch = 0
             # The last callback and its arguments (a woken Waiter holding a result, an exception
             # and its traceback's frames) must not live on in this frame until the next turn.
             callback = args = None  # type: ignore[assignment]
