@@ -11,7 +11,8 @@ PYTHONPATH. Every test has a 60 s timeout (pytest-timeout), so none can hang the
 failure is not counted again by every later test's "hub is empty" check.
 
 The result is compared with ``differences.txt``, the committed list of eventlet tests that do not
-pass on green and why. Exit status 0 when every failure is listed there; the summary also names
+pass on green and why. A failure that is not listed is run once more on its own, and named as
+flaky if it passes then. Exit status 0 when every failure is listed there; the summary also names
 listed tests that pass now (the list should shrink) and the pass ratio against real eventlet's
 figure on the same machine (``--real`` runs the suite against a real eventlet installed in this
 environment instead, to measure that figure).
@@ -152,6 +153,20 @@ def main() -> int:
     )
     for node in fixed:
         print("listed in differences.txt but passes now:", node)
+    if unexpected:
+        # A failure not on the list gets one more run on its own: a test that passes then was
+        # disturbed by the load of the full run (eventlet's suite has timing-bound tests); it is
+        # named, not hidden.
+        rerun_junit = os.path.join(work, "rerun.xml")
+        rerun = [part if not part.startswith("--junitxml=") else f"--junitxml={rerun_junit}" for part in command]
+        rerun = rerun[: len(rerun) - len(pytest_args or ["tests"])] + unexpected
+        print("running the unlisted failures again:", " ".join(unexpected), flush=True)
+        subprocess.run(rerun, cwd=root, env=environment)
+        again = _outcomes(rerun_junit) if os.path.exists(rerun_junit) else {}
+        for node in unexpected:
+            if again.get(node) == "passed":
+                print("FAILED in the full run, passed when run again (flaky under load):", node)
+        unexpected = [node for node in unexpected if again.get(node) != "passed"]
     for node in unexpected:
         print("FAILED and not listed in differences.txt:", node)
     return 1 if unexpected else 0
