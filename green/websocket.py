@@ -1,4 +1,5 @@
-"""WebSocket (RFC 6455) server side on green.wsgi, with optional permessage-deflate (RFC 7692).
+"""WebSocket (RFC 6455) on green.wsgi, with optional permessage-deflate (RFC 7692); the same
+object as a client; the 2010 drafts hixie-75/76 on request.
 
 Why it looks the way it does
 ----------------------------
@@ -38,6 +39,20 @@ two readers of one fd). Pings are answered by the reader as they arrive.
 bytes the client sent after its request, and the server then sends nothing itself and closes the
 socket when the application returns. `WebSocketWSGI` writes the ``101`` response itself and runs
 the handler inside the application call, as eventlet's does.
+
+*A client is the same object, mirrored.* ``WebSocket(sock, {}, client=True)`` masks what it sends
+and wants unmasked frames back; permessage-deflate swaps which side's parameters govern
+compressing and inflating. The server's fast path (a whole small masked frame in the buffer) never
+matches an unmasked frame, so the client costs the server nothing but a flag test per send.
+
+*The hixie drafts are a separate, small class.* hixie-75/76 (2010; no browser has sent them since
+2011) frame text as ``0x00 ... 0xFF`` and have no close codes, so `HixieWebSocket` shares nothing
+with the RFC 6455 reader but the limits: a frame past ``max_message_size`` or text that is not
+UTF-8 ends the connection, and so does any frame type other than text and hixie-76's closing
+frame (the drafts' length-prefixed frames were never used; eventlet refused them too). With no
+code to tell the peer why, ``wait`` raises the error (after the messages before it), as
+eventlet's did. It runs over the taken-over connection as a blocking green socket (`_Stream`):
+speed does not matter there. `WebSocketWSGI` speaks them only with ``support_legacy_versions``.
 """
 
 from __future__ import annotations
