@@ -597,10 +597,10 @@ def test_deflate_negotiation_parameters():
     assert negotiate("x-webkit-deflate-frame") is None
     state, header = negotiate("permessage-deflate; server_no_context_takeover; client_max_window_bits")
     assert header == "permessage-deflate; server_no_context_takeover; client_max_window_bits=15"
-    assert state.server_reset and not state.client_reset
+    assert state.send_reset and not state.receive_reset  # the server's view
     state, header = negotiate("PerMessage-Deflate;  Server_Max_Window_Bits = 11; client_no_context_takeover")
     assert header == "permessage-deflate; server_max_window_bits=11; client_no_context_takeover"
-    assert state.server_window_bits == 11 and state.client_reset
+    assert state.send_window_bits == 11 and state.receive_reset
     _, header = negotiate("permessage-deflate; server_max_window_bits; client_max_window_bits=9")
     assert header == "permessage-deflate; server_max_window_bits=15; client_max_window_bits=9"
     # An invalid first offer falls back to the next one.

@@ -104,4 +104,5 @@ def _build_environ(connection: _Connection, request: _Request) -> dict:
         environ["wsgi.input"] = _Input(connection, request)
     if connection.upgraded and request is connection.upgrade_request and request.complete:
         environ["green.wsgi.take_over"] = connection.take_over
+        environ["RAW_URI"] = url.decode("latin-1")  # the target as sent (hixie-76 echoes it)
     return environ
