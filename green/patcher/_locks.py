@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import gc
 import sys
-from types import CellType, FrameType
+from types import CellType, FrameType, GetSetDescriptorType, MemberDescriptorType
 from typing import Any, Callable
 
 from green._stdlib import original
@@ -72,8 +72,10 @@ def replace_early_rlocks() -> int:
     for referrer in referrers:
         _record(referrer, places, owners, blocked)
     probe = holder[_PROBE_KEY]
+    if len(places[id(probe)]) != 1 or id(probe) in blocked:
+        return 0  # the scan cannot see what it should: count nothing as safe
     # References the scan itself holds (the list, the loop variable, getrefcount's argument).
-    baseline = sys.getrefcount(probe) - len(places[id(probe)])
+    baseline = sys.getrefcount(probe) - 1
     replaced = 0
     for lock in locks:
         if lock is probe or id(lock) in blocked:
@@ -149,34 +151,34 @@ def _record(
                 places[id(value)].append((referrer, key))
                 found_any = True
     elif not isinstance(referrer, FrameType):
-        attributes = getattr(referrer, "__dict__", None)
-        if type(attributes) is dict:
-            for key, value in list(attributes.items()):
-                if id(value) in places:
-                    places[id(value)].append((attributes, key))
-                    found_any = True
+        # Through the type's descriptors, never the object's own attribute lookup (a proxy
+        # object would answer for the object it stands for).
+        dict_seen = False
         for cls in kind.__mro__:
-            for name in _slot_names(cls):
-                value = getattr(referrer, name, None)
-                if id(value) in places:
-                    places[id(value)].append((referrer, _Slot(name)))
-                    found_any = True
+            for descriptor in list(vars(cls).values()):
+                if type(descriptor) is GetSetDescriptorType and descriptor.__name__ == "__dict__":
+                    if dict_seen:
+                        continue
+                    dict_seen = True
+                    attributes = descriptor.__get__(referrer, kind)
+                    if type(attributes) is dict:
+                        for key, value in list(attributes.items()):
+                            if id(value) in places:
+                                places[id(value)].append((attributes, key))
+                                found_any = True
+                elif type(descriptor) is MemberDescriptorType:
+                    try:
+                        value = descriptor.__get__(referrer, kind)
+                    except AttributeError:  # an unset slot
+                        continue
+                    if id(value) in places:
+                        places[id(value)].append((referrer, descriptor))
+                        found_any = True
     if not found_any:
         # A tuple, a frame, a C object: it holds one of the locks where we cannot rewrite it.
         for value in gc.get_referents(referrer):
             if id(value) in places:
                 blocked.add(id(value))
-
-
-def _slot_names(cls: type) -> tuple[str, ...]:
-    slots = cls.__dict__.get("__slots__", ())
-    if isinstance(slots, str):
-        slots = (slots,)
-    return tuple(name for name in slots if name not in ("__dict__", "__weakref__"))
-
-
-class _Slot(str):
-    """A key naming an attribute (a ``__slots__`` member) rather than a mapping key."""
 
 
 _CELL = object()
@@ -197,7 +199,9 @@ def _held_count(lock: Any) -> int | None:
 def _rewrite(place: Any, key: Any, new: Any) -> None:
     if key is _CELL:
         place.cell_contents = new
-    elif isinstance(place, type) or type(key) is _Slot:
+    elif type(key) is MemberDescriptorType:
+        key.__set__(place, new)
+    elif isinstance(place, type):
         setattr(place, key, new)
     else:
         place[key] = new

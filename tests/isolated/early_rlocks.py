@@ -25,15 +25,26 @@ class Holder:
 
 
 class Slotted:
-    __slots__ = ("lock",)
+    __slots__ = ("__lock",)  # a private (name-mangled) slot
 
+    def __init__(self):
+        self.__lock = threading.RLock()
+
+    @property
+    def lock(self):
+        return self.__lock
+
+
+class Base:
     def __init__(self):
         self.lock = threading.RLock()
 
 
-class Plain:
-    def __init__(self):
-        self.lock = threading.RLock()
+class Plain(Base):
+    def __getattribute__(self, name):  # as a proxy does: the patcher must not ask the object
+        if name == "__dict__":
+            raise AssertionError("the patcher looked up __dict__ through the object")
+        return super().__getattribute__(name)
 
 
 def enclose():
