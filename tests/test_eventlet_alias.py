@@ -181,6 +181,36 @@ def test_monkey_patch_takes_eventlets_keywords() -> None:
     _passes(done)
 
 
+def test_early_rlocks_and_import_patched_as_under_eventlet() -> None:
+    """RLocks made before monkey_patch() become threading._PyRLock objects (running on green
+    `_thread`), and import_patched copies see eventlet.green.socket, as under eventlet."""
+    done = _run(
+        """
+        import threading
+        early = threading.RLock()
+        import green.compat.eventlet
+        green.compat.eventlet.install()
+        import eventlet, eventlet.green.socket
+        copy = eventlet.import_patched("email.utils")
+        assert copy.socket is eventlet.green.socket, copy.socket
+        eventlet.monkey_patch()
+        assert isinstance(early, threading._PyRLock), early
+        inside = []
+        def other():
+            with early:
+                inside.append("other")
+        with early:
+            thread = eventlet.spawn(other)
+            eventlet.sleep(0.01)
+            assert inside == [], "the early lock let a second green thread in"
+        thread.wait()
+        assert inside == ["other"]
+        print("pass")
+        """
+    )
+    _passes(done)
+
+
 def test_hubs_trampoline_and_schedule_call_global() -> None:
     done = _run(
         """

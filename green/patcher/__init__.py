@@ -30,14 +30,15 @@ What cannot be fixed is a *name* captured before patching (``from socket import 
 top of a module imported earlier, a thread started before): the patcher warns once, naming the
 modules, and leaves them alone.
 
-Locks created before patching: `logging`'s module lock and handler locks are replaced with green
-ones when logging is already loaded. Other early locks stay real; a real RLock never blocks
-between green threads of one OS thread (they share its ident), and the stdlib's module-level plain
-locks are only held for a few bytecodes, never across a green switch.
+Locks created before patching: reentrant locks (logging's module and handler locks, class
+attributes, module globals, ...) are replaced with green ones when every reference to them can be
+rewritten (`_locks` explains why and how); a real RLock would let every green thread of its OS
+thread in at once. The stdlib's module-level plain locks stay real: they are only held for a few
+bytecodes, never across a green switch.
 
 Where the parts live: ``_registry.py`` (the keywords, the declarations, the plan, the record of
 what is patched), ``_swapping.py`` (stand-ins, in-place patching, rebinding importers, captured
-names, logging's locks), ``_libraries.py`` (the C database drivers), and here the public
+names), ``_locks.py`` (early RLocks), ``_libraries.py`` (the C database drivers), and here the public
 functions.
 """
 
@@ -50,13 +51,13 @@ from typing import Any
 
 from green import _stdlib
 from green.patcher import _libraries
+from green.patcher._locks import replace_early_rlocks
 from green.patcher._registry import _GROUPS, _dns_names, _load, _patched, _plan, _requested, _saved_attributes
 from green.patcher._swapping import (
     _find_captures,
     _patch_dns_only,
     _patch_in_place,
     _rebind_importers,
-    _replace_logging_locks,
     _share_reexports,
     _stand_in,
     _warn_once,
@@ -139,7 +140,7 @@ def monkey_patch(**modules: bool | None) -> None:
         if hook is not None:
             hook()
     if any(green_module.__green__ == "_thread" for green_module, _, _ in plan):
-        _replace_logging_locks()
+        replace_early_rlocks()
     if captured:
         _warn_once(captured)
 
@@ -173,6 +174,15 @@ def import_patched(name: str, **modules: bool | None) -> ModuleType:
     are the green modules themselves (or, for in-place ones like `threading`, a private copy as
     well).
     """
+    return _import_patched(name, modules, {})
+
+
+def _import_patched(
+    name: str, modules: dict[str, bool | None], replacing: dict[str, ModuleType]
+) -> ModuleType:
+    """`import_patched`, with the modules in `replacing` (stdlib name -> module) given to the
+    private copy instead of green's stand-ins for them (the eventlet alias gives its own
+    ``eventlet.green.socket``)."""
     groups = _requested(modules) & set(_GROUPS)
     dns_names = _dns_names()
     by_target: dict[str, list[tuple[ModuleType, list[str], list[str]]]] = {}
@@ -187,7 +197,9 @@ def import_patched(name: str, **modules: bool | None) -> ModuleType:
         for target, entries in by_target.items():
             real = original(target)
             saved.setdefault(target, sys.modules.get(target))
-            if getattr(entries[0][0], "__green_in_place__", False):
+            if target in replacing:
+                sys.modules[target] = replacing[target]
+            elif getattr(entries[0][0], "__green_in_place__", False):
                 sys.modules.pop(target, None)  # a private copy is imported with its deps green
             else:
                 sys.modules[target] = _stand_in(real, entries)

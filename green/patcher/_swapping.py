@@ -1,6 +1,5 @@
 """The swapping machinery: green stand-ins in ``sys.modules``, in-place patching, rebinding the
-globals of modules imported before patching, the warning about captured names, and logging's
-locks."""
+globals of modules imported before patching, and the warning about captured names."""
 
 from __future__ import annotations
 
@@ -195,29 +194,3 @@ def _warn_once(captured: dict[str, list[str]]) -> None:
         RuntimeWarning,
         stacklevel=3,
     )
-
-
-def _replace_logging_locks() -> None:
-    """Give an already-imported `logging` green locks (its module lock and its handlers')."""
-    logging = sys.modules.get("logging")
-    if logging is None:
-        return
-    from green.thread import RLock
-
-    lock = getattr(logging, "_lock", None)
-    if lock is not None and not isinstance(lock, RLock) and _unheld(lock):
-        logging._lock = RLock()  # type: ignore[attr-defined]
-    for reference in list(getattr(logging, "_handlerList", ())):
-        handler = reference()
-        if handler is None:
-            continue
-        lock = getattr(handler, "lock", None)
-        if lock is not None and not isinstance(lock, RLock) and _unheld(lock):
-            handler.lock = RLock()
-
-
-def _unheld(lock: Any) -> bool:
-    if lock.acquire(False):
-        lock.release()
-        return True
-    return False

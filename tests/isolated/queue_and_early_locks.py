@@ -1,6 +1,7 @@
 """queue.Queue and queue.SimpleQueue are cooperative after patching (a blocked get parks only its
-green thread), and locks created before patching never deadlock the process: a real RLock is
-shared by green threads of one OS thread (same ident) without blocking the hub."""
+green thread), and an RLock created before patching is replaced by a green one: it excludes the
+other green threads of its OS thread (a real RLock let them all in, as they share its ident)
+without blocking the hub."""
 
 import threading as early_threading
 
@@ -32,20 +33,25 @@ for kind in (queue.Queue, queue.SimpleQueue, queue.LifoQueue):
         raise AssertionError("no Empty")
     assert time.monotonic() - started < 1
 
-# The early real RLock: held by one green thread across a switch, taken by another.
+# The early RLock (green now): held by one green thread across a switch, waited for by another.
 order = []
+inside, proceed = threading.Event(), threading.Event()
 
 
 def holder():
     with early_rlock:
         order.append("holder in")
-        time.sleep(0.02)
+        inside.set()
+        proceed.wait(5)
         order.append("holder out")
 
 
 def other():
-    time.sleep(0.005)
-    with early_rlock:  # same OS thread: the real RLock lets it in rather than deadlocking
+    inside.wait(5)
+    taken = early_rlock.acquire(False)  # a real RLock let every green thread of its OS thread in
+    proceed.set()
+    assert not taken, "the early RLock let a second green thread in"
+    with early_rlock:  # parks until the holder is out; the hub keeps running
         order.append("other")
 
 
@@ -55,5 +61,5 @@ for thread in threads:
 for thread in threads:
     thread.join(5)
 assert not any(thread.is_alive() for thread in threads)
-assert sorted(order) == ["holder in", "holder out", "other"], order
+assert order == ["holder in", "holder out", "other"], order
 print("pass")

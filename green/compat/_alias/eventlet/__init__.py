@@ -29,7 +29,6 @@ from green import (
     with_timeout,
 )
 from green._convenience import StopServe, connect, listen
-from green.patcher import import_patched
 from green.timeout import is_timeout, wrap_is_timeout
 
 # The submodules eventlet's own __init__ imports, so `import eventlet; eventlet.queue.Queue` works.
@@ -47,7 +46,7 @@ from . import (  # noqa: F401  (eventlet's __init__ imports these; hubs reads EV
 )
 from .convenience import serve, wrap_ssl
 from .green import socket as _green_socket  # noqa: F401  (adds eventlet's socket.fd)
-from .patcher import monkey_patch
+from .patcher import import_patched, monkey_patch
 from .queue import LightQueue, Queue  # eventlet's maxsize: Queue(0) is a channel
 
 #: The eventlet release whose API this alias offers (libraries compare it); green's own version

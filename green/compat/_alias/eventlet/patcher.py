@@ -8,6 +8,9 @@ is accepted and needs nothing (eventlet patched ``open`` to learn of reused fds;
 every close through ``hub.notify_closing``). ``all=False`` with some True keywords patches only
 those, as eventlet does. green's own ``signal`` group is patched whenever everything is.
 
+RLocks created before patching are replaced as by green's patcher (wherever every reference to
+one can be rewritten), with ``threading._PyRLock`` objects as eventlet did.
+
 With ``thread`` patched, ``threading.current_thread()`` (and ``currentThread``, without the
 stdlib's deprecation warning) answer as under eventlet: a `threading.Thread` or the main thread
 is itself; any other green thread gets a light `_GreenThread` view (its green thread's name,
@@ -27,7 +30,11 @@ from typing import Any
 from greenlet import getcurrent
 
 import green.patcher as _green_patcher
-from green.patcher import _libraries, original
+from green.patcher import _libraries, _locks, original
+
+# RLocks created before monkey_patch() become the stdlib's pure-Python RLock (which runs on green
+# `_thread` once patched), the class eventlet upgraded them to; green's own patcher uses its RLock.
+_locks.replacement_factory = original("threading")._PyRLock
 
 _ACCEPTED = ("os", "select", "socket", "thread", "time", "psycopg", "MySQLdb", "builtins", "subprocess")
 _OFF_UNLESS_ASKED = ("MySQLdb", "builtins")
@@ -178,11 +185,17 @@ def import_patched(module_name: str, *additional_modules: Any, **kw_additional_m
     """A private copy of `module_name` importing green modules instead of blocking stdlib ones.
 
     As in eventlet, `additional_modules` may name (name, module) pairs to substitute instead of
-    the green defaults.
+    the green defaults. The copy's ``socket`` is ``eventlet.green.socket`` (green's sockets, with
+    eventlet's greendns resolving names), as under eventlet.
     """
     if not additional_modules and not kw_additional_modules:
-        return _green_patcher.import_patched(module_name)
+        return _green_patcher._import_patched(module_name, {}, _eventlet_replacements())
     return inject(module_name, None, *additional_modules, *kw_additional_modules.items())
+
+
+def _eventlet_replacements() -> dict[str, ModuleType]:
+    """The alias's modules that differ from green's stand-ins for the same stdlib module."""
+    return {"socket": importlib.import_module("eventlet.green.socket")}
 
 
 def inject(
@@ -195,7 +208,7 @@ def inject(
     afterwards.
     """
     if not additional_modules:
-        module = _green_patcher.import_patched(module_name)
+        module = _green_patcher._import_patched(module_name, {}, _eventlet_replacements())
     else:
         names = [name for name, _ in additional_modules]
         saved = {name: sys.modules.get(name) for name in [*names, module_name]}
