@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import socket as _stdlib_socket
 from typing import Any
 
 from green.socket import socket as _GreenSocketBase
@@ -25,20 +26,35 @@ SOCKET_CLOSED = {errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN, errno.EBADF}
 
 
 class GreenSocket(_GreenSocketBase):
-    """green's socket, constructed as eventlet's: ``GreenSocket(family, type, proto)`` or
-    ``GreenSocket(existing_socket)``, which wraps that socket (real or green) without
-    duplicating its fd. Every method is green.socket.socket's own."""
+    """green's socket, constructed and behaving as eventlet's; ``eventlet.green.socket.socket``
+    and the sockets of ``eventlet.listen``/``connect`` and their ``accept()``.
 
-    __slots__ = ()
+    Every method is green.socket.socket's own; three things are eventlet's:
 
-    def __new__(cls, family: Any = -1, *args: Any, **kwargs: Any) -> GreenSocket:
+    - ``GreenSocket(family, type, proto)`` or ``GreenSocket(existing_socket)``, which wraps that
+      socket (real or green) without duplicating its fd, with its timeout or, if it has none
+      (blocking or non-blocking), ``socket.getdefaulttimeout()``. ``set_nonblocking=False``
+      says the fd is in non-blocking mode already: it is left as it is (eventlet's contract;
+      a blocking fd would then block the whole OS thread).
+    - instances have a ``__dict__``: programs (and eventlet's tests) replace methods on one
+      socket (``sock.send = ...``). green.socket.socket has ``__slots__``, as the stdlib's.
+    - ``recv``/``recv_into`` after the peer reset the connection return ``b""``/0 (the end of
+      the stream), where the stdlib and green raise ConnectionResetError: eventlet read
+      ECONNRESET, ESHUTDOWN and EPIPE so, and code written for it loops until ``b""``.
+    """
+
+    _end_of_stream_errnos = frozenset({errno.ECONNRESET, errno.ESHUTDOWN, errno.EPIPE})
+
+    def __new__(
+        cls, family: Any = -1, *args: Any, set_nonblocking: bool = True, **kwargs: Any
+    ) -> GreenSocket:
         if isinstance(family, int):
             return super().__new__(cls)
-        if isinstance(family, _GreenSocketBase):
-            return cls._from_real(family._sock, family.gettimeout())  # type: ignore[return-value]
-        return cls._from_real(family)  # type: ignore[return-value]
+        timeout = family.gettimeout() or _stdlib_socket.getdefaulttimeout()
+        real = family._sock if isinstance(family, _GreenSocketBase) else family
+        return cls._from_real(real, timeout, set_nonblocking)  # type: ignore[return-value]
 
-    def __init__(self, family: Any = -1, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, family: Any = -1, *args: Any, set_nonblocking: bool = True, **kwargs: Any) -> None:
         if isinstance(family, int):
             super().__init__(family, *args, **kwargs)
 
