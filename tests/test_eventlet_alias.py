@@ -292,6 +292,16 @@ def test_eventlet_sockets_are_greensockets_with_eventlets_constructor_dict_and_r
         assert client.recv(10) == b"" and other_client.recv_into(bytearray(4)) == 0
         first, second = socket.socketpair()
         assert type(first) is GreenSocket
+        # GreenPipe.truncate moves the position to the new size, as eventlet's
+        import tempfile
+        from eventlet.greenio import GreenPipe
+        with tempfile.TemporaryDirectory() as directory:
+            with GreenPipe(directory + "/file", "wb+", 1024) as pipe:
+                pipe.write(b"1234567890")
+                pipe.truncate(9)
+                assert pipe.tell() == 9
+                pipe.seek(0)
+                assert pipe.read() == b"123456789"
         for sock in (listener, client, other_client, wrapped, first, second):
             sock.close()
         print("pass")
@@ -328,6 +338,35 @@ def test_eventlet_threadpool_size_zero_runs_calls_inline(size: str, monkeypatch:
         """.replace("ASKED", size)
     monkeypatch.setenv("EVENTLET_THREADPOOL_SIZE", size)
     _passes(_run(code))
+
+
+def test_eventlet_timers_made_by_hand() -> None:
+    done = _run(
+        """
+        import green.compat.eventlet
+        green.compat.eventlet.install()
+        import eventlet
+        from eventlet.hubs import get_hub, timer
+        calls = []
+        first = timer.Timer(0.01, calls.append, "first")
+        twin = first.copy()
+        assert (twin.seconds, twin.tpl, twin.called) == (first.seconds, first.tpl, first.called)
+        assert first.schedule() is first and first.pending
+        cancelled = timer.Timer(0, calls.append, "cancelled").schedule()
+        cancelled.cancel()
+        assert not cancelled.pending
+        get_hub().add_timer(twin)
+        def spawn_local():
+            return timer.LocalTimer(0, calls.append, "local of a dead thread").schedule()
+        local = eventlet.spawn(spawn_local).wait()
+        eventlet.sleep(0.05)
+        assert calls == ["first", "first"], calls
+        assert first.called and not first.pending and not local.pending
+        assert get_hub().get_timers_count() == 0
+        print("pass")
+        """
+    )
+    _passes(done)
 
 
 def test_current_thread_in_green_threads_as_under_eventlet() -> None:

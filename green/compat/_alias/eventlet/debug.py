@@ -2,7 +2,8 @@
 
 ``hub_blocking_detection(True, resolution)`` is green's blocking detector (a watchdog OS thread
 that reports, on the ``green.debug`` logger, the stack of a green thread that kept the hub from
-turning for `resolution` seconds; eventlet raised an alarm signal in it instead).
+turning for `resolution` seconds) with ``interrupt=True``: as under eventlet, a RuntimeError
+(``green.debug.BlockingDetected``) is raised in that green thread through SIGALRM.
 ``hub_exceptions(False)`` silences reports of exceptions in timers and unwaited green threads.
 ``hub_prevent_multiple_readers`` is always on in green (two readers of one fd are an error
 naming both), so turning it off raises; ``hub_listener_stacks`` and ``hub_timer_stacks`` are
@@ -55,9 +56,11 @@ def format_hub_timers() -> str:
 
 
 def hub_blocking_detection(state: bool = False, resolution: float = 1) -> None:
-    """Report green threads that keep the hub from turning for `resolution` seconds."""
+    """Interrupt green threads that keep the hub from turning for `resolution` seconds: a
+    RuntimeError (green.debug.BlockingDetected) is raised in them, as eventlet's alarm did
+    (main OS thread only), and the stall is reported with its stack."""
     if state:
-        enable_blocking_detector(threshold=resolution)
+        enable_blocking_detector(threshold=resolution, interrupt=True)
     else:
         disable_blocking_detector()
 

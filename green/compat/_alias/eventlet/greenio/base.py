@@ -93,9 +93,12 @@ class _GreenFileIO(io.RawIOBase):
         return os.lseek(self._fd, offset, whence)
 
     def truncate(self, size: int | None = None) -> int:
+        # eventlet's GreenPipe moves the position to the new size (the stdlib's files leave it
+        # where it was, past the end after a shrink).
         if size is None:
             size = self.seek(0, os.SEEK_CUR)
         os.ftruncate(self._fd, size)
+        self.seek(size)
         return size
 
     def readinto(self, buffer: Any) -> int:
@@ -132,7 +135,8 @@ def GreenPipe(
     closefd: bool = True,
 ) -> Any:
     """Open a pipe end (an fd, a file object, or a path) as a file whose reads and writes park
-    only the calling green thread; the same arguments as `open`."""
+    only the calling green thread; the same arguments as `open`. As eventlet's, ``truncate(n)``
+    also moves the position to `n`."""
     if isinstance(name, int):
         fd = name
     elif hasattr(name, "fileno"):
