@@ -369,6 +369,36 @@ def test_eventlet_timers_made_by_hand() -> None:
     _passes(done)
 
 
+def test_hub_prevent_multiple_readers_false_warns_and_two_readers_still_fail() -> None:
+    done = _run(
+        """
+        import os, warnings
+        import green.compat.eventlet
+        green.compat.eventlet.install()
+        import eventlet
+        from eventlet import debug, hubs
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            debug.hub_prevent_multiple_readers(False)  # a program's start-up call: no crash
+        assert len(caught) == 1 and caught[0].category is RuntimeWarning, caught
+        read_end, write_end = os.pipe()
+        first = eventlet.spawn(hubs.trampoline, read_end, read=True)
+        eventlet.sleep(0)
+        try:
+            hubs.trampoline(read_end, read=True)
+        except RuntimeError as error:
+            assert str(read_end) in str(error), error
+        else:
+            raise AssertionError("a second reader must fail")
+        os.write(write_end, b"x")
+        first.wait()
+        os.close(read_end); os.close(write_end)
+        print("pass")
+        """
+    )
+    _passes(done)
+
+
 def test_current_thread_in_green_threads_as_under_eventlet() -> None:
     done = _run(
         """
