@@ -276,7 +276,10 @@ def test_eventlet_sockets_are_greensockets_with_eventlets_constructor_dict_and_r
         served.send = send_three
         assert served.makefile("wb", buffering=0).write(b"hello") == 3 and sent == [5]
         assert client.recv(10) == b"hel"
-        assert not hasattr(green.socket.socket(), "__dict__")
+        plain = green.socket.socket()
+        assert not hasattr(plain, "__dict__") and isinstance(plain, socket.socket)  # as one class
+        assert type(plain) is green.socket.socket and issubclass(green.socket.socket, socket.socket)
+        plain.close()
         # eventlet's constructor: wrap an existing socket, leaving its fd mode alone on request
         real = stdsocket.socket()
         os.set_blocking(real.fileno(), True)

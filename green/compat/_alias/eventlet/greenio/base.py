@@ -25,7 +25,23 @@ def set_nonblocking(fd: Any) -> None:
 SOCKET_CLOSED = {errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN, errno.EBADF}
 
 
-class GreenSocket(_GreenSocketBase):
+class _GreenSocketType(type):
+    """GreenSocket's metaclass: every green socket (class) counts as a GreenSocket for isinstance
+    (issubclass), also those that green.socket and the patched stdlib make (under eventlet they
+    were one class)."""
+
+    def __instancecheck__(cls, instance: Any) -> bool:
+        if cls is GreenSocket:
+            return isinstance(instance, _GreenSocketBase)
+        return super().__instancecheck__(instance)
+
+    def __subclasscheck__(cls, subclass: Any) -> bool:
+        if cls is GreenSocket:
+            return issubclass(subclass, _GreenSocketBase)
+        return super().__subclasscheck__(subclass)
+
+
+class GreenSocket(_GreenSocketBase, metaclass=_GreenSocketType):
     """green's socket, constructed and behaving as eventlet's; ``eventlet.green.socket.socket``
     and the sockets of ``eventlet.listen``/``connect`` and their ``accept()``.
 
