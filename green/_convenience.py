@@ -18,7 +18,15 @@ from green._accept import CLIENT_ERRORS, RESOURCE_ERRORS, AcceptBackoff
 from green.greenpool import GreenPool
 from green.greenthread import GreenThread, getcurrent, kill
 
-__all__ = ["ReuseRandomPortWarning", "StopServe", "connect", "listen", "serve", "wrap_ssl"]
+__all__ = [
+    "ReusePortUnavailableWarning",
+    "ReuseRandomPortWarning",
+    "StopServe",
+    "connect",
+    "listen",
+    "serve",
+    "wrap_ssl",
+]
 
 
 _log = logging.getLogger("green.serve")
@@ -33,6 +41,11 @@ class ReuseRandomPortWarning(Warning):
     may be given the same ephemeral port and share (steal) connections."""
 
 
+class ReusePortUnavailableWarning(Warning):
+    """`listen` was asked for SO_REUSEPORT (``reuse_port=True``) and the kernel refused the
+    option (EINVAL, ENOPROTOOPT): the socket listens without it."""
+
+
 def listen(
     addr: Any,
     family: int = _socket.AF_INET,
@@ -44,14 +57,28 @@ def listen(
 
     `reuse_addr` sets SO_REUSEADDR. `reuse_port` sets SO_REUSEPORT where the platform has it;
     None (the default) means: set it unless the port is 0 (an ephemeral port is never shared);
-    True with port 0 sets it and warns (ReuseRandomPortWarning), as eventlet does.
+    True with port 0 sets it and warns (ReuseRandomPortWarning), as eventlet does; True where
+    the kernel refuses the option warns (ReusePortUnavailableWarning) and goes on without it.
     Raises OSError (e.g. EADDRINUSE) as bind/listen do.
     """
-    sock = _socket.socket(family, _socket.SOCK_STREAM)
+    return _listen(_socket.socket, addr, family, backlog, reuse_addr, reuse_port)
+
+
+def _listen(
+    socket_class: Callable[[int, int], Any],
+    addr: Any,
+    family: int,
+    backlog: int,
+    reuse_addr: bool,
+    reuse_port: bool | None,
+) -> Any:
+    """`listen` with sockets of `socket_class` (the eventlet alias passes its own)."""
+    sock = socket_class(family, _socket.SOCK_STREAM)
     try:
         if reuse_addr and sys.platform != "win32":
             sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
         if family in (_socket.AF_INET, getattr(_socket, "AF_INET6", None)):
+            asked = reuse_port
             if reuse_port is None:
                 reuse_port = addr[1] != 0
             elif reuse_port and addr[1] == 0:
@@ -59,13 +86,21 @@ def listen(
                     "listen() on port 0 with reuse_port=True: another process may get the same "
                     "port with SO_REUSEPORT and share its connections",
                     ReuseRandomPortWarning,
-                    stacklevel=2,
+                    stacklevel=3,
                 )
             if reuse_port and hasattr(_socket, "SO_REUSEPORT"):
                 try:
                     sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEPORT, 1)
-                except OSError:
-                    pass  # some kernels reject it for some families; the bind decides
+                except OSError as error:
+                    # Some kernels define the option and reject it (for some families); the
+                    # bind decides. Only an explicit request is worth a warning.
+                    if asked:
+                        warnings.warn(
+                            f"listen(reuse_port=True): the kernel refused SO_REUSEPORT ({error}); "
+                            "listening without it",
+                            ReusePortUnavailableWarning,
+                            stacklevel=3,
+                        )
         sock.bind(addr)
         sock.listen(backlog)
     except BaseException:
@@ -78,7 +113,12 @@ def connect(addr: Any, family: int = _socket.AF_INET, bind: Any = None) -> _sock
     """A green stream socket connected to `addr`, bound to `bind` first if given.
 
     Raises what `socket.connect` raises (ConnectionRefusedError, ...)."""
-    sock = _socket.socket(family, _socket.SOCK_STREAM)
+    return _connect(_socket.socket, addr, family, bind)  # type: ignore[no-any-return]
+
+
+def _connect(socket_class: Callable[[int, int], Any], addr: Any, family: int, bind: Any) -> Any:
+    """`connect` with a socket of `socket_class` (the eventlet alias passes its own)."""
+    sock = socket_class(family, _socket.SOCK_STREAM)
     try:
         if bind is not None:
             sock.bind(bind)

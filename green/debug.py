@@ -33,6 +33,15 @@ may never come back; it must not call green code.
 
 The environment variable ``GREEN_DEBUG_BLOCKING=<seconds>`` enables the detector for every hub as
 it is created (`green.hubs.get_hub` imports this module only when the variable is set).
+
+*Interrupting* the culprit (``enable_blocking_detector(..., interrupt=True)``, a debugging aid, as
+eventlet's ``hub_blocking_detection`` did with an alarm signal): the watchdog, on noticing a
+stall, sends SIGALRM to the hub's OS thread, which must be the main thread (only it runs Python
+signal handlers). The handler raises `BlockingDetected` in the code that runs there, which
+interrupts a blocking sleep or C call that retries on EINTR, and a busy loop, at once; a C call
+that ignores signals ends first. The handler raises only if the hub still has not turned since
+the stall was noticed and the hub itself is not what runs, so a stall that ended meanwhile
+costs nothing.
 """
 
 from __future__ import annotations
@@ -60,6 +69,7 @@ from green.hubs import get_hub
 from green.hubs.hub import Hub, _default_exception_handler
 
 __all__ = [
+    "BlockingDetected",
     "BlockingReport",
     "blocking_detector_enabled",
     "disable_blocking_detector",
@@ -202,6 +212,10 @@ class _Watched:
         self.suppressed = 0
         self.pending: BlockingReport | None = None
         self.reports = 0
+        # interrupt=True: the hub's iterations when the watchdog signalled a stall, until the
+        # signal handler has seen it.
+        self.interrupt = False
+        self.interrupted_at: int | None = None
 
 
 class _Watchdog:
@@ -283,6 +297,9 @@ class _Watchdog:
             # The main green thread runs; a stall only if it keeps green work waiting.
             if not hub.has_work():
                 return
+        if state.interrupt and running is not hub:
+            state.interrupted_at = progress[0]
+            signal.pthread_kill(state.os_thread, _INTERRUPT_SIGNAL)
         if now - state.last_report < state.report_interval:
             state.suppressed += 1
             return
@@ -375,17 +392,71 @@ def _describe(thread: greenlet | None, hub: Hub) -> str:
     return repr(thread)
 
 
-def enable_blocking_detector(threshold: float = 0.1, report_interval: float = 10.0) -> None:
+class BlockingDetected(RuntimeError):
+    """Raised in a green thread that kept the hub from turning, by a blocking detector enabled
+    with ``interrupt=True``."""
+
+
+_INTERRUPT_SIGNAL = signal.SIGALRM
+# The SIGALRM handler before the detector installed its own, while one is installed.
+_previous_alarm_handler: Any = None
+
+
+def _interrupt(received: int, frame: FrameType | None) -> None:
+    """SIGALRM handler: raise BlockingDetected in the green thread that blocks the hub."""
+    hub = get_hub()
+    state = _watchdog.watched.get(id(hub))
+    if state is None or state.interrupted_at is None:
+        previous = _previous_alarm_handler
+        if callable(previous):  # not ours: the program's own alarm
+            previous(received, frame)
+        return
+    noticed_at, state.interrupted_at = state.interrupted_at, None
+    if noticed_at != hub.iterations or getcurrent() is hub:
+        return  # the stall is over, or the hub itself runs (a callback): nothing to interrupt
+    raise BlockingDetected(f"this green thread kept the hub from turning for more than {state.threshold} s")
+
+
+def enable_blocking_detector(
+    threshold: float = 0.1, report_interval: float = 10.0, *, interrupt: bool = False
+) -> None:
     """Watch the calling OS thread's hub: report when it has not turned for `threshold` seconds.
 
     Each stall is reported once, with how long the hub had been blocked and the stack of the
     green thread that was running (see `set_blocking_report_hook`); at most one report per
     `report_interval` seconds, the stalls in between are counted in the next report. Calling it
     again changes the settings. Raises ValueError for a threshold that is not positive.
+
+    With `interrupt`, each stall also raises `BlockingDetected` in the green thread that blocks
+    (through a SIGALRM handler: only in the main OS thread, ValueError elsewhere; see the module
+    docstring). A debugging aid, as eventlet's ``hub_blocking_detection``: do not leave it on in
+    production, where a report is enough.
     """
+    global _previous_alarm_handler
     if threshold <= 0:
         raise ValueError(f"threshold must be positive, not {threshold!r}")
-    _watch(get_hub(), threshold, report_interval)
+    hub = get_hub()
+    if interrupt and signal.getsignal(_INTERRUPT_SIGNAL) is not _interrupt:
+        # ValueError outside the main OS thread, from the signal module itself.
+        _previous_alarm_handler = signal.signal(_INTERRUPT_SIGNAL, _interrupt)
+    _watch(hub, threshold, report_interval)
+    state = _watchdog.watched[id(hub)]
+    state.interrupt = interrupt
+    if not interrupt:
+        _restore_alarm_handler()
+
+
+def _restore_alarm_handler() -> None:
+    global _previous_alarm_handler
+    if any(state.interrupt for state in _watchdog.watched.values()):
+        return
+    if signal.getsignal(_INTERRUPT_SIGNAL) is _interrupt:
+        previous = _previous_alarm_handler
+        try:
+            signal.signal(_INTERRUPT_SIGNAL, previous if previous is not None else signal.SIG_DFL)
+        except ValueError:
+            return  # not the main OS thread: the main thread's next disable restores it
+        _previous_alarm_handler = None
 
 
 def _watch(hub: Hub, threshold: float, report_interval: float) -> None:
@@ -413,9 +484,12 @@ def disable_blocking_detector() -> None:
         if state is not None and hub.backend is state.backend:
             hub.backend = state.backend.inner
     if state is not None:
+        state.interrupt = False
+        state.interrupted_at = None
         with _watchdog.checking:
             if state.pending is not None:  # a stall that just ended: report it
                 _watchdog.deliver(state, monotonic() - state.since, ongoing=False)
+        _restore_alarm_handler()
     _watchdog.poke()
 
 

@@ -140,6 +140,12 @@ class socket:
     _sock: Any
     _timeout: float | None
 
+    # errno values that `recv` and `recv_into` report as the end of the stream (b"" / 0) instead
+    # of raising. None here: green raises them as the stdlib does (ConnectionResetError after a
+    # reset). A subclass may name some: eventlet's GreenSocket (the alias) reads a reset as EOF,
+    # as eventlet did. Consulted only on the error path, never when a call succeeds.
+    _end_of_stream_errnos: frozenset[int] = frozenset()
+
     def __init__(self, family: int = -1, type: int = -1, proto: int = -1, fileno: int | None = None) -> None:
         # -1 means what it means to the stdlib: AF_INET/SOCK_STREAM/0, or read from `fileno`.
         sock = _RealSocket(family, type, proto, fileno)
@@ -153,14 +159,16 @@ class socket:
         self._expect_wait = False
 
     @classmethod
-    def _from_real(cls, sock: Any, timeout: Any = _INHERIT) -> socket:
+    def _from_real(cls, sock: Any, timeout: Any = _INHERIT, make_nonblocking: bool = True) -> socket:
         """Wrap an existing stdlib socket object (made non-blocking) without duplicating its fd.
 
         The green socket takes its timeout from `sock` unless `timeout` is given.
+        `make_nonblocking` False: the caller says `sock` is in non-blocking mode already.
         """
         self = cls.__new__(cls)
         self._timeout = sock.gettimeout() if timeout is _INHERIT else _check_timeout(timeout)
-        sock.setblocking(False)
+        if make_nonblocking:
+            sock.setblocking(False)
         self._sock = sock
         self._fd = sock.fileno()
         self._io_refs = 0
@@ -333,9 +341,18 @@ class socket:
             except BlockingIOError:
                 if self._timeout == 0.0 or flags & _MSG_DONTWAIT:
                     raise
+            except OSError as error:
+                if error.errno in self._end_of_stream_errnos:
+                    return b""
+                raise
         # The last read had to wait and returned less than asked (a request/response peer):
         # wait first instead of paying for a recv that fails with EAGAIN.
-        data = self._retry(self._sock.recv, (bufsize, flags), False)
+        try:
+            data = self._retry(self._sock.recv, (bufsize, flags), False)
+        except OSError as error:
+            if error.errno in self._end_of_stream_errnos:
+                return b""
+            raise
         self._expect_wait = len(data) < bufsize
         return data
 
@@ -346,7 +363,16 @@ class socket:
         except BlockingIOError:
             if self._timeout == 0.0 or flags & _MSG_DONTWAIT:
                 raise
-        return self._retry(self._sock.recv_into, (buffer, nbytes, flags), False)
+        except OSError as error:
+            if error.errno in self._end_of_stream_errnos:
+                return 0
+            raise
+        try:
+            return self._retry(self._sock.recv_into, (buffer, nbytes, flags), False)
+        except OSError as error:
+            if error.errno in self._end_of_stream_errnos:
+                return 0
+            raise
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
         """Receive a datagram (or bytes) and the sender's address; waits cooperatively."""

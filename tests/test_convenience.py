@@ -48,6 +48,31 @@ def test_listen_warns_about_reuse_port_on_port_zero():
         assert server.getsockopt(gsocket.SOL_SOCKET, gsocket.SO_REUSEPORT)
 
 
+def test_listen_warns_when_the_kernel_refuses_an_asked_reuse_port(monkeypatch):
+    from green._convenience import ReusePortUnavailableWarning
+
+    with gsocket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    real_setsockopt = gsocket.socket.setsockopt
+
+    def refuse_reuse_port(self, level, option, *value):
+        if option == gsocket.SO_REUSEPORT:
+            raise OSError(22, "Invalid argument")
+        return real_setsockopt(self, level, option, *value)
+
+    monkeypatch.setattr(gsocket.socket, "setsockopt", refuse_reuse_port)
+    with pytest.warns(ReusePortUnavailableWarning, match="SO_REUSEPORT"):
+        server = green.listen(("127.0.0.1", port), reuse_port=True)
+    with server:
+        assert not server.getsockopt(gsocket.SOL_SOCKET, gsocket.SO_REUSEPORT)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        green.listen(("127.0.0.1", port)).close()  # the default (None) asks nothing: no warning
+
+
 def test_listen_and_connect_unix(tmp_path):
     path = str(tmp_path / "sock")
     with green.listen(path, family=gsocket.AF_UNIX) as server:

@@ -356,3 +356,46 @@ def test_log_hub_exception_and_restoring_the_default(caplog, capfd):
     green.sleep(0)
     assert "ZeroDivisionError" in capfd.readouterr().err
     green.debug.set_hub_exception_handler(previous)
+
+
+def test_interrupt_raises_in_the_blocking_green_thread(reports):
+    started = time.monotonic()
+
+    def stuck() -> None:
+        _blocking_sleep(30)  # interrupted long before
+
+    before = signal.getsignal(signal.SIGALRM)  # pytest-timeout's, or the default
+    green.debug.enable_blocking_detector(THRESHOLD, interrupt=True)
+    assert signal.getsignal(signal.SIGALRM) is green.debug._interrupt
+    thread = green.spawn(stuck)
+    with pytest.raises(green.debug.BlockingDetected):
+        thread.wait()
+    assert time.monotonic() - started < 20
+    assert isinstance(green.debug.BlockingDetected(), RuntimeError)
+
+    # A busy loop is interrupted too; the hub and the other green threads carry on.
+    def spin() -> None:
+        while True:
+            pass
+
+    with pytest.raises(green.debug.BlockingDetected):
+        green.spawn(spin).wait()
+    green.sleep(0.01)
+    green.debug.disable_blocking_detector()
+    assert signal.getsignal(signal.SIGALRM) is before
+
+
+def test_interrupt_leaves_a_stall_that_ended_and_other_alarms_alone(reports):
+    alarms = []
+    previous = signal.signal(signal.SIGALRM, lambda number, frame: alarms.append(number))
+    try:
+        green.debug.enable_blocking_detector(THRESHOLD, interrupt=True)
+        signal.raise_signal(signal.SIGALRM)  # the program's own alarm reaches its handler
+        assert alarms == [signal.SIGALRM]
+        green.debug.enable_blocking_detector(THRESHOLD)  # interrupt off again: handler restored
+        assert signal.getsignal(signal.SIGALRM) is not green.debug._interrupt
+        green.spawn(blocker).wait()  # reported, not interrupted
+    finally:
+        green.debug.disable_blocking_detector()
+        signal.signal(signal.SIGALRM, previous)
+    assert reports and alarms == [signal.SIGALRM]

@@ -60,8 +60,10 @@ def test_import_eventlet_gives_greens_own_objects() -> None:
         import green, green.socket, green.hubs, green.queue
         assert eventlet.Event is green.Event and eventlet.spawn is green.spawn
         assert eventlet.GreenPool is green.GreenPool and eventlet.Timeout is green.Timeout
-        # eventlet.green.socket: green.socket's objects, greendns's resolver functions.
-        assert eventlet.green.socket.socket is green.socket.socket
+        # eventlet.green.socket: green.socket's objects, greendns's resolver functions; the
+        # socket class is eventlet's GreenSocket, green's with eventlet's constructor.
+        assert issubclass(eventlet.green.socket.socket, green.socket.socket)
+        assert eventlet.green.socket.socket.recv is green.socket.socket.recv
         assert eventlet.green.socket.getaddrinfo is eventlet.support.greendns.getaddrinfo
         # eventlet's queues are green's with eventlet's maxsize (None unbounded, 0 a channel)
         assert issubclass(eventlet.queue.LightQueue, green.queue.LightQueue)
@@ -281,6 +283,155 @@ def test_eventlet_queue_zero_is_a_channel() -> None:
     _passes(done)
 
 
+def test_eventlet_sockets_are_greensockets_with_eventlets_constructor_dict_and_reset() -> None:
+    done = _run(
+        """
+        import fcntl, os, socket as stdsocket, struct
+        import green.compat.eventlet
+        green.compat.eventlet.install()
+        import eventlet, green.socket
+        from eventlet.green import socket
+        from eventlet.greenio import GreenSocket
+        assert socket.socket is GreenSocket and issubclass(GreenSocket, green.socket.socket)
+        listener = eventlet.listen(("127.0.0.1", 0))
+        client = eventlet.connect(listener.getsockname())
+        served, _ = listener.accept()
+        assert type(listener) is type(client) is type(served) is GreenSocket
+        # a __dict__: methods can be replaced on one socket
+        sent = []
+        original_send = served.send
+        def send_three(data, *flags):
+            sent.append(len(data))
+            return original_send(data[:3], *flags)
+        served.send = send_three
+        assert served.makefile("wb", buffering=0).write(b"hello") == 3 and sent == [5]
+        assert client.recv(10) == b"hel"
+        plain = green.socket.socket()
+        assert not hasattr(plain, "__dict__") and isinstance(plain, socket.socket)  # as one class
+        assert type(plain) is green.socket.socket and issubclass(green.socket.socket, socket.socket)
+        plain.close()
+        # eventlet's constructor: wrap an existing socket, leaving its fd mode alone on request
+        real = stdsocket.socket()
+        os.set_blocking(real.fileno(), True)
+        wrapped = socket.socket(real, set_nonblocking=False)
+        assert wrapped.fd is real and not fcntl.fcntl(real.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK
+        assert GreenSocket(real).gettimeout() is None and not real.getblocking()
+        # a reset peer reads as the end of the stream (b"", 0), as under eventlet
+        other_client = eventlet.connect(listener.getsockname())
+        other_served, _ = listener.accept()
+        for sock in (served, other_served):
+            sock.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        assert client.recv(10) == b"" and other_client.recv_into(bytearray(4)) == 0
+        first, second = socket.socketpair()
+        assert type(first) is GreenSocket
+        # GreenPipe.truncate moves the position to the new size, as eventlet's
+        import tempfile
+        from eventlet.greenio import GreenPipe
+        with tempfile.TemporaryDirectory() as directory:
+            with GreenPipe(directory + "/file", "wb+", 1024) as pipe:
+                pipe.write(b"1234567890")
+                pipe.truncate(9)
+                assert pipe.tell() == 9
+                pipe.seek(0)
+                assert pipe.read() == b"123456789"
+        for sock in (listener, client, other_client, wrapped, first, second):
+            sock.close()
+        print("pass")
+        """
+    )
+    _passes(done)
+
+
+@pytest.mark.parametrize("size", ["0", "-1"])
+def test_eventlet_threadpool_size_zero_runs_calls_inline(size: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    code = """
+        import threading, warnings
+        import green.compat.eventlet
+        green.compat.eventlet.install()
+        from eventlet import tpool
+        assert tpool._nthreads == ASKED
+        if ASKED < 0:
+            try:
+                tpool.execute(print, "never")
+            except AssertionError as error:
+                assert "negative" in str(error)
+            else:
+                raise AssertionError("a negative size must fail")
+        else:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                assert tpool.execute(threading.get_ident) == threading.get_ident()  # inline
+                assert tpool.execute(threading.get_ident) == threading.get_ident()
+            assert len(caught) == 1 and "EVENTLET_THREADPOOL_SIZE" in str(caught[0].message)
+        tpool.set_num_threads(2)  # threads again: the pool's
+        assert tpool.execute(threading.get_ident) != threading.get_ident() and tpool._nthreads == 2
+        tpool.killall()
+        print("pass")
+        """.replace("ASKED", size)
+    monkeypatch.setenv("EVENTLET_THREADPOOL_SIZE", size)
+    _passes(_run(code))
+
+
+def test_eventlet_timers_made_by_hand() -> None:
+    done = _run(
+        """
+        import green.compat.eventlet
+        green.compat.eventlet.install()
+        import eventlet
+        from eventlet.hubs import get_hub, timer
+        calls = []
+        first = timer.Timer(0.01, calls.append, "first")
+        twin = first.copy()
+        assert (twin.seconds, twin.tpl, twin.called) == (first.seconds, first.tpl, first.called)
+        assert first.schedule() is first and first.pending
+        cancelled = timer.Timer(0, calls.append, "cancelled").schedule()
+        cancelled.cancel()
+        assert not cancelled.pending
+        get_hub().add_timer(twin)
+        def spawn_local():
+            return timer.LocalTimer(0, calls.append, "local of a dead thread").schedule()
+        local = eventlet.spawn(spawn_local).wait()
+        eventlet.sleep(0.05)
+        assert calls == ["first", "first"], calls
+        assert first.called and not first.pending and not local.pending
+        assert get_hub().get_timers_count() == 0
+        print("pass")
+        """
+    )
+    _passes(done)
+
+
+def test_hub_prevent_multiple_readers_false_warns_and_two_readers_still_fail() -> None:
+    done = _run(
+        """
+        import os, warnings
+        import green.compat.eventlet
+        green.compat.eventlet.install()
+        import eventlet
+        from eventlet import debug, hubs
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            debug.hub_prevent_multiple_readers(False)  # a program's start-up call: no crash
+        assert len(caught) == 1 and caught[0].category is RuntimeWarning, caught
+        read_end, write_end = os.pipe()
+        first = eventlet.spawn(hubs.trampoline, read_end, read=True)
+        eventlet.sleep(0)
+        try:
+            hubs.trampoline(read_end, read=True)
+        except RuntimeError as error:
+            assert str(read_end) in str(error), error
+        else:
+            raise AssertionError("a second reader must fail")
+        os.write(write_end, b"x")
+        first.wait()
+        os.close(read_end); os.close(write_end)
+        print("pass")
+        """
+    )
+    _passes(done)
+
+
 def test_current_thread_in_green_threads_as_under_eventlet() -> None:
     done = _run(
         """
@@ -359,6 +510,8 @@ def test_modules_green_cannot_offer_say_so() -> None:
                 raise AssertionError(name)
         import eventlet.hubs, eventlet.hubs.kqueue
         assert not eventlet.hubs.kqueue.is_available()  # importable everywhere, as in eventlet
+        import eventlet.green.profile, green.profile
+        assert eventlet.green.profile is green.profile  # offered: a profiler for green threads
         for name in ("asyncio", "kqueue"):
             try:
                 eventlet.hubs.use_hub(name)

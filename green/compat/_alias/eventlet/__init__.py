@@ -2,12 +2,17 @@
 
 eventlet's environment variables are read as green's when green's own are not set:
 ``EVENTLET_HUB`` (epolls, poll, selects) as ``GREEN_HUB``, ``EVENTLET_THREADPOOL_SIZE`` as
-``GREEN_THREADPOOL_SIZE``.
+``GREEN_THREADPOOL_SIZE`` (0 and below: see eventlet.tpool).
 """
 
 import os as _os
 
-if _os.environ.get("EVENTLET_THREADPOOL_SIZE") and not _os.environ.get("GREEN_THREADPOOL_SIZE"):
+# A size of 0 or below is eventlet's "no threads" mode, which eventlet.tpool handles itself.
+if (
+    _os.environ.get("EVENTLET_THREADPOOL_SIZE", "").strip().strip("0")
+    and not _os.environ["EVENTLET_THREADPOOL_SIZE"].strip().startswith("-")
+    and not _os.environ.get("GREEN_THREADPOOL_SIZE")
+):
     _os.environ["GREEN_THREADPOOL_SIZE"] = _os.environ["EVENTLET_THREADPOOL_SIZE"]
 
 from greenlet import getcurrent
@@ -28,7 +33,7 @@ from green import (
     spawn_n,
     with_timeout,
 )
-from green._convenience import StopServe, connect, listen
+from green._convenience import StopServe
 from green.timeout import is_timeout, wrap_is_timeout
 
 # The submodules eventlet's own __init__ imports, so `import eventlet; eventlet.queue.Queue` works.
@@ -44,7 +49,7 @@ from . import (  # noqa: F401  (eventlet's __init__ imports these; hubs reads EV
     support,
     timeout,
 )
-from .convenience import serve, wrap_ssl
+from .convenience import connect, listen, serve, wrap_ssl
 from .green import socket as _green_socket  # noqa: F401  (adds eventlet's socket.fd)
 from .patcher import import_patched, monkey_patch
 from .queue import LightQueue, Queue  # eventlet's maxsize: Queue(0) is a channel

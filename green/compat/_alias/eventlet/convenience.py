@@ -1,4 +1,5 @@
-"""eventlet.convenience: listen, connect and StopServe are green's own; `serve` keeps
+"""eventlet.convenience: listen, connect and StopServe are green's own (the sockets are
+eventlet's GreenSocket); `serve` keeps
 eventlet's contract, which differs from green.serve in two ways: the client socket is closed
 when its handler returns, and an exception from a handler (other than StopServe) ends `serve`
 by raising in it, where green.serve prints it and goes on serving.
@@ -16,12 +17,44 @@ from typing import Any, Callable
 
 from greenlet import GreenletExit, getcurrent
 
-from green._convenience import ReuseRandomPortWarning, StopServe, connect, listen
+from green._convenience import (
+    ReusePortUnavailableWarning,
+    ReuseRandomPortWarning,
+    StopServe,
+    _connect,
+    _listen,
+)
 from green._convenience import wrap_ssl as _green_wrap_ssl
 from green.greenpool import GreenPool
 from green.greenthread import GreenThread, kill
 
-__all__ = ["ReuseRandomPortWarning", "StopServe", "connect", "listen", "serve", "wrap_ssl"]
+from .greenio.base import GreenSocket
+
+__all__ = [
+    "ReusePortUnavailableWarning",
+    "ReuseRandomPortWarning",
+    "StopServe",
+    "connect",
+    "listen",
+    "serve",
+    "wrap_ssl",
+]
+
+
+def listen(
+    addr: Any,
+    family: int = _socket.AF_INET,
+    backlog: int = 50,
+    reuse_addr: bool = True,
+    reuse_port: bool | None = None,
+) -> GreenSocket:
+    """green.listen, whose socket is eventlet's GreenSocket (and so are those it accepts)."""
+    return _listen(GreenSocket, addr, family, backlog, reuse_addr, reuse_port)  # type: ignore[no-any-return]
+
+
+def connect(addr: Any, family: int = _socket.AF_INET, bind: Any = None) -> GreenSocket:
+    """green.connect, whose socket is eventlet's GreenSocket."""
+    return _connect(GreenSocket, addr, family, bind)  # type: ignore[no-any-return]
 
 
 def wrap_ssl(sock: Any, *args: Any, **kwargs: Any) -> Any:

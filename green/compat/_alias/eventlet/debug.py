@@ -2,10 +2,11 @@
 
 ``hub_blocking_detection(True, resolution)`` is green's blocking detector (a watchdog OS thread
 that reports, on the ``green.debug`` logger, the stack of a green thread that kept the hub from
-turning for `resolution` seconds; eventlet raised an alarm signal in it instead).
+turning for `resolution` seconds) with ``interrupt=True``: as under eventlet, a RuntimeError
+(``green.debug.BlockingDetected``) is raised in that green thread through SIGALRM.
 ``hub_exceptions(False)`` silences reports of exceptions in timers and unwaited green threads.
 ``hub_prevent_multiple_readers`` is always on in green (two readers of one fd are an error
-naming both), so turning it off raises; ``hub_listener_stacks`` and ``hub_timer_stacks`` are
+naming both), so turning it off only warns; ``hub_listener_stacks`` and ``hub_timer_stacks`` are
 not needed (green's `format_run_info` shows every waiting green thread's stack).
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import linecache
 import re
 import sys
+import warnings
 from typing import Any
 
 from green.debug import (
@@ -55,9 +57,11 @@ def format_hub_timers() -> str:
 
 
 def hub_blocking_detection(state: bool = False, resolution: float = 1) -> None:
-    """Report green threads that keep the hub from turning for `resolution` seconds."""
+    """Interrupt green threads that keep the hub from turning for `resolution` seconds: a
+    RuntimeError (green.debug.BlockingDetected) is raised in them, as eventlet's alarm did
+    (main OS thread only), and the stall is reported with its stack."""
     if state:
-        enable_blocking_detector(threshold=resolution)
+        enable_blocking_detector(threshold=resolution, interrupt=True)
     else:
         disable_blocking_detector()
 
@@ -84,9 +88,17 @@ def hub_timer_stacks(state: bool = False) -> None:
 
 
 def hub_prevent_multiple_readers(state: bool = True) -> None:
-    """green always refuses a second reader (or writer) of one fd; ``state=False`` raises."""
+    """green always refuses a second reader (or writer) of one fd: a second green thread that
+    waits to read an fd another one waits on raises RuntimeError naming both. ``state=False``
+    cannot turn that off; it warns (RuntimeWarning) so that a program calling it at start-up
+    still starts, and fails only if two readers ever meet."""
     if not state:
-        raise RuntimeError("green's hub never allows two green threads to read one fd at once")
+        warnings.warn(
+            "hub_prevent_multiple_readers(False) has no effect: green's hub never lets two green "
+            "threads wait to read (or write) one fd at once; the second raises RuntimeError",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 class Spew:

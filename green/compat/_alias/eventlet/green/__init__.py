@@ -5,7 +5,7 @@ modules themselves: ``eventlet.green.ssl is green.ssl``. ``eventlet.green.socket
 green.socket's objects but resolves names with eventlet's greendns. Higher-level stdlib modules
 (http.client, urllib.request, socketserver, ftplib, threading, ...) are private copies imported
 with green's modules in place of their blocking dependencies, as eventlet's were. Modules green
-has no counterpart for (zmq, OpenSSL, profile) raise ImportError saying so.
+has no counterpart for (zmq, OpenSSL) raise ImportError saying so.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
-"""eventlet.green.profile has no green counterpart."""
+"""eventlet.green.profile: green.profile itself (the stdlib's profiler with one call stack per
+green thread)."""
 
-from . import _unsupported
+import green.profile
 
-raise _unsupported(__name__, "eventlet's per-green-thread profiler has no counterpart in green")
+from . import _become
+
+_become(__name__, green.profile)

@@ -6,7 +6,10 @@ socket class and functions) except for its resolver functions: ``getaddrinfo``,
 which ask the replaceable ``greendns.resolver`` (hosts file first, then the nameservers), and
 ``create_connection`` resolves with that getaddrinfo. ``green.socket`` itself keeps green's own
 resolver, and so does this module under ``EVENTLET_NO_GREENDNS=yes`` (eventlet then used the C
-library's). Its sockets also answer eventlet's ``fd``: the real non-blocking socket underneath.
+library's). Its socket class (and that of socketpair, fromfd, create_connection) is eventlet's
+``GreenSocket``, green's socket with eventlet's constructor, a ``__dict__`` and a reset read as
+the end of the stream; green.socket's sockets also answer eventlet's ``fd``: the real
+non-blocking socket underneath.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ import os
 from typing import Any
 
 import green.socket as _green_socket
+from green._stdlib import original as _original
 
 from . import _socket_names
 
 globals().update(_socket_names())
 __all__ = list(_green_socket.__all__)
 
+from ..greenio.base import GreenSocket as _GreenSocket  # noqa: E402
 from ..support import greendns as _greendns  # noqa: E402 (after the socket names it builds on)
 
 # EVENTLET_NO_GREENDNS=yes turned greendns off in eventlet (its sockets then resolved with the
@@ -40,6 +45,21 @@ def _real_socket(sock: Any) -> object:
 if not hasattr(_green_socket.socket, "fd"):
     _green_socket.socket.fd = property(_real_socket)  # type: ignore[attr-defined]
 
+# The socket class is eventlet's GreenSocket: green's socket with eventlet's constructor, a
+# __dict__ and a reset read as the end of the stream (see eventlet.greenio.base).
+socket = SocketType = _GreenSocket
+
+
+def socketpair(family: Any = None, type: int = _green_socket.SOCK_STREAM, proto: int = 0) -> tuple[Any, Any]:
+    """Two connected GreenSockets (AF_UNIX by default, as the stdlib)."""
+    first, second = _original("socket").socketpair(family, type, proto)
+    return _GreenSocket._from_real(first), _GreenSocket._from_real(second)
+
+
+def fromfd(fd: int, family: int, type: int, proto: int = 0) -> Any:
+    """A GreenSocket on a duplicate of `fd` (the original fd stays open)."""
+    return _GreenSocket(family, type, proto, os.dup(fd))
+
 
 def create_connection(
     address: tuple[Any, Any],
@@ -54,7 +74,7 @@ def create_connection(
     host, port = address
     errors: list[OSError] = []
     for family, kind, proto, _, target in getaddrinfo(host, port, 0, _green_socket.SOCK_STREAM):
-        sock = _green_socket.socket(family, kind, proto)
+        sock = _GreenSocket(family, kind, proto)
         try:
             if timeout is not _green_socket._GLOBAL_DEFAULT_TIMEOUT:  # type: ignore[attr-defined]
                 sock.settimeout(timeout)

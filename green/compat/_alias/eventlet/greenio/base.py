@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import socket as _stdlib_socket
 from typing import Any
 
 from green.socket import socket as _GreenSocketBase
@@ -24,21 +25,52 @@ def set_nonblocking(fd: Any) -> None:
 SOCKET_CLOSED = {errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN, errno.EBADF}
 
 
-class GreenSocket(_GreenSocketBase):
-    """green's socket, constructed as eventlet's: ``GreenSocket(family, type, proto)`` or
-    ``GreenSocket(existing_socket)``, which wraps that socket (real or green) without
-    duplicating its fd. Every method is green.socket.socket's own."""
+class _GreenSocketType(type):
+    """GreenSocket's metaclass: every green socket (class) counts as a GreenSocket for isinstance
+    (issubclass), also those that green.socket and the patched stdlib make (under eventlet they
+    were one class)."""
 
-    __slots__ = ()
+    def __instancecheck__(cls, instance: Any) -> bool:
+        if cls is GreenSocket:
+            return isinstance(instance, _GreenSocketBase)
+        return super().__instancecheck__(instance)
 
-    def __new__(cls, family: Any = -1, *args: Any, **kwargs: Any) -> GreenSocket:
+    def __subclasscheck__(cls, subclass: Any) -> bool:
+        if cls is GreenSocket:
+            return issubclass(subclass, _GreenSocketBase)
+        return super().__subclasscheck__(subclass)
+
+
+class GreenSocket(_GreenSocketBase, metaclass=_GreenSocketType):
+    """green's socket, constructed and behaving as eventlet's; ``eventlet.green.socket.socket``
+    and the sockets of ``eventlet.listen``/``connect`` and their ``accept()``.
+
+    Every method is green.socket.socket's own; three things are eventlet's:
+
+    - ``GreenSocket(family, type, proto)`` or ``GreenSocket(existing_socket)``, which wraps that
+      socket (real or green) without duplicating its fd, with its timeout or, if it has none
+      (blocking or non-blocking), ``socket.getdefaulttimeout()``. ``set_nonblocking=False``
+      says the fd is in non-blocking mode already: it is left as it is (eventlet's contract;
+      a blocking fd would then block the whole OS thread).
+    - instances have a ``__dict__``: programs (and eventlet's tests) replace methods on one
+      socket (``sock.send = ...``). green.socket.socket has ``__slots__``, as the stdlib's.
+    - ``recv``/``recv_into`` after the peer reset the connection return ``b""``/0 (the end of
+      the stream), where the stdlib and green raise ConnectionResetError: eventlet read
+      ECONNRESET, ESHUTDOWN and EPIPE so, and code written for it loops until ``b""``.
+    """
+
+    _end_of_stream_errnos = frozenset({errno.ECONNRESET, errno.ESHUTDOWN, errno.EPIPE})
+
+    def __new__(
+        cls, family: Any = -1, *args: Any, set_nonblocking: bool = True, **kwargs: Any
+    ) -> GreenSocket:
         if isinstance(family, int):
             return super().__new__(cls)
-        if isinstance(family, _GreenSocketBase):
-            return cls._from_real(family._sock, family.gettimeout())  # type: ignore[return-value]
-        return cls._from_real(family)  # type: ignore[return-value]
+        timeout = family.gettimeout() or _stdlib_socket.getdefaulttimeout()
+        real = family._sock if isinstance(family, _GreenSocketBase) else family
+        return cls._from_real(real, timeout, set_nonblocking)  # type: ignore[return-value]
 
-    def __init__(self, family: Any = -1, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, family: Any = -1, *args: Any, set_nonblocking: bool = True, **kwargs: Any) -> None:
         if isinstance(family, int):
             super().__init__(family, *args, **kwargs)
 
@@ -77,9 +109,12 @@ class _GreenFileIO(io.RawIOBase):
         return os.lseek(self._fd, offset, whence)
 
     def truncate(self, size: int | None = None) -> int:
+        # eventlet's GreenPipe moves the position to the new size (the stdlib's files leave it
+        # where it was, past the end after a shrink).
         if size is None:
             size = self.seek(0, os.SEEK_CUR)
         os.ftruncate(self._fd, size)
+        self.seek(size)
         return size
 
     def readinto(self, buffer: Any) -> int:
@@ -116,7 +151,8 @@ def GreenPipe(
     closefd: bool = True,
 ) -> Any:
     """Open a pipe end (an fd, a file object, or a path) as a file whose reads and writes park
-    only the calling green thread; the same arguments as `open`."""
+    only the calling green thread; the same arguments as `open`. As eventlet's, ``truncate(n)``
+    also moves the position to `n`."""
     if isinstance(name, int):
         fd = name
     elif hasattr(name, "fileno"):
