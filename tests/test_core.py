@@ -33,12 +33,16 @@ needs_core = pytest.mark.skipif(not _built(), reason="green/_core.c is not built
 
 
 @needs_core
-def test_the_environment_chooses_the_path():
-    code = "from green._waiter import Waiter; import green.hubs.hub as h; print(Waiter.__mro__[1].__module__, type(h._Turn))"
+def test_the_environment_chooses_the_path(tmp_path):
+    code = "from green._waiter import Waiter; print(Waiter.__mro__[1].__module__)"
     environment = {key: value for key, value in os.environ.items() if key != "GREEN_PURE"}
-    compiled = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True)
+    # Run elsewhere than the source tree, whose green/ (without the built core, in a tox run)
+    # would come first on the child's path: the child must import the green this run imported.
+    environment["PYTHONPATH"] = os.path.dirname(os.path.dirname(green.__file__))
+    run = {"env": environment, "capture_output": True, "text": True, "cwd": tmp_path}
+    compiled = subprocess.run([sys.executable, "-c", code], **run)  # type: ignore[call-overload]
     environment["GREEN_PURE"] = "1"
-    pure = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True)
+    pure = subprocess.run([sys.executable, "-c", code], **run)  # type: ignore[call-overload]
     assert compiled.stdout.split()[0] == "green._core", compiled.stderr
     assert pure.stdout.split()[0] == "builtins", pure.stderr  # object: the pure class's base
 
