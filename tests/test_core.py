@@ -8,8 +8,8 @@ import gc
 import os
 import subprocess
 import sys
-import threading
 import weakref
+from typing import Any
 
 import pytest
 from greenlet import GreenletExit
@@ -17,6 +17,7 @@ from greenlet import GreenletExit
 import green
 from green import _waiter
 from green._compiled import core
+from green._stdlib import original
 from green.hubs import get_hub
 from green.hubs.hub import BlockingInHubError
 
@@ -28,6 +29,8 @@ def _built() -> bool:
         return False
     return True
 
+
+_real_thread = original("_thread")
 
 needs_core = pytest.mark.skipif(not _built(), reason="green/_core.c is not built (no C compiler at install)")
 
@@ -162,33 +165,65 @@ def test_waiting_inside_the_hub_is_refused():
     assert len(errors) == 1
 
 
+def _in_os_thread(function: Any) -> Any:
+    # A real OS thread (the original _thread: under monkey-patching, threading starts green ones);
+    # returns a real lock that is released when `function` has returned.
+    done = _real_thread.allocate_lock()
+    done.acquire()
+
+    def run() -> None:
+        try:
+            function()
+        finally:
+            done.release()
+
+    _real_thread.start_new_thread(run, ())
+    return done
+
+
 def test_a_wake_up_from_another_os_thread_reaches_a_parked_green_thread():
     waiter = _waiter.Waiter()
+    go = _real_thread.allocate_lock()
+    go.acquire()
+
+    started = _real_thread.allocate_lock()
+    started.acquire()
+
+    def wake() -> None:
+        started.release()
+        go.acquire()
+        waiter.wake("from afar")
+
+    # The OS thread runs before the green thread parks: its wait then holds a reference on the
+    # hub, which sleeps in poll instead of reporting a deadlock (see green._waiter).
+    done = _in_os_thread(wake)
+    started.acquire()
     thread = green.spawn(waiter.wait)
     green.sleep(0)
-    other = threading.Thread(target=waiter.wake, args=("from afar",))
-    other.start()
+    go.release()
     assert thread.wait() == "from afar"
-    other.join()
+    done.acquire()
 
 
 def test_a_plain_os_thread_blocks_on_a_real_lock():
     results: list[object] = []
     waiters: list[_waiter.Waiter] = []
-    made = threading.Event()
+    made = _real_thread.allocate_lock()
+    made.acquire()
 
     def plain() -> None:
         waiter = _waiter.Waiter()
         waiters.append(waiter)
-        made.set()
+        made.release()
         results.append(waiter.wait())
 
-    other = threading.Thread(target=plain)
-    other.start()
-    made.wait()
-    assert waiters[0].hub is None
-    waiters[0].wake("released")
-    other.join()
+    done = _in_os_thread(plain)
+    made.acquire()
+    try:
+        assert waiters[0].hub is None
+    finally:
+        waiters[0].wake("released")
+        done.acquire()
     assert results == ["released"]
 
 
