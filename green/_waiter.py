@@ -25,6 +25,15 @@ reported.
 An OS thread that has no hub and is not the main thread (a worker of tpool or of a C
 extension, a plain thread that never ran green code) does not get a hub just to wait: it blocks
 on a real lock that the waker releases, as the stdlib would, with no poll and no busy loop.
+
+The compiled core
+-----------------
+When green/_core.c is built (and GREEN_PURE=1 is not set), `Waiter` is a subclass of
+``green._core.Waiter``: __init__, wait, wake and throw run in C, with the same slots and the
+same decisions as the Python class below, which stays the reference (and runs otherwise). The
+rare paths stay Python and are shared: the C methods call `_block`, `_wait_referenced`,
+`_wait_timed`, `_schedule` and `_leave_queue` of the subclass, and `_no_hub` for a Waiter made
+where no hub exists yet.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from typing import Any
 
 from greenlet import getcurrent, greenlet
 
+from green._compiled import core as _core
 from green._stdlib import original
 from green.hubs import _state as _hub_state
 from green.hubs import get_hub
@@ -196,3 +206,43 @@ class Waiter:
         if waiting is not None and not self.woken:
             self.greenlet = None
             waiting.switch(TIMED_OUT)
+
+
+def _no_hub(waiter: Any) -> Hub | None:
+    # A Waiter made where this OS thread has no hub yet (the compiled __init__'s rare path): the
+    # main thread gets its hub; a plain OS thread waits on a real lock (see the module docstring).
+    if _real_get_ident() == _main_ident:
+        return get_hub()
+    waiter._blocker = _allocate_real_lock()
+    waiter._blocker.acquire()
+    return None
+
+
+def _wait_timed(waiter: Any, hub: Hub, timeout: float) -> Any:
+    # The compiled wait's timed half (the Python `wait` inlines it).
+    timer = hub.call_later(timeout, waiter._expire)
+    try:
+        return hub.park()
+    finally:
+        timer.cancel()
+
+
+PureWaiter = Waiter
+
+if _core is not None:
+
+    class Waiter(_core.Waiter):  # type: ignore[no-redef]
+        """One parked green thread, resumed at most once (the compiled core's; see the module
+        docstring)."""
+
+        __slots__ = ()
+
+        _wait_referenced = PureWaiter._wait_referenced
+        _leave_queue = PureWaiter._leave_queue
+        _block = PureWaiter._block
+        _schedule = PureWaiter._schedule
+        _resume = PureWaiter._resume
+        _expire = PureWaiter._expire
+        _wait_timed = _wait_timed
+
+    _core.configure(_hub_state, _no_hub, BlockingInHubError, _real_count, globals())  # type: ignore[has-type]

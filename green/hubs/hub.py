@@ -74,6 +74,7 @@ from typing import Any, Callable, Protocol
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
+from green._compiled import core as _core
 from green._greenlets import root_of
 from green._stdlib import original
 
@@ -228,7 +229,7 @@ class Hub(greenlet):
         # scheduling costs what appending to the deque costs.
         self.schedule: Callable[[tuple[Callable[..., Any], tuple]], None] = self._ready.append
         self.schedule_first: Callable[[tuple[Callable[..., Any], tuple]], None] = self._ready.appendleft
-        self._turn = _Turn()
+        self._turn = _Turn() if _core is None else _core.Turn(_DIRECT_WAKEUPS)
         self._timers: list[tuple[float, int, Timer]] = []
         self._timer_sequence = itertools.count()
         self._cancelled_timers = 0
@@ -420,7 +421,10 @@ class Hub(greenlet):
     def _make_park(self) -> Callable[[], Any]:
         # `park` is a closure over the hub's ready queue, turn and timers: the fast path of every
         # wait reads no attribute of the hub (each would be a probe of the greenlet's instance
-        # dict). `hub.park()` is the call.
+        # dict). `hub.park()` is the call. The compiled core's Park (green/_core.c) makes the
+        # same decisions in C on the same objects.
+        if _core is not None:
+            return _core.Park(self, self._ready, self._turn, self._timers, self._fds, monotonic)  # type: ignore[no-any-return]
         hub = self
         ready = self._ready
         turn = self._turn

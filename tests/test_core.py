@@ -1,0 +1,251 @@
+"""The compiled core (green/_core.c): used when built, not with GREEN_PURE=1, and the same as the
+Python code it replaces where the rest of the suite would not notice a difference (references
+dropped, exceptions through its paths, kills while parked, wake-ups from other OS threads)."""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+import weakref
+from typing import Any
+
+import pytest
+from greenlet import GreenletExit
+
+import green
+from green import _waiter
+from green._compiled import core
+from green._stdlib import original
+from green.hubs import get_hub
+from green.hubs.hub import BlockingInHubError
+
+
+def _built() -> bool:
+    try:
+        import green._core  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+_real_thread = original("_thread")
+
+
+def _require_core() -> None:
+    if _built():
+        return
+    reason = "green/_core.c is not built (no C compiler or Python headers at install)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}; CI=true: the compiled core must be tested", pytrace=False)
+    pytest.skip(reason)
+
+
+def test_the_environment_chooses_the_path(tmp_path):
+    _require_core()
+    code = "from green._waiter import Waiter; print(Waiter.__mro__[1].__module__)"
+    environment = {key: value for key, value in os.environ.items() if key != "GREEN_PURE"}
+    # Run elsewhere than the source tree, whose green/ (without the built core, in a tox run)
+    # would come first on the child's path: the child must import the green this run imported.
+    environment["PYTHONPATH"] = os.path.dirname(os.path.dirname(green.__file__))
+    run = {"env": environment, "capture_output": True, "text": True, "cwd": tmp_path}
+    compiled = subprocess.run([sys.executable, "-c", code], **run)  # type: ignore[call-overload]
+    environment["GREEN_PURE"] = "1"
+    pure = subprocess.run([sys.executable, "-c", code], **run)  # type: ignore[call-overload]
+    assert compiled.stdout.split()[0] == "green._core", compiled.stderr
+    assert pure.stdout.split()[0] == "builtins", pure.stderr  # object: the pure class's base
+
+
+def test_this_run_uses_the_path_its_environment_asks_for():
+    if os.environ.get("GREEN_PURE") == "1" or not _built():
+        assert core is None and _waiter.Waiter is _waiter.PureWaiter
+    else:
+        assert core is not None and issubclass(_waiter.Waiter, core.Waiter)
+        assert type(get_hub().park) is core.Park
+
+
+def test_a_hand_off_keeps_no_reference_to_its_value():
+    queue = green.Queue()
+
+    class Item:
+        pass
+
+    item = Item()
+    alive = weakref.ref(item)
+    thread = green.spawn(queue.get)
+    green.sleep(0)
+    queue.put(item)
+    assert thread.wait() is item
+    del item, thread
+    gc.collect()
+    assert alive() is None
+
+
+def test_reference_counts_are_stable_over_many_hand_offs():
+    ping, pong = green.Queue(), green.Queue()
+    token = object()
+
+    def echo(rounds: int) -> None:
+        for _ in range(rounds):
+            pong.put(ping.get())
+
+    def run(rounds: int) -> None:
+        thread = green.spawn(echo, rounds)
+        for _ in range(rounds):
+            ping.put(token)
+            assert pong.get() is token
+        thread.wait()
+
+    run(100)
+    before = sys.getrefcount(token), sys.getrefcount(None), sys.getrefcount(True)
+    run(5_000)
+    after = sys.getrefcount(token), sys.getrefcount(None), sys.getrefcount(True)
+    assert after[0] == before[0]
+    # None and True are shared by everything: a leak of one per hand-off would show as thousands.
+    assert abs(after[1] - before[1]) < 100 and abs(after[2] - before[2]) < 100
+
+
+def test_an_exception_thrown_into_a_parked_waiter_comes_out_of_wait():
+    waiter = _waiter.Waiter()
+    outcome: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            waiter.wait()
+        except KeyError as error:
+            outcome.append(error)
+
+    thread = green.spawn(wait)
+    green.sleep(0)
+    error = KeyError("thrown")
+    waiter.throw(error)
+    waiter.throw(ValueError("only the first wake-up counts"))
+    waiter.wake("nor this one")
+    thread.wait()
+    assert outcome == [error] and waiter.woken and waiter.exception is error
+
+
+def test_a_green_thread_killed_while_parked_forgets_its_waiter():
+    waiter = _waiter.Waiter()
+    thread = green.spawn(waiter.wait)
+    green.sleep(0)
+    assert waiter.greenlet is thread
+    thread.kill()
+    assert thread.dead and waiter.greenlet is None and not waiter.woken
+    waiter.wake("too late")  # nobody parked: a harmless no-op through the hub
+    green.sleep(0)
+
+
+def test_a_timed_wait_times_out_and_a_wake_up_after_it_is_ignored():
+    waiter = _waiter.Waiter()
+    assert waiter.wait(0.001) is _waiter.TIMED_OUT
+    waiter.wake(1)
+    assert waiter.greenlet is None
+
+
+def test_wait_and_wake_take_their_arguments_by_keyword_too():
+    waiter = _waiter.Waiter(hub=get_hub())
+    thread = green.spawn(waiter.wait, timeout=None)
+    green.sleep(0)
+    waiter.wake(value="by keyword")
+    assert thread.wait() == "by keyword"
+    with pytest.raises(TypeError):
+        waiter.wait(1, 2)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        waiter.wake(other=1)  # type: ignore[call-arg]
+
+
+def test_waiting_inside_the_hub_is_refused():
+    hub = get_hub()
+    waiter = _waiter.Waiter()
+    errors: list[BaseException] = []
+
+    def in_hub() -> None:
+        try:
+            waiter.wait()
+        except BlockingInHubError as error:
+            errors.append(error)
+
+    hub.call_soon(in_hub)
+    green.sleep(0)
+    assert len(errors) == 1
+
+
+def _in_os_thread(function: Any) -> Any:
+    # A real OS thread (the original _thread: under monkey-patching, threading starts green ones);
+    # returns a real lock that is released when `function` has returned.
+    done = _real_thread.allocate_lock()
+    done.acquire()
+
+    def run() -> None:
+        try:
+            function()
+        finally:
+            done.release()
+
+    _real_thread.start_new_thread(run, ())
+    return done
+
+
+def test_a_wake_up_from_another_os_thread_reaches_a_parked_green_thread():
+    waiter = _waiter.Waiter()
+    go = _real_thread.allocate_lock()
+    go.acquire()
+
+    started = _real_thread.allocate_lock()
+    started.acquire()
+
+    def wake() -> None:
+        started.release()
+        go.acquire()
+        waiter.wake("from afar")
+
+    # The OS thread runs before the green thread parks: its wait then holds a reference on the
+    # hub, which sleeps in poll instead of reporting a deadlock (see green._waiter).
+    done = _in_os_thread(wake)
+    started.acquire()
+    thread = green.spawn(waiter.wait)
+    green.sleep(0)
+    go.release()
+    assert thread.wait() == "from afar"
+    done.acquire()
+
+
+def test_a_plain_os_thread_blocks_on_a_real_lock():
+    results: list[object] = []
+    waiters: list[_waiter.Waiter] = []
+    made = _real_thread.allocate_lock()
+    made.acquire()
+
+    def plain() -> None:
+        waiter = _waiter.Waiter()
+        waiters.append(waiter)
+        made.release()
+        results.append(waiter.wait())
+
+    done = _in_os_thread(plain)
+    made.acquire()
+    try:
+        assert waiters[0].hub is None
+    finally:
+        waiters[0].wake("released")
+        done.acquire()
+    assert results == ["released"]
+
+
+def test_greenlet_exit_thrown_by_kill_is_not_swallowed_by_the_park():
+    event = green.Event()
+    reached: list[str] = []
+
+    def parked() -> None:
+        try:
+            event.wait()
+        except GreenletExit:
+            reached.append("exit")
+            raise
+
+    thread = green.spawn(parked)
+    green.sleep(0)
+    thread.kill()
+    assert reached == ["exit"] and thread.dead
