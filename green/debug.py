@@ -398,6 +398,10 @@ class BlockingDetected(RuntimeError):
 
 
 _INTERRUPT_SIGNAL = signal.SIGALRM
+# The interrupt must run where the blocking code runs, as the interpreter delivers it: the real
+# signal module, not a green one that monkey_patch() may have put in place of `signal.signal`
+# (green's handlers run later, in the hub, which is what a stall keeps from happening).
+_real_signal = original("signal")
 # The SIGALRM handler before the detector installed its own, while one is installed.
 _previous_alarm_handler: Any = None
 
@@ -436,9 +440,9 @@ def enable_blocking_detector(
     if threshold <= 0:
         raise ValueError(f"threshold must be positive, not {threshold!r}")
     hub = get_hub()
-    if interrupt and signal.getsignal(_INTERRUPT_SIGNAL) is not _interrupt:
+    if interrupt and _real_signal.getsignal(_INTERRUPT_SIGNAL) is not _interrupt:
         # ValueError outside the main OS thread, from the signal module itself.
-        _previous_alarm_handler = signal.signal(_INTERRUPT_SIGNAL, _interrupt)
+        _previous_alarm_handler = _real_signal.signal(_INTERRUPT_SIGNAL, _interrupt)
     _watch(hub, threshold, report_interval)
     state = _watchdog.watched[id(hub)]
     state.interrupt = interrupt
@@ -450,10 +454,10 @@ def _restore_alarm_handler() -> None:
     global _previous_alarm_handler
     if any(state.interrupt for state in _watchdog.watched.values()):
         return
-    if signal.getsignal(_INTERRUPT_SIGNAL) is _interrupt:
+    if _real_signal.getsignal(_INTERRUPT_SIGNAL) is _interrupt:
         previous = _previous_alarm_handler
         try:
-            signal.signal(_INTERRUPT_SIGNAL, previous if previous is not None else signal.SIG_DFL)
+            _real_signal.signal(_INTERRUPT_SIGNAL, previous if previous is not None else signal.SIG_DFL)
         except ValueError:
             return  # not the main OS thread: the main thread's next disable restores it
         _previous_alarm_handler = None
