@@ -407,6 +407,16 @@ class _Reading(_Writing):
                     self._wait(True)
                     if server.stopping:
                         return False
+                    if self.hub.clock() > self.deadline:
+                        # Past the keep-alive deadline, before the sweeper (a few times a
+                        # timeout) got to it: the request that woke us is not served. It is
+                        # read (and dropped) so that the close is a FIN the client reads as
+                        # the end of the connection, not a reset for unread data.
+                        try:
+                            self.sock.recv(RECEIVE_SIZE)
+                        except OSError:
+                            pass
+                        return False
                 if not self._receive():
                     return False
                 if self.phase == _IDLE and not requests:

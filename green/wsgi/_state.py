@@ -74,10 +74,10 @@ class _ConnectionState:
         self.status_code: str | int = 0
         if type(address) is tuple:
             host, port = address[0], str(address[1])
-        else:
-            host, port = "", ""
+        else:  # a Unix socket's peer: no address
+            host, port = server.unix_remote_addr, ""
         self.environ_template = dict(server.base_environ, REMOTE_ADDR=host, REMOTE_PORT=port)
-        self.peer = f"{host}:{port}" if port else "local client"
+        self.peer = f"{host}:{port}" if port else (host or "local client")
 
     def _wait(self, readable: bool) -> None:
         """Park until the socket is ready; raises _Expired when the sweeper ends the wait."""

@@ -21,8 +21,19 @@ timeouts); how eventlet's arguments map onto it:
   (green.wsgi.Server.stop without a deadline) and ``server()`` returns, as in eventlet.
 * A listening socket wrapped with ``eventlet.wrap_ssl(..., server_side=True)`` serves TLS with
   that socket's SSLContext.
-* ``minimum_chunk_size`` and ``capitalize_response_headers`` are accepted and change nothing:
-  green sends each write as it comes and headers as given.
+* eventlet's response habits are green.wsgi options the alias turns on:
+  ``minimum_chunk_size`` (default 4096; ``environ["eventlet.minimum_write_chunk_size"]``
+  overrides it per request) gathers a response iterable's pieces into writes of that size, so
+  an error before the first write still becomes a 500, and such a response goes out chunked;
+  str pieces are encoded as ASCII (``encode_str``); ``capitalize_response_headers`` (default
+  True); a request saying ``Connection: keep-alive`` is answered with ``Connection: keep-alive``
+  and ``Keep-Alive: timeout=N`` (``announce_keepalive``); ``environ["headers_raw"]``.
+* Error responses are eventlet's (green.wsgi's ``error_response``): a too long header line or
+  too large headers get eventlet's ``HTTP/1.0 400 Header Line Too Long`` / ``Headers Too
+  Large``, a too long request line ``HTTP/1.0 414``, a 500 has the traceback as its body with
+  ``debug`` and an empty one without; a request head that stalls past ``socket_timeout`` gets
+  no response, the connection just closes. Other refusals (400, 413, 505, ...) are green's.
+* On a Unix socket, SERVER_NAME and REMOTE_ADDR are ``"unix"``, as in eventlet.
 * ``environ["wsgi.input"]`` has eventlet's 100 Continue API (``set_hundred_continue_response_headers``,
   ``send_hundred_continue_response``); a body that is malformed or that the client stops sending
   raises `ChunkReadError` from its reads (green.wsgi.BodyError: a ValueError and an OSError).
@@ -35,12 +46,14 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import time
 from email.utils import formatdate
 from typing import Any
 
 from green.wsgi import ALREADY_HANDLED, BodyError, HTTPError, Server
+from green.wsgi._protocol import _error_response as _green_error_response
 
 __all__ = [
     "ALREADY_HANDLED",
@@ -134,6 +147,25 @@ def _log_request(logger: logging.Logger, log_format: str, forwarded_for: bool) -
     return log_request
 
 
+def _error_response(status: int, reason: str, detail: str) -> bytes:
+    """green.wsgi's ``error_response`` hook giving eventlet's error responses."""
+    if status == 431:
+        words = b"Header Line Too Long" if reason == "header line too long" else b"Headers Too Large"
+        return b"HTTP/1.0 400 %b\r\nConnection: close\r\nContent-length: 0\r\n\r\n" % words
+    if status == 414:
+        return b"HTTP/1.0 414 Request URI Too Long\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    if status == 408:
+        return b""  # eventlet's socket timeout closes the connection without a response
+    if status == 500:
+        body = detail.encode("utf-8", "replace")
+        return (
+            b"HTTP/1.1 500 Internal Server Error\r\nContent-type: text/plain\r\nContent-length: %d\r\n"
+            b"Date: %b\r\nConnection: close\r\n\r\n%b"
+            % (len(body), format_date_time(time.time()).encode("ascii"), body)
+        )
+    return _green_error_response(status, reason, detail)
+
+
 def _socket_name(sock: Any) -> str:
     scheme = "https" if getattr(sock, "server_side", False) else "http"
     name = sock.getsockname()
@@ -179,7 +211,17 @@ def server(
         "environ": environ,
         "eventlet_environ": True,
         "require_host": False,
+        "capitalize_response_headers": capitalize_response_headers,
+        "minimum_chunk_size": max(
+            1, MINIMUM_CHUNK_SIZE if minimum_chunk_size is None else minimum_chunk_size
+        ),
+        "encode_str": True,
+        "announce_keepalive": True,
+        "error_response": _error_response,
+        "unix_remote_addr": "unix",
     }
+    if getattr(sock, "family", None) == socket.AF_UNIX:
+        options["environ"] = {"SERVER_NAME": "unix", **(environ or {})}
     if custom_pool is not None:
         options["max_connections"] = custom_pool.size
     elif max_size is not None:
