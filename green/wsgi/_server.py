@@ -421,7 +421,10 @@ class Server:
         fd = sock.fileno()
         hub = self.hub
         try:
-            tls = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            if getattr(sock, "do_handshake", None) is not None:
+                tls = sock  # accepted from a TLS listener (eventlet's process_request): already wrapped
+            else:
+                tls = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
             # Non-blocking whatever the context's class (a green.ssl context gives green sockets
             # that would otherwise wait on their own): the server does its own waiting.
             tls.settimeout(0.0)

@@ -16,7 +16,9 @@ timeouts); how eventlet's arguments map onto it:
   keep-alive off, a number is the idle timeout; ``max_http_version="HTTP/1.0"`` also turns it off;
   ``url_length_limit`` -> ``max_request_line``; ``socket_timeout`` -> ``io_timeout`` and
   ``header_timeout`` (every read of the connection waits at most that long, as in eventlet).
-* ``server_event`` receives the green.wsgi.Server.
+* ``server_event`` receives the server: ``eventlet.wsgi.Server``, a green.wsgi.Server built from
+  eventlet's arguments, which also serves one connection the caller accepted
+  (``process_request([address, socket, STATE_IDLE])``).
 * Killing the server's green thread with KeyboardInterrupt or SystemExit stops it gracefully
   (green.wsgi.Server.stop without a deadline) and ``server()`` returns, as in eventlet.
 * A listening socket wrapped with ``eventlet.wrap_ssl(..., server_side=True)`` serves TLS with
@@ -46,13 +48,14 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
+import socket as _socket_module
 import sys
 import time
 from email.utils import formatdate
 from typing import Any
 
-from green.wsgi import ALREADY_HANDLED, BodyError, HTTPError, Server
+from green.wsgi import ALREADY_HANDLED, BodyError, HTTPError
+from green.wsgi import Server as _GreenServer
 from green.wsgi._protocol import _error_response as _green_error_response
 
 __all__ = [
@@ -62,6 +65,9 @@ __all__ = [
     "HTTPError",
     "HttpProtocol",
     "MAX_REQUEST_LINE",
+    "STATE_CLOSE",
+    "STATE_IDLE",
+    "STATE_REQUEST",
     "Server",
     "format_date_time",
     "server",
@@ -175,6 +181,97 @@ def _socket_name(sock: Any) -> str:
     return f"{scheme}:{name}"
 
 
+STATE_IDLE = "idle"
+STATE_REQUEST = "request"
+STATE_CLOSE = "close"
+
+
+class Server(_GreenServer):
+    """eventlet's ``Server(socket, address, app, ...)``: green.wsgi.Server built from eventlet's
+    arguments (see the module docstring; `address` is not needed: the socket knows it).
+
+    `serve_forever` serves the listening `socket`; `process_request` serves one connection
+    accepted by the caller. Raises TypeError for a custom `protocol`.
+    """
+
+    def __init__(
+        self,
+        socket: Any,
+        address: Any,
+        app: Any,
+        log: Any = None,
+        environ: dict | None = None,
+        max_http_version: str | None = None,
+        protocol: Any = HttpProtocol,
+        minimum_chunk_size: int | None = None,
+        log_x_forwarded_for: bool = True,
+        keepalive: Any = True,
+        log_output: bool = True,
+        log_format: str = DEFAULT_LOG_FORMAT,
+        url_length_limit: int = MAX_REQUEST_LINE,
+        debug: bool = True,
+        socket_timeout: float | None = None,
+        capitalize_response_headers: bool = True,
+        max_connections: int | None = None,
+    ) -> None:
+        if protocol is not HttpProtocol:
+            raise TypeError(
+                "eventlet.wsgi.Server(protocol=...): custom HttpProtocol classes have no counterpart "
+                "in green's WSGI server"
+            )
+        # eventlet serves HTTP/1.1 requests without a Host header.
+        options: dict[str, Any] = {
+            "debug": debug,
+            "environ": environ,
+            "eventlet_environ": True,
+            "require_host": False,
+            "capitalize_response_headers": capitalize_response_headers,
+            "minimum_chunk_size": max(
+                1, MINIMUM_CHUNK_SIZE if minimum_chunk_size is None else minimum_chunk_size
+            ),
+            "encode_str": True,
+            "announce_keepalive": True,
+            "error_response": _error_response,
+            "unix_remote_addr": "unix",
+        }
+        if getattr(socket, "family", None) == _socket_module.AF_UNIX:
+            options["environ"] = {"SERVER_NAME": "unix", **(environ or {})}
+        if max_connections is not None:
+            options["max_connections"] = max_connections
+        if keepalive is False or max_http_version == "HTTP/1.0":
+            options["keepalive_timeout"] = 0
+        elif keepalive is not True and keepalive is not None:
+            options["keepalive_timeout"] = float(keepalive)
+        if url_length_limit:
+            options["max_request_line"] = url_length_limit
+        if socket_timeout is not None:
+            options["io_timeout"] = options["header_timeout"] = socket_timeout
+        self.log: logging.Logger | None = None
+        if log_output:
+            self.log = _access_log(log)
+            options["log_request"] = _log_request(self.log, log_format, log_x_forwarded_for)
+            options["error_log"] = self.log  # tracebacks of the application's errors, as in eventlet
+        context = getattr(socket, "context", None)
+        if context is not None and getattr(socket, "server_side", False):
+            # eventlet serves TLS on a listening socket wrapped with wrap_ssl(); green's server
+            # takes the context and wraps each accepted connection itself.
+            options["ssl_context"] = context
+        super().__init__(socket, app, **options)
+
+    def process_request(self, conn_state: list) -> None:
+        """Serve the connection ``conn_state = [address, socket, state]`` (a socket the caller
+        accepted, green or TLS-wrapped) in the calling green thread, until it closes.
+
+        Outside `serve_forever` no sweeper runs, so the server's timeouts (``socket_timeout``,
+        ``keepalive``) are not enforced on it: a client that sends nothing keeps it waiting, as a
+        socket without a timeout does in eventlet.
+        """
+        address, sock = conn_state[0], conn_state[1]
+        sock.settimeout(0.0)  # the server does its own waiting
+        self.active += 1
+        self._handle(sock, address)
+
+
 def server(
     sock: Any,
     site: Any,
@@ -205,46 +302,25 @@ def server(
             "eventlet.wsgi.server(protocol=...): custom HttpProtocol classes have no counterpart in "
             "green's WSGI server"
         )
-    # eventlet serves HTTP/1.1 requests without a Host header.
-    options: dict[str, Any] = {
-        "debug": debug,
-        "environ": environ,
-        "eventlet_environ": True,
-        "require_host": False,
-        "capitalize_response_headers": capitalize_response_headers,
-        "minimum_chunk_size": max(
-            1, MINIMUM_CHUNK_SIZE if minimum_chunk_size is None else minimum_chunk_size
-        ),
-        "encode_str": True,
-        "announce_keepalive": True,
-        "error_response": _error_response,
-        "unix_remote_addr": "unix",
-    }
-    if getattr(sock, "family", None) == socket.AF_UNIX:
-        options["environ"] = {"SERVER_NAME": "unix", **(environ or {})}
-    if custom_pool is not None:
-        options["max_connections"] = custom_pool.size
-    elif max_size is not None:
-        options["max_connections"] = max_size
-    if keepalive is False or max_http_version == "HTTP/1.0":
-        options["keepalive_timeout"] = 0
-    elif keepalive is not True and keepalive is not None:
-        options["keepalive_timeout"] = float(keepalive)
-    if url_length_limit:
-        options["max_request_line"] = url_length_limit
-    if socket_timeout is not None:
-        options["io_timeout"] = options["header_timeout"] = socket_timeout
-    logger = None
-    if log_output:
-        logger = _access_log(log)
-        options["log_request"] = _log_request(logger, log_format, log_x_forwarded_for)
-        options["error_log"] = logger  # tracebacks of the application's errors, as in eventlet
-    context = getattr(sock, "context", None)
-    if context is not None and getattr(sock, "server_side", False):
-        # eventlet serves TLS on a listening socket wrapped with wrap_ssl(); green's server
-        # takes the context and wraps each accepted connection itself.
-        options["ssl_context"] = context
-    serv = Server(sock, site, **options)
+    serv = Server(
+        sock,
+        None,
+        site,
+        log=log,
+        environ=environ,
+        max_http_version=max_http_version,
+        minimum_chunk_size=minimum_chunk_size,
+        log_x_forwarded_for=log_x_forwarded_for,
+        keepalive=keepalive,
+        log_output=log_output,
+        log_format=log_format,
+        url_length_limit=url_length_limit,
+        debug=debug,
+        socket_timeout=socket_timeout,
+        capitalize_response_headers=capitalize_response_headers,
+        max_connections=custom_pool.size if custom_pool is not None else max_size,
+    )
+    logger = serv.log
     if server_event is not None:
         server_event.send(serv)
     if logger is not None:
