@@ -1086,3 +1086,23 @@ def test_request_arriving_after_the_keep_alive_deadline_is_not_served(clock):
             assert read_response(reader) is None  # closed, without a response
             reader.close()
     assert served == ["/first"]
+
+
+def test_pool_option_serves_connections_in_the_pools_green_threads():
+    pool = green.GreenPool(4)
+    inside = green.Event()
+    release = green.Event()
+
+    def app(environ, start_response):
+        inside.send(pool.running())
+        release.wait()
+        return hello(environ, start_response)
+
+    with running(app, pool=pool, max_connections=pool.size) as (_, port):
+        waiter = green.spawn(request, port, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        assert inside.wait() == 1  # the connection is the pool's
+        release.send()
+        (response,) = waiter.wait()
+        assert response.status == 200
+        pool.waitall()
+        assert pool.running() == 0

@@ -409,13 +409,8 @@ class _Reading(_Writing):
                         return False
                     if self.hub.clock() > self.deadline:
                         # Past the keep-alive deadline, before the sweeper (a few times a
-                        # timeout) got to it: the request that woke us is not served. It is
-                        # read (and dropped) so that the close is a FIN the client reads as
-                        # the end of the connection, not a reset for unread data.
-                        try:
-                            self.sock.recv(RECEIVE_SIZE)
-                        except OSError:
-                            pass
+                        # timeout) got to it: the request that woke us is not served.
+                        self._discard_unread()
                         return False
                 if not self._receive():
                     return False
@@ -436,10 +431,23 @@ class _Reading(_Writing):
                     self._send_error(503, "", wait=False)
                 else:
                     self._send_error(408, "")
+            elif answered:
+                self._discard_unread()  # a request may have come in just as the connection expired
             return False
         finally:
             self.phase = _BUSY
         return True
+
+    def _discard_unread(self) -> None:
+        """Read and drop what the client sent that will not be served, so that closing sends a
+        FIN the client reads as the end of the connection rather than a reset (which the kernel
+        sends for a socket closed with unread data)."""
+        if self.tls:
+            return
+        try:
+            self.sock.recv(RECEIVE_SIZE)
+        except OSError:
+            pass
 
     def _receive_body(self, request: _Request) -> None:
         """Receive more of `request`'s body (sending 100 Continue first if the client asked)."""

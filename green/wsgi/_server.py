@@ -150,6 +150,10 @@ class Server:
         None: a text/plain response whose body is the status line and the detail.
       unix_remote_addr (""): REMOTE_ADDR (and the access log's client) of a peer on a Unix
         socket, which has no address.
+      pool (None): a green.GreenPool (anything with ``spawn(function, *args)``) whose green
+        threads serve the connections, so that ``pool.waitall()`` waits for them; the accept loop
+        waits in ``spawn`` while the pool is full. Set max_connections to its size (or less):
+        shedding only happens at max_connections.
     Errors in the application are logged to `error_log` and answered with 500.
     """
 
@@ -182,6 +186,7 @@ class Server:
         announce_keepalive: bool = False,
         error_response: Callable[[int, str, str], bytes] | None = None,
         unix_remote_addr: str = "",
+        pool: Any = None,
     ) -> None:
         self.hub = get_hub()
         self.app = app
@@ -216,6 +221,7 @@ class Server:
         self.keepalive_line = f"Keep-Alive: timeout={seconds}" if announce_keepalive and seconds >= 1 else ""
         self.error_response = error_response if error_response is not None else _error_response
         self.unix_remote_addr = unix_remote_addr
+        self.pool = pool
         self.stopping = False
         self.stopped = False
         self.requests_served = 0
@@ -282,6 +288,7 @@ class Server:
         self._sweeper = hub.call_later(self._sweep_interval(), self._sweep)
         # Out of file descriptors (or kernel memory): see green._accept.
         backoff = self._backoff = AcceptBackoff(_log, "a connection closes")
+        pool = self.pool
         try:
             while not self.stopping:
                 if self.active >= self.max_connections:
@@ -325,8 +332,11 @@ class Server:
                 if client.family != _socket.AF_UNIX:
                     client.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
                 self.active += 1
-                thread = greenlet(self._handle, parent=hub)
-                hub.schedule((thread.switch, (client, address)))
+                if pool is None:
+                    thread = greenlet(self._handle, parent=hub)
+                    hub.schedule((thread.switch, (client, address)))
+                else:
+                    pool.spawn(self._handle, client, address)
         finally:
             self._serving = False
             if not self.stopping:

@@ -12,7 +12,8 @@ timeouts); how eventlet's arguments map onto it:
   X-Forwarded-For list followed by the peer's address. ``debug`` (default True, as in eventlet)
   puts tracebacks in 500 responses. The application's errors and their tracebacks go to ``log``
   too. HTTP/1.1 requests without a Host header are served (green.wsgi's ``require_host=False``).
-* ``max_size`` (or a ``custom_pool``'s size) -> ``max_connections``; ``keepalive`` False/0 turns
+* ``max_size`` (or a ``custom_pool``'s size) -> ``max_connections``; a ``custom_pool``'s green
+  threads serve the connections (green.wsgi's ``pool``), so ``pool.waitall()`` waits for them; ``keepalive`` False/0 turns
   keep-alive off, a number is the idle timeout; ``max_http_version="HTTP/1.0"`` also turns it off;
   ``url_length_limit`` -> ``max_request_line``; ``socket_timeout`` -> ``io_timeout`` and
   ``header_timeout`` (every read of the connection waits at most that long, as in eventlet).
@@ -213,6 +214,7 @@ class Server(_GreenServer):
         socket_timeout: float | None = None,
         capitalize_response_headers: bool = True,
         max_connections: int | None = None,
+        pool: Any = None,
     ) -> None:
         if protocol is not HttpProtocol:
             raise TypeError(
@@ -238,6 +240,8 @@ class Server(_GreenServer):
             options["environ"] = {"SERVER_NAME": "unix", **(environ or {})}
         if max_connections is not None:
             options["max_connections"] = max_connections
+        if pool is not None:
+            options["pool"] = pool
         if keepalive is False or max_http_version == "HTTP/1.0":
             options["keepalive_timeout"] = 0
         elif keepalive is not True and keepalive is not None:
@@ -319,6 +323,7 @@ def server(
         socket_timeout=socket_timeout,
         capitalize_response_headers=capitalize_response_headers,
         max_connections=custom_pool.size if custom_pool is not None else max_size,
+        pool=custom_pool,  # its green threads serve the connections, as in eventlet
     )
     logger = serv.log
     if server_event is not None:
