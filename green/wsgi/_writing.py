@@ -5,12 +5,15 @@ and the error responses."""
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from green._stdlib import original
 from green.hubs import monotonic as _hub_monotonic
 from green.wsgi._protocol import _BUSY, _IO, _REASONS, _ClientGone, _Expired, _log, _Request
 from green.wsgi._state import _ConnectionState
+
+if TYPE_CHECKING:
+    from green.wsgi._server import Server
 
 _ssl = original("ssl")
 _monotonic = _hub_monotonic  # the hub clock: deadlines agree with its timers
@@ -93,7 +96,7 @@ def _capitalized(name: str) -> str:
 class _Writing(_ConnectionState):
     """The sending half of a connection."""
 
-    def __init__(self, server: Any, sock: Any, address: Any) -> None:
+    def __init__(self, server: Server, sock: Any, address: Any) -> None:
         super().__init__(server, sock, address)
         # Options that change the response are chosen here, once per connection, so that a
         # server without them pays nothing per request.
