@@ -407,11 +407,14 @@ class _Reading(_Writing):
                     self._wait(True)
                     if server.stopping:
                         return False
-                    if self.hub.clock() > self.deadline:
-                        # Past the keep-alive deadline, before the sweeper (a few times a
-                        # timeout) got to it: the request that woke us is not served.
-                        self._discard_unread()
-                        return False
+                    if self.expiring:
+                        # The sweeper saw the deadline coming (it runs a few times a timeout):
+                        # a request that arrives after it, before the sweeper's next round, is
+                        # not served.
+                        if self.hub.clock() > self.deadline:
+                            self._discard_unread()
+                            return False
+                        self.expiring = False
                 if not self._receive():
                     return False
                 if self.phase == _IDLE and not requests:

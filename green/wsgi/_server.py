@@ -57,6 +57,7 @@ class _Handshaking:
         "answered",
         "shed",
         "expired",
+        "expiring",
     )
 
     def __init__(self, fd: int, header_timeout: float) -> None:
@@ -69,6 +70,7 @@ class _Handshaking:
         self.answered = False
         self.shed = False
         self.expired = False
+        self.expiring = False
 
 
 # -- the server ------------------------------------------------------------------------------------
@@ -267,11 +269,17 @@ class Server:
         self._update_date()
         now = _monotonic()
         hub = self.hub
+        interval = self._sweep_interval()
+        soon = now + interval
         for connection in self.connections:
-            if connection.phase and connection.deadline < now:
-                connection.expired = True
-                hub.notify_closing(connection.fd)
-        self._sweeper = hub.call_later(self._sweep_interval(), self._sweep)
+            if connection.phase:
+                deadline = connection.deadline
+                if deadline < now:
+                    connection.expired = True
+                    hub.notify_closing(connection.fd)
+                elif deadline < soon:
+                    connection.expiring = True  # due before the next round: see _read_request
+        self._sweeper = hub.call_later(interval, self._sweep)
 
     def _sweep_interval(self) -> float:
         shortest = min(

@@ -56,6 +56,9 @@ class _ConnectionState:
         self.phase = _BUSY
         self.deadline = 0.0
         self.expired = False
+        # Set by the sweeper when the deadline falls before its next round: the wait then checks
+        # the clock itself when it wakes.
+        self.expiring = False
         # When the wait for the current request began (accept, or the end of the last response),
         # and whether the server shed this connection to make room for a new one.
         self.since = _monotonic()

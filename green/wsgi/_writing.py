@@ -245,6 +245,7 @@ class _Writing(_ConnectionState):
             raise AssertionError("the application did not call start_response")
         request = self.request
         assert request is not None
+        server = self.server
         code = status[:3]
         self.status_code = code
         lines = [f"HTTP/1.1 {status}"]
@@ -269,7 +270,7 @@ class _Writing(_ConnectionState):
                     raise ValueError(f"hop-by-hop header {name!r} set by the application")
             lines.append(f"{name}: {value}")
         if not has_date:
-            lines.append(self.server.date_header)
+            lines.append(server.date_header)
         method = request.method
         if code == "200" and method != b"HEAD":
             no_body = False
@@ -293,18 +294,18 @@ class _Writing(_ConnectionState):
         else:
             keep_alive = False
             self.remaining = -1
-        if keep_alive and (self.server.stopping or (not request.complete and self._expect_pending(request))):
+        if keep_alive and (server.stopping or (not request.complete and self._expect_pending(request))):
             keep_alive = False
         if not keep_alive:
             lines.append("Connection: close")
         elif request.version == "1.0":
             lines.append("Connection: keep-alive")
-            if self.server.keepalive_line:
-                lines.append(self.server.keepalive_line)
-        elif self.server.announce_keepalive and _asks_keep_alive(request):
+            if server.keepalive_line:
+                lines.append(server.keepalive_line)
+        elif server.announce_keepalive and _asks_keep_alive(request):
             lines.append("Connection: keep-alive")
-            if self.server.keepalive_line:
-                lines.append(self.server.keepalive_line)
+            if server.keepalive_line:
+                lines.append(server.keepalive_line)
         self.keep_alive = keep_alive
         lines.append("\r\n")
         text = "\r\n".join(lines)
