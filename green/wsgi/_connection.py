@@ -69,7 +69,7 @@ class _Connection(_Reading):
                 environ["eventlet.input"] = environ["wsgi.input"] = _EventletInput(self, request)
                 environ["eventlet.posthooks"] = []
                 environ["headers_raw"] = tuple(
-                    (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers
+                    [(str(name, "latin-1"), str(value, "latin-1")) for name, value in request.headers]
                 )
             result = server.app(environ, self.start_response)
             if type(result) is list and not self.headers_sent and len(result) == 1:

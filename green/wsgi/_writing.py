@@ -83,14 +83,18 @@ class FileWrapper:
             yield data
 
 
+_capitalized_names: dict[str, str] = {}
+
+
 def _capitalized(name: str) -> str:
     """`name` with each dash-separated word capitalised: ``content-TYPE`` -> ``Content-Type``.
     Only ASCII letters change (a header name is sent as latin-1, and ``ß`` or ``ÿ`` have no
-    capital there)."""
-    if not name.isascii():
-        raw = name.encode("latin-1")  # UnicodeEncodeError: not a name that can be sent
-        return b"-".join(word.capitalize() for word in raw.split(b"-")).decode("latin-1")
-    return "-".join(word.capitalize() for word in name.split("-"))
+    capital there). Raises UnicodeEncodeError for a name latin-1 cannot carry."""
+    raw = name.encode("latin-1")
+    capitalized = b"-".join([word.capitalize() for word in raw.split(b"-")]).decode("latin-1")
+    if len(_capitalized_names) < 2048:
+        _capitalized_names[name] = capitalized
+    return capitalized
 
 
 class _Writing(_ConnectionState):
@@ -235,7 +239,8 @@ class _Writing(_ConnectionState):
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
     ) -> Callable:
         """``start_response`` of a server with capitalize_response_headers."""
-        headers = [(_capitalized(name), value) for name, value in headers]
+        names = _capitalized_names
+        headers = [(names.get(name) or _capitalized(name), value) for name, value in headers]
         return _Writing.start_response(self, status, headers, exc_info)
 
     def _start(self, body: bytes, final: bool) -> None:
