@@ -855,3 +855,61 @@ def test_celery_worker_with_the_eventlet_pool(tmp_path: Path, redis_server: Serv
             except subprocess.TimeoutExpired:
                 worker.kill()
                 worker.communicate()
+
+
+def test_eventlet_wsgi_server_class_serves_a_connection_the_caller_accepted() -> None:
+    done = _run(
+        """
+        import io
+        import green.compat.eventlet
+        green.compat.eventlet.install()
+        import eventlet, eventlet.wsgi, trustme
+        from eventlet.green import ssl
+
+        def app(environ, start_response):
+            start_response("200 OK", [("content-TYPE", "text/plain")])
+            yield b"got " + environ["wsgi.input"].read()
+
+        def exchange(listener, client, data):
+            log = io.StringIO()
+            server = eventlet.wsgi.Server(listener, listener.getsockname(), app, log=log)
+            def send():
+                client.sendall(data)
+            sender = eventlet.spawn(send)
+            connection, address = listener.accept()
+            server.process_request([address, connection, eventlet.wsgi.STATE_IDLE])
+            sender.wait()
+            received = b""
+            while True:
+                chunk = client.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+            client.close()
+            listener.close()
+            return received, log.getvalue()
+
+        request = b"POST / HTTP/1.1\\r\\nHost: t\\r\\nContent-Length: 4\\r\\nConnection: close\\r\\n\\r\\nbody"
+        listener = eventlet.listen(("127.0.0.1", 0))
+        received, log = exchange(listener, eventlet.connect(listener.getsockname()), request)
+        assert received.startswith(b"HTTP/1.1 200 OK\\r\\nContent-Type: text/plain\\r\\n"), received
+        assert received.endswith(b"\\r\\n8\\r\\ngot body\\r\\n0\\r\\n\\r\\n"), received
+        assert '"POST / HTTP/1.1" 200' in log, log
+
+        # A connection accepted from a listener wrapped with wrap_ssl: its handshake, then TLS.
+        authority = trustme.CA()
+        certificate = authority.issue_cert("localhost")
+        with certificate.private_key_and_cert_chain_pem.tempfile() as pem:
+            listener = eventlet.wrap_ssl(eventlet.listen(("127.0.0.1", 0)), certfile=pem, server_side=True)
+        context = ssl.create_default_context()
+        authority.configure_trust(context)
+        client = context.wrap_socket(
+            eventlet.connect(listener.getsockname()), server_hostname="localhost", do_handshake_on_connect=False
+        )
+        received, log = exchange(listener, client, request)
+        assert received.startswith(b"HTTP/1.1 200 OK\\r\\n") and b"got body" in received, received
+        print("pass")
+        """,
+        timeout=30,
+    )
+    _passes(done)

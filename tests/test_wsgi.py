@@ -899,3 +899,210 @@ def test_whitespace_around_header_values_is_not_part_of_them():
             b"GET / HTTP/1.1\r\nHost: t\r\nSpaced:   o   u   t   \r\nTab: \tx\t\r\nNbsp: \xc2\xa0\r\n\r\n",
         )
     assert response.body == b"o   u   t|x|\xc2\xa0"
+
+
+# -- options (eventlet's habits, which the eventlet alias turns on) ---------------------------------
+
+
+def test_response_header_names_go_out_as_given_or_capitalised():
+    def app(environ, start_response):
+        start_response("200 OK", [("sOMe-WEirD", "cAsE"), ("wiTH-\xdf-LATIN1-\xff", "v")])
+        return [b"x"]
+
+    with running(app) as (_, port):
+        names = [name for name, _ in get(port).raw_headers]
+        assert "sOMe-WEirD" in names and "wiTH-\xdf-LATIN1-\xff" in names
+    with running(app, capitalize_response_headers=True) as (_, port):
+        response = get(port)
+        assert ("Some-Weird", "cAsE") in response.raw_headers
+        # Only ASCII letters change: latin-1 has no capital for these two.
+        assert ("With-\xdf-Latin1-\xff", "v") in response.raw_headers
+
+
+def test_minimum_chunk_size_gathers_pieces_so_an_early_error_is_a_500(caplog):
+    sent = []
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"partial "
+        if environ["PATH_INFO"] == "/boom":
+            raise RuntimeError("after the first piece")
+        yield b"body"
+
+    with running(app) as (_, port):
+        with caplog.at_level(logging.CRITICAL, logger="green.wsgi"), connect(port) as sock:
+            sock.sendall(b"GET /boom HTTP/1.1\r\nHost: t\r\n\r\n")
+            data = receive_until_closed(sock)
+        # Without the option the first piece is on its way when the error comes: the response
+        # is cut short.
+        assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"\r\n8\r\npartial \r\n")
+    with running(app, minimum_chunk_size=4096) as (_, port):
+        with caplog.at_level(logging.CRITICAL, logger="green.wsgi"):
+            response = get(port, "/boom")
+        assert response.status == 500 and response.headers["connection"] == "close"
+        with connect(port) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            reader = sock.makefile("rb")
+            response = read_response(reader)
+            reader.close()
+        # Both pieces went out in one chunk, then the end of the body.
+        assert response.status == 200 and response.body == b"partial body"
+        assert response.headers["transfer-encoding"] == "chunked"
+    with running(app, minimum_chunk_size=4) as (_, port):
+        with connect(port) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            sent.append(receive_until_closed(sock))
+        assert sent[0].endswith(b"\r\n8\r\npartial \r\n4\r\nbody\r\n0\r\n\r\n")
+
+
+def test_minimum_chunk_size_sends_a_sized_iterable_with_its_length_and_empty_ones_chunked():
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        if environ["PATH_INFO"] == "/tuple":
+            return (b"ab", b"cd")
+        return iter([b""])
+
+    with running(app, minimum_chunk_size=4096) as (_, port):
+        response = get(port, "/tuple")
+        assert response.body == b"abcd" and response.headers["content-length"] == "4"
+        (response,) = request(port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.0\r\n\r\n", count=2)[:1]
+        assert response.headers["transfer-encoding"] == "chunked" and response.body == b""
+
+
+def test_str_pieces_are_refused_unless_encode_str(caplog):
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        if environ["PATH_INFO"] == "/write":
+            environ["write"] = start_response
+        return [b"bytes, ", "ascii"] if environ["PATH_INFO"] == "/list" else iter([b"bytes, ", "ascii"])
+
+    def unicode_app(environ, start_response):
+        start_response("200 OK", [])
+        yield b"oh hai, "
+        yield "\u0230"
+
+    with running(app) as (_, port):
+        with caplog.at_level(logging.CRITICAL, logger="green.wsgi"):
+            assert get(port, "/list").status == 500
+    with running(app, encode_str=True) as (_, port):
+        assert get(port, "/list").body == b"bytes, ascii"
+        assert get(port, "/iter").body == b"bytes, ascii"
+    with running(unicode_app, encode_str=True, minimum_chunk_size=4096) as (_, port):
+        with caplog.at_level(logging.CRITICAL, logger="green.wsgi"):
+            assert get(port).status == 500
+
+
+def test_announce_keepalive_answers_connection_keep_alive_with_its_timeout():
+    with running(hello) as (_, port):
+        response = get(port, headers="Connection: keep-alive\r\n")
+        assert "connection" not in response.headers and "keep-alive" not in response.headers
+    with running(hello, announce_keepalive=True, keepalive_timeout=2.5) as (_, port):
+        response = get(port, headers="Connection: keep-alive\r\n")
+        assert response.headers["connection"] == "keep-alive"
+        assert response.headers["keep-alive"] == "timeout=2"
+        response = get(port)  # keep-alive by default in HTTP/1.1: nothing to answer
+        assert "connection" not in response.headers and "keep-alive" not in response.headers
+        (response,) = request(port, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        assert (
+            response.headers["connection"] == "keep-alive" and response.headers["keep-alive"] == "timeout=2"
+        )
+
+
+def test_error_response_makes_the_servers_own_error_responses():
+    calls = []
+
+    def error_response(status, reason, detail):
+        calls.append((status, reason, detail))
+        if status == 408:
+            return b""  # close without a word
+        return b"HTTP/1.0 400 Nope\r\nContent-Length: 0\r\n\r\n"
+
+    with running(hello, error_response=error_response, header_timeout=0.2) as (_, port):
+        (response,) = request(port, b"GET / HTTP/1.1\r\nHost: t\r\nLong: " + b"a" * 10000 + b"\r\n\r\n")
+        assert (response.version, response.status, response.reason) == ("HTTP/1.0", 400, "Nope")
+        with connect(port) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\n")
+            assert receive_until_closed(sock) == b""
+    assert calls == [(431, "header line too long", ""), (408, "Request Timeout", "")]
+
+
+def test_unix_socket_peers_remote_addr(tmp_path):
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return [f"{environ['REMOTE_ADDR']}|{environ['REMOTE_PORT']}".encode()]
+
+    path = str(tmp_path / "socket")
+    for options, expected in (({}, b"|"), ({"unix_remote_addr": "unix"}, b"unix|")):
+        listener = green.listen(path, family=green.socket.AF_UNIX)
+        server = wsgi.Server(listener, app, **options)
+        listener.close()
+        thread = green.spawn(server.serve_forever)
+        try:
+            client = green.socket.socket(green.socket.AF_UNIX)
+            client.connect(path)
+            client.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            data = receive_until_closed(client)
+            client.close()
+            assert data.endswith(b"\r\n\r\n" + expected), data
+        finally:
+            server.stop(timeout=1.0)
+            thread.wait()
+            os.unlink(path)
+
+
+def test_eventlet_environ_has_headers_raw():
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return [repr(environ.get("headers_raw")).encode()]
+
+    data = b"GET / HTTP/1.1\r\nHost: t\r\nx-ANY_k: one \r\nx-ANY_k: two\r\n\r\n"
+    with running(app) as (_, port):
+        assert request(port, data)[0].body == b"None"
+    with running(app, eventlet_environ=True) as (_, port):
+        assert (
+            request(port, data)[0].body
+            == repr((("Host", "t"), ("x-ANY_k", "one"), ("x-ANY_k", "two"))).encode()
+        )
+
+
+def test_request_arriving_after_the_keep_alive_deadline_is_not_served(clock):
+    # The sweeper ends idle connections a few times per timeout; a request that arrives after
+    # the deadline but before the sweeper came round is not served either.
+    served = []
+
+    def app(environ, start_response):
+        served.append(environ["PATH_INFO"])
+        return hello(environ, start_response)
+
+    with running(app, keepalive_timeout=10) as (_, port):
+        with connect(port, timeout=None) as sock:
+            reader = sock.makefile("rb")
+            sock.sendall(b"GET /first HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert read_response(reader).status == 200
+            clock.advance(10)  # to the deadline: the sweep due now finds nothing overdue
+            green.sleep(0)
+            clock.advance(0.5)  # past it, half a sweep before the next one
+            sock.sendall(b"GET /late HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert read_response(reader) is None  # closed, without a response
+            reader.close()
+    assert served == ["/first"]
+
+
+def test_pool_option_serves_connections_in_the_pools_green_threads():
+    pool = green.GreenPool(4)
+    inside = green.Event()
+    release = green.Event()
+
+    def app(environ, start_response):
+        inside.send(pool.running())
+        release.wait()
+        return hello(environ, start_response)
+
+    with running(app, pool=pool, max_connections=pool.size) as (_, port):
+        waiter = green.spawn(request, port, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        assert inside.wait() == 1  # the connection is the pool's
+        release.send()
+        (response,) = waiter.wait()
+        assert response.status == 200
+        pool.waitall()
+        assert pool.running() == 0

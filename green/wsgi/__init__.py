@@ -48,6 +48,13 @@ accepts the newcomer in their place. Connections running the application or movi
 never shed; if nothing can be shed, newcomers wait in the backlog as before. Out of file
 descriptors, accept fails with the client still queued; see green._accept for the backoff.
 
+*Other servers' habits, as options.* What eventlet's server did differently and programs may rely
+on -- gathering an iterable's pieces into writes of a minimum size (so an error before the first
+write is still a 500), str pieces, capitalised header names, an explicit keep-alive answer, its
+own error responses, connections served by a GreenPool -- are `Server` options, off by default;
+off, they cost at most an attribute test on the paths they touch (header capitalisation is
+chosen once per connection). The eventlet alias turns them on.
+
 *Graceful stop.* ``Server.stop`` closes the listener, wakes idle keep-alive connections so they
 close, lets requests in flight finish (their connections then close instead of waiting for
 another request) and after the deadline kills whatever is left.

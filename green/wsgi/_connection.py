@@ -68,18 +68,30 @@ class _Connection(_Reading):
             if server.eventlet_environ:
                 environ["eventlet.input"] = environ["wsgi.input"] = _EventletInput(self, request)
                 environ["eventlet.posthooks"] = []
+                environ["headers_raw"] = tuple(
+                    [(str(name, "latin-1"), str(value, "latin-1")) for name, value in request.headers]
+                )
             result = server.app(environ, self.start_response)
             if type(result) is list and not self.headers_sent and len(result) == 1:
                 body = result[0]
                 if type(body) is not bytes:
-                    raise TypeError(f"WSGI response data must be bytes, not {type(body).__name__}")
+                    body = self._as_bytes(body)
                 self._start(body, True)
             elif type(result) is list and not self.headers_sent:
-                self._start(b"".join(result), True)
+                try:
+                    body = b"".join(result)
+                except TypeError:
+                    body = b"".join([self._as_bytes(data) for data in result])
+                self._start(body, True)
             elif type(result) is FileWrapper and self._send_file(result):
                 self._finish()
             elif result is ALREADY_HANDLED:
                 self.keep_alive = False
+            elif server.minimum_chunk_size:
+                minimum = server.minimum_chunk_size
+                if server.eventlet_environ:
+                    minimum = int(environ.get("eventlet.minimum_write_chunk_size", minimum))
+                self._write_gathered(result, minimum)
             else:
                 for data in result:
                     if data:
@@ -108,7 +120,7 @@ class _Connection(_Reading):
             )
             if not self.headers_sent:
                 self.status_code = 500
-                self._send_error(500, traceback.format_exc() if server.debug else "", log=False)
+                self._send_error(500, "", log=False, detail=traceback.format_exc() if server.debug else "")
         finally:
             close = getattr(result, "close", None)
             if close is not None:

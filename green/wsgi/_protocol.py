@@ -69,7 +69,9 @@ class _Expired(Exception):
     """A wait on the socket passed its deadline (the sweeper closed it)."""
 
 
-def _error_response(status: int, detail: str = "") -> bytes:
+def _error_response(status: int, reason: str = "", detail: str = "") -> bytes:
+    """green.wsgi's error response: text/plain, the status line and `detail` as its body (`reason`,
+    the server's own words for what was wrong, is not sent)."""
     reason = _REASONS.get(status, "Error")
     body = f"{status} {reason}\n{detail}".encode("latin-1", "replace")
     return (

@@ -407,6 +407,14 @@ class _Reading(_Writing):
                     self._wait(True)
                     if server.stopping:
                         return False
+                    if self.expiring:
+                        # The sweeper saw the deadline coming (it runs a few times a timeout):
+                        # a request that arrives after it, before the sweeper's next round, is
+                        # not served.
+                        if self.hub.clock() > self.deadline:
+                            self._discard_unread()
+                            return False
+                        self.expiring = False
                 if not self._receive():
                     return False
                 if self.phase == _IDLE and not requests:
@@ -426,10 +434,23 @@ class _Reading(_Writing):
                     self._send_error(503, "", wait=False)
                 else:
                     self._send_error(408, "")
+            elif answered:
+                self._discard_unread()  # a request may have come in just as the connection expired
             return False
         finally:
             self.phase = _BUSY
         return True
+
+    def _discard_unread(self) -> None:
+        """Read and drop what the client sent that will not be served, so that closing sends a
+        FIN the client reads as the end of the connection rather than a reset (which the kernel
+        sends for a socket closed with unread data)."""
+        if self.tls:
+            return
+        try:
+            self.sock.recv(RECEIVE_SIZE)
+        except OSError:
+            pass
 
     def _receive_body(self, request: _Request) -> None:
         """Receive more of `request`'s body (sending 100 Continue first if the client asked)."""

@@ -33,6 +33,7 @@ from green.wsgi._protocol import (
     DEFAULT_MAX_REQUEST_LINE,
     SERVER_SOFTWARE,
     SHED_BATCH,
+    _error_response,
     _log,
 )
 from green.wsgi._writing import FileWrapper
@@ -56,6 +57,7 @@ class _Handshaking:
         "answered",
         "shed",
         "expired",
+        "expiring",
     )
 
     def __init__(self, fd: int, header_timeout: float) -> None:
@@ -68,6 +70,7 @@ class _Handshaking:
         self.answered = False
         self.shed = False
         self.expired = False
+        self.expiring = False
 
 
 # -- the server ------------------------------------------------------------------------------------
@@ -121,8 +124,38 @@ class Server:
       environ (None): extra keys for every request's environ.
       eventlet_environ (False): eventlet's environ keys too: ``eventlet.input`` (``wsgi.input``,
         with ``get_socket()``) and ``eventlet.posthooks`` (a list of ``(function, args, kwargs)``
-        called as ``function(environ, *args, **kwargs)`` after the response); used by the
-        eventlet alias (green.compat.eventlet).
+        called as ``function(environ, *args, **kwargs)`` after the response), and
+        ``headers_raw`` (the request's header lines as a tuple of ``(name, value)`` str pairs,
+        names as the client spelled them); used by the eventlet alias (green.compat.eventlet).
+    Options for eventlet's habits (the eventlet alias turns them on; each costs nothing when off):
+      capitalize_response_headers (False): send response header names capitalised word by word
+        (``content-TYPE`` goes out as ``Content-Type``; only ASCII letters change); by default
+        they go out as the application gave them.
+      minimum_chunk_size (0): gather the pieces of an application's response iterable until
+        this many bytes wait, then send them as one write, so an error before the first write
+        can still become a 500. A sized iterable (a tuple) is sent whole with its length; any
+        other goes out chunked (HTTP/1.1) unless the application set Content-Length, even if
+        it ended within the first write. 0 sends each piece as it comes. (With
+        `eventlet_environ`, ``environ["eventlet.minimum_write_chunk_size"]`` overrides it.)
+      encode_str (False): accept str pieces in a response (iterable or ``write``) and encode them
+        as ASCII; a non-ASCII one is an error of the application. By default only bytes are
+        accepted (PEP 3333).
+      announce_keepalive (False): answer a request that asks for keep-alive in so many words
+        (``Connection: keep-alive``) with ``Connection: keep-alive`` in HTTP/1.1 too, and such
+        answers (HTTP/1.0 too) with ``Keep-Alive: timeout=N``, keepalive_timeout in whole seconds
+        (when at least 1).
+      error_response (None): a callable ``error_response(status, reason, detail)`` returning the
+        bytes of a whole error response the server sends on its own (400, 408, 413, 414, 431,
+        500, 503, 505), or b"" to close the connection without a response. `reason` says what
+        was wrong ("header line too long"; else the status's reason phrase), `detail` is what
+        `debug` allows to show ("" without it; the reason, or the traceback of a 500, with it).
+        None: a text/plain response whose body is the status line and the detail.
+      unix_remote_addr (""): REMOTE_ADDR (and the access log's client) of a peer on a Unix
+        socket, which has no address.
+      pool (None): a green.GreenPool (anything with ``spawn(function, *args)``) whose green
+        threads serve the connections, so that ``pool.waitall()`` waits for them; the accept loop
+        waits in ``spawn`` while the pool is full. Set max_connections to its size (or less):
+        shedding only happens at max_connections.
     Errors in the application are logged to `error_log` and answered with 500.
     """
 
@@ -149,6 +182,13 @@ class Server:
         environ: dict | None = None,
         multiprocess: bool = False,
         eventlet_environ: bool = False,
+        capitalize_response_headers: bool = False,
+        minimum_chunk_size: int = 0,
+        encode_str: bool = False,
+        announce_keepalive: bool = False,
+        error_response: Callable[[int, str, str], bytes] | None = None,
+        unix_remote_addr: str = "",
+        pool: Any = None,
     ) -> None:
         self.hub = get_hub()
         self.app = app
@@ -174,6 +214,16 @@ class Server:
         self.log_request = log_request
         self.ssl_context = ssl_context
         self.eventlet_environ = eventlet_environ
+        self.capitalize_response_headers = capitalize_response_headers
+        self.minimum_chunk_size = minimum_chunk_size
+        self.encode_str = encode_str
+        self.announce_keepalive = announce_keepalive
+        # The line announcing the idle timeout with Connection: keep-alive ("" for none).
+        seconds = int(keepalive_timeout)
+        self.keepalive_line = f"Keep-Alive: timeout={seconds}" if announce_keepalive and seconds >= 1 else ""
+        self.error_response = error_response if error_response is not None else _error_response
+        self.unix_remote_addr = unix_remote_addr
+        self.pool = pool
         self.stopping = False
         self.stopped = False
         self.requests_served = 0
@@ -219,11 +269,17 @@ class Server:
         self._update_date()
         now = _monotonic()
         hub = self.hub
+        interval = self._sweep_interval()
+        soon = now + interval
         for connection in self.connections:
-            if connection.phase and connection.deadline < now:
-                connection.expired = True
-                hub.notify_closing(connection.fd)
-        self._sweeper = hub.call_later(self._sweep_interval(), self._sweep)
+            if connection.phase:
+                deadline = connection.deadline
+                if deadline < now:
+                    connection.expired = True
+                    hub.notify_closing(connection.fd)
+                elif deadline < soon:
+                    connection.expiring = True  # due before the next round: see _read_request
+        self._sweeper = hub.call_later(interval, self._sweep)
 
     def _sweep_interval(self) -> float:
         shortest = min(
@@ -240,6 +296,7 @@ class Server:
         self._sweeper = hub.call_later(self._sweep_interval(), self._sweep)
         # Out of file descriptors (or kernel memory): see green._accept.
         backoff = self._backoff = AcceptBackoff(_log, "a connection closes")
+        pool = self.pool
         try:
             while not self.stopping:
                 if self.active >= self.max_connections:
@@ -283,8 +340,11 @@ class Server:
                 if client.family != _socket.AF_UNIX:
                     client.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
                 self.active += 1
-                thread = greenlet(self._handle, parent=hub)
-                hub.schedule((thread.switch, (client, address)))
+                if pool is None:
+                    thread = greenlet(self._handle, parent=hub)
+                    hub.schedule((thread.switch, (client, address)))
+                else:
+                    pool.spawn(self._handle, client, address)
         finally:
             self._serving = False
             if not self.stopping:
@@ -379,7 +439,10 @@ class Server:
         fd = sock.fileno()
         hub = self.hub
         try:
-            tls = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            if getattr(sock, "do_handshake", None) is not None:
+                tls = sock  # accepted from a TLS listener (eventlet's process_request): already wrapped
+            else:
+                tls = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
             # Non-blocking whatever the context's class (a green.ssl context gives green sockets
             # that would otherwise wait on their own): the server does its own waiting.
             tls.settimeout(0.0)

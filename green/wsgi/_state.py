@@ -56,6 +56,9 @@ class _ConnectionState:
         self.phase = _BUSY
         self.deadline = 0.0
         self.expired = False
+        # Set by the sweeper when the deadline falls before its next round: the wait then checks
+        # the clock itself when it wakes.
+        self.expiring = False
         # When the wait for the current request began (accept, or the end of the last response),
         # and whether the server shed this connection to make room for a new one.
         self.since = _monotonic()
@@ -74,10 +77,10 @@ class _ConnectionState:
         self.status_code: str | int = 0
         if type(address) is tuple:
             host, port = address[0], str(address[1])
-        else:
-            host, port = "", ""
+        else:  # a Unix socket's peer: no address
+            host, port = server.unix_remote_addr, ""
         self.environ_template = dict(server.base_environ, REMOTE_ADDR=host, REMOTE_PORT=port)
-        self.peer = f"{host}:{port}" if port else "local client"
+        self.peer = f"{host}:{port}" if port else (host or "local client")
 
     def _wait(self, readable: bool) -> None:
         """Park until the socket is ready; raises _Expired when the sweeper ends the wait."""

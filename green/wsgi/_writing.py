@@ -5,12 +5,15 @@ and the error responses."""
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from green._stdlib import original
 from green.hubs import monotonic as _hub_monotonic
-from green.wsgi._protocol import _BUSY, _IO, _REASONS, _ClientGone, _error_response, _Expired, _log, _Request
+from green.wsgi._protocol import _BUSY, _IO, _REASONS, _ClientGone, _Expired, _log, _Request
 from green.wsgi._state import _ConnectionState
+
+if TYPE_CHECKING:
+    from green.wsgi._server import Server
 
 _ssl = original("ssl")
 _monotonic = _hub_monotonic  # the hub clock: deadlines agree with its timers
@@ -38,6 +41,15 @@ def _response_kind(name: str) -> int:
     if len(_response_kinds) < 2048:
         _response_kinds[name] = kind
     return kind
+
+
+def _asks_keep_alive(request: _Request) -> bool:
+    """True if `request` has a ``Connection`` header with the option ``keep-alive``."""
+    for name, value in request.headers:
+        if len(name) == 10 and name.lower() == b"connection":
+            if b"keep-alive" in [option.strip() for option in value.lower().split(b",")]:
+                return True
+    return False
 
 
 class _AlreadyHandled:
@@ -71,8 +83,29 @@ class FileWrapper:
             yield data
 
 
+_capitalized_names: dict[str, str] = {}
+
+
+def _capitalized(name: str) -> str:
+    """`name` with each dash-separated word capitalised: ``content-TYPE`` -> ``Content-Type``.
+    Only ASCII letters change (a header name is sent as latin-1, and ``ß`` or ``ÿ`` have no
+    capital there). Raises UnicodeEncodeError for a name latin-1 cannot carry."""
+    raw = name.encode("latin-1")
+    capitalized = b"-".join([word.capitalize() for word in raw.split(b"-")]).decode("latin-1")
+    if len(_capitalized_names) < 2048:
+        _capitalized_names[name] = capitalized
+    return capitalized
+
+
 class _Writing(_ConnectionState):
     """The sending half of a connection."""
+
+    def __init__(self, server: Server, sock: Any, address: Any) -> None:
+        super().__init__(server, sock, address)
+        # Options that change the response are chosen here, once per connection, so that a
+        # server without them pays nothing per request.
+        if server.capitalize_response_headers:
+            self.start_response = self._start_response_capitalizing  # type: ignore[method-assign]
 
     # -- 100 Continue --
 
@@ -141,12 +174,20 @@ class _Writing(_ConnectionState):
         finally:
             self.phase = _BUSY
 
-    def _send_error(self, status: int, detail: str, wait: bool = True, log: bool = True) -> None:
-        """Send an error response; with `wait` False only what the socket takes at once; with
-        `log` False the caller reports it to the access log."""
-        response = _error_response(status, detail if self.server.debug else "")
+    def _send_error(
+        self, status: int, reason: str, wait: bool = True, log: bool = True, detail: str | None = None
+    ) -> None:
+        """Send an error response (made by the server's `error_response`; `detail` defaults to
+        `reason` when debugging, else ""); with `wait` False only what the socket takes at once;
+        with `log` False the caller reports it to the access log."""
+        server = self.server
+        if detail is None:
+            detail = reason if server.debug else ""
+        response = server.error_response(status, reason or _REASONS.get(status, "Error"), detail)
         try:
-            if wait:
+            if not response:
+                pass  # the server's error_response chose to close without a word
+            elif wait:
                 self._sendall(response)
             else:
                 self.sock.send(response)
@@ -154,7 +195,6 @@ class _Writing(_ConnectionState):
             pass
         if not log:
             return
-        server = self.server
         if server.access_log is not None:
             server.access_log.info('%s - - "-" %d -', self.peer, status)
         if server.log_request is not None:
@@ -195,6 +235,14 @@ class _Writing(_ConnectionState):
         self.response_headers = headers
         return self.write
 
+    def _start_response_capitalizing(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable:
+        """``start_response`` of a server with capitalize_response_headers."""
+        names = _capitalized_names
+        headers = [(names.get(name) or _capitalized(name), value) for name, value in headers]
+        return _Writing.start_response(self, status, headers, exc_info)
+
     def _start(self, body: bytes, final: bool) -> None:
         """Send the status line and headers, together with the first piece of `body`."""
         status = self.status
@@ -202,6 +250,7 @@ class _Writing(_ConnectionState):
             raise AssertionError("the application did not call start_response")
         request = self.request
         assert request is not None
+        server = self.server
         code = status[:3]
         self.status_code = code
         lines = [f"HTTP/1.1 {status}"]
@@ -226,7 +275,7 @@ class _Writing(_ConnectionState):
                     raise ValueError(f"hop-by-hop header {name!r} set by the application")
             lines.append(f"{name}: {value}")
         if not has_date:
-            lines.append(self.server.date_header)
+            lines.append(server.date_header)
         method = request.method
         if code == "200" and method != b"HEAD":
             no_body = False
@@ -250,12 +299,18 @@ class _Writing(_ConnectionState):
         else:
             keep_alive = False
             self.remaining = -1
-        if keep_alive and (self.server.stopping or (not request.complete and self._expect_pending(request))):
+        if keep_alive and (server.stopping or (not request.complete and self._expect_pending(request))):
             keep_alive = False
         if not keep_alive:
             lines.append("Connection: close")
         elif request.version == "1.0":
             lines.append("Connection: keep-alive")
+            if server.keepalive_line:
+                lines.append(server.keepalive_line)
+        elif server.announce_keepalive and _asks_keep_alive(request):
+            lines.append("Connection: keep-alive")
+            if server.keepalive_line:
+                lines.append(server.keepalive_line)
         self.keep_alive = keep_alive
         lines.append("\r\n")
         text = "\r\n".join(lines)
@@ -286,9 +341,7 @@ class _Writing(_ConnectionState):
     def write(self, data: bytes) -> None:
         """PEP 3333 ``write``: send `data` now (headers first if not yet sent)."""
         if type(data) is not bytes:
-            if not isinstance(data, (bytes, bytearray, memoryview)):
-                raise TypeError(f"WSGI response data must be bytes, not {type(data).__name__}")
-            data = bytes(data)
+            data = self._as_bytes(data)
         if not data:
             return
         if not self.headers_sent:
@@ -311,6 +364,46 @@ class _Writing(_ConnectionState):
                 self.remaining -= len(data)
             self._sendall(data)
         self.sent_bytes += len(data)
+
+    def _as_bytes(self, data: Any) -> bytes:
+        """A piece of the response that is not bytes, as bytes; raises TypeError for what is
+        not bytes-like (a str only with the server's encode_str; UnicodeEncodeError if it is
+        not ASCII)."""
+        if isinstance(data, (bytearray, memoryview, bytes)):
+            return bytes(data)
+        if type(data) is str and self.server.encode_str:
+            return data.encode("ascii")
+        raise TypeError(f"WSGI response data must be bytes, not {type(data).__name__}")
+
+    def _write_gathered(self, result: Iterable[Any], minimum: int) -> None:
+        """Send the response iterable `result`, gathering its pieces into writes of at least
+        `minimum` bytes (the server's minimum_chunk_size); then end the response. A sized
+        iterable (one with ``len``) is sent whole, with its length; for any other, a response
+        still unsent when it ends is sent as a write too (chunked in HTTP/1.1 unless the
+        application set Content-Length)."""
+        if not self.headers_sent and hasattr(result, "__len__"):
+            # A sized response (a tuple, say) is all there: it is sent with its length.
+            body = b"".join([data if type(data) is bytes else self._as_bytes(data) for data in result])
+            self._start(body, True)
+            return
+        pieces: list[bytes] = []
+        size = 0
+        for data in result:
+            if type(data) is not bytes:
+                data = self._as_bytes(data)
+            if not data:
+                continue
+            pieces.append(data)
+            size += len(data)
+            if size >= minimum:
+                self.write(pieces[0] if len(pieces) == 1 else b"".join(pieces))
+                pieces.clear()
+                size = 0
+        if pieces:
+            self.write(pieces[0] if len(pieces) == 1 else b"".join(pieces))
+        if not self.headers_sent:
+            self._start(b"", False)
+        self._finish()
 
     def _finish(self) -> None:
         if not self.headers_sent:
