@@ -158,7 +158,9 @@ def main() -> int:
         # disturbed by the load of the full run (eventlet's suite has timing-bound tests); it is
         # named, not hidden.
         rerun_junit = os.path.join(work, "rerun.xml")
-        rerun = [part if not part.startswith("--junitxml=") else f"--junitxml={rerun_junit}" for part in command]
+        rerun = [
+            part if not part.startswith("--junitxml=") else f"--junitxml={rerun_junit}" for part in command
+        ]
         rerun = rerun[: len(rerun) - len(pytest_args or ["tests"])] + unexpected
         print("running the unlisted failures again:", " ".join(unexpected), flush=True)
         subprocess.run(rerun, cwd=root, env=environment)
