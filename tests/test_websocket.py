@@ -370,6 +370,19 @@ def test_server_stop_closes_open_websockets_with_going_away():
         client.close()
 
 
+def test_server_stop_does_not_wait_for_its_deadline_to_end_websockets():
+    with running(websocket.WebSocketWSGI(echo)) as (server, port):
+        client = Client(port)
+        client.send(frame(websocket.TEXT, b"hi"))
+        assert client.read_frame()[3] == b"hi"
+        stopper = green.spawn(server.stop, 30)
+        client.expect_close(1001)  # at once: the 30 s are for requests in flight
+        assert client.at_end()
+        client.close()
+        with green.Timeout(5):
+            stopper.wait()
+
+
 def test_end_of_stream_without_close_is_1006():
     codes = []
 

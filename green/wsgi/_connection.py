@@ -38,6 +38,7 @@ class _Connection(_Reading):
         self.no_body = True
         self.keep_alive = False
         self.status_code = 101
+        self.taken_over = True
         data, self.upgrade_data = self.upgrade_data, b""
         return self.sock, data
 

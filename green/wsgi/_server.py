@@ -58,6 +58,7 @@ class _Handshaking:
         "shed",
         "expired",
         "expiring",
+        "taken_over",
     )
 
     def __init__(self, fd: int, header_timeout: float) -> None:
@@ -71,6 +72,7 @@ class _Handshaking:
         self.shed = False
         self.expired = False
         self.expiring = False
+        self.taken_over = False
 
 
 # -- the server ------------------------------------------------------------------------------------
@@ -496,6 +498,11 @@ class Server:
             if connection.phase == _IDLE and connection.answered:
                 connection.expired = True
                 self.hub.notify_closing(connection.fd)
+            elif connection.taken_over and not connection.greenlet.dead:
+                # The application speaks its own protocol there (a WebSocket, which may stay open
+                # for hours): it is stopped now, as the stop's deadline would (a WebSocket then
+                # tells its client 1001, going away), not after waiting for the deadline.
+                self.hub.schedule((_throw_if_alive, (connection.greenlet, GreenletExit())))
         if not self.active:
             self._finished()
 

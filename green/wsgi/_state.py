@@ -47,6 +47,8 @@ class _ConnectionState:
         # The request that asked for a protocol upgrade, and the bytes that followed it.
         self.upgrade_request: _Request | None = None
         self.upgrade_data = b""
+        # The application took the connection over (``take_over``): it speaks its own protocol.
+        self.taken_over = False
         # Plain TCP, after a response: wait for readability before recv (a fresh connection
         # usually has its request waiting already). Never with TLS, whose buffer may hold
         # decrypted bytes the kernel knows nothing about.
