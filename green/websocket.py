@@ -1097,6 +1097,11 @@ def _handshake_error(environ: dict) -> tuple[str, str, list] | None:
     return None
 
 
+def _set_both_limits(owner: Any, size: int) -> None:
+    # eventlet's max_frame_length (on WebSocketWSGI here, on the WebSocket in the eventlet alias).
+    owner.max_frame_size = owner.max_message_size = size
+
+
 class WebSocketWSGI:
     """A WSGI application that accepts WebSocket connections and runs ``handler(ws)`` for each.
 
@@ -1182,14 +1187,11 @@ class WebSocketWSGI:
 
         return decorate if handler is None else decorate(handler)
 
-    @property
-    def max_frame_length(self) -> int:
-        """eventlet's single limit: setting it sets both `max_frame_size` and `max_message_size`."""
-        return self.max_message_size
-
-    @max_frame_length.setter
-    def max_frame_length(self, size: int) -> None:
-        self.max_frame_size = self.max_message_size = size
+    max_frame_length = property(
+        lambda self: self.max_message_size,
+        _set_both_limits,
+        doc="eventlet's single limit: setting it sets both `max_frame_size` and `max_message_size`.",
+    )
 
     websocket_class: Callable[..., WebSocket] = WebSocket
     hixie_class: Callable[..., HixieWebSocket] = HixieWebSocket

@@ -60,13 +60,7 @@ class RFC6455WebSocket(_green.WebSocket):
         super().__init__(sock, environ, protocol=protocol, client=client, extensions=extensions, **options)
         self.version = version
 
-    @property
-    def max_frame_length(self) -> int:
-        return self.max_message_size
-
-    @max_frame_length.setter
-    def max_frame_length(self, size: int) -> None:
-        self.max_frame_size = self.max_message_size = size
+    max_frame_length = _green.WebSocketWSGI.max_frame_length
 
     @property
     def websocket_closed(self) -> bool:
