@@ -193,7 +193,7 @@ def test_early_rlocks_and_import_patched_as_under_eventlet() -> None:
         import green.compat.eventlet
         green.compat.eventlet.install()
         import eventlet, eventlet.green.socket
-        copy = eventlet.import_patched("email.utils")
+        copy = eventlet.import_patched("ftplib")  # imports socket at the top on every Python
         assert copy.socket is eventlet.green.socket, copy.socket
         eventlet.monkey_patch()
         assert isinstance(early, threading._PyRLock), early
