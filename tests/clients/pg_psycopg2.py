@@ -41,29 +41,50 @@ from psycopg2.pool import ThreadedConnectionPool  # noqa: E402
 pool = ThreadedConnectionPool(1, 2, DSN)
 connection = pool.getconn()
 cursor = connection.cursor()
-started = time.monotonic()
-try:
-    with green.Timeout(0.3):
-        cursor.execute("SELECT pg_sleep(30)")
-except green.Timeout:
-    pass
-else:
+RUNNING = "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = 'SELECT pg_sleep(30)'"
+
+
+def long_query():
+    started = time.monotonic()
+    try:
+        with green.Timeout(30):
+            cursor.execute("SELECT pg_sleep(30)")
+    except green.Timeout:
+        return time.monotonic() - started
     raise AssertionError("the Timeout did not fire")
-assert time.monotonic() - started < 5
-assert connection.closed, "a connection cut mid-query was handed back open"
+
+
+# PostgreSQL ignores a cancel request that arrives before the backend starts the query, so the
+# cut comes once the server shows the query running (a loaded machine may take a while to start it).
+watcher = psycopg2.connect(DSN)
+watcher.autocommit = True  # pg_stat_activity is read once per transaction: each poll is its own
+querying = green.spawn(long_query)
+with watcher.cursor() as watching:
+    for _ in range(200):
+        watching.execute(RUNNING)
+        if watching.fetchone() == (1,):
+            break
+        green.sleep(0.05)
+    else:
+        raise AssertionError("the long query never showed up on the server")
+    started = time.monotonic()
+    green.kill(querying, green.Timeout())
+    assert querying.wait() < 30
+    assert time.monotonic() - started < 5
+    assert connection.closed, "a connection cut mid-query was handed back open"
+    for _ in range(100):  # the cancel request is asynchronous on the server side
+        watching.execute(RUNNING)
+        if watching.fetchone() == (0,):
+            break
+        green.sleep(0.1)
+    else:
+        raise AssertionError("the cut query still runs on the server")
+watcher.close()
 pool.putconn(connection)
 connection = pool.getconn()
 cursor = connection.cursor()
 cursor.execute("SELECT 41 + 1")
 assert cursor.fetchone() == (42,)
-active = "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'"
-for _ in range(50):  # the cancel request is asynchronous on the server side
-    cursor.execute(active)
-    if cursor.fetchone() == (0,):
-        break
-    green.sleep(0.1)
-else:
-    raise AssertionError("the cut query still runs on the server")
 connection.rollback()
 # Errors keep their psycopg2 types through the callback, and leave the connection open.
 try:
