@@ -41,7 +41,7 @@ static PyObject *waiter_globals = NULL; /* green._waiter's globals, for _quiet_t
 
 static PyObject *str_hub, *str_schedule, *str_clock, *str_iterations, *str_park, *str_popleft;
 static PyObject *str_schedule_method, *str_block, *str_wait_timed, *str_wait_referenced;
-static PyObject *str_leave_queue, *str_quiet_threads;
+static PyObject *str_leave_queue, *str_quiet_threads, *str_append;
 
 /* -- exceptions: one raised object, on every supported Python -------------------------------- */
 
@@ -826,6 +826,118 @@ static PyTypeObject WaiterType = {
     .tp_dealloc = (destructor)waiter_dealloc,
 };
 
+/* -- sleep ------------------------------------------------------------------------------------ */
+
+/* green.greenthread.sleep, for the common call `sleep()` / `sleep(0)` from a green thread of an
+ * OS thread that has its hub, and a plain int or float argument; everything else is the Python
+ * function (given by configure_sleep), which stays the reference. */
+static PyObject *pure_sleep = NULL;
+static PyObject *str_unschedule;
+
+static PyObject *
+sleep_fast(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (pure_sleep == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "green._core is not configured (import green.greenthread)");
+        return NULL;
+    }
+    int zero;
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0) {
+        return PyObject_Vectorcall(pure_sleep, args, nargs, kwnames);
+    }
+    if (nargs == 0) {
+        zero = 1;
+    }
+    else if (nargs == 1 && PyLong_CheckExact(args[0])) {
+        int overflow;
+        long number = PyLong_AsLongAndOverflow(args[0], &overflow);
+        zero = overflow < 0 || (overflow == 0 && number <= 0);
+    }
+    else if (nargs == 1 && PyFloat_CheckExact(args[0])) {
+        zero = PyFloat_AS_DOUBLE(args[0]) <= 0.0;
+    }
+    else {
+        zero = 0;
+    }
+    if (!zero) {
+        return PyObject_Vectorcall(pure_sleep, args, nargs, NULL);
+    }
+    PyObject *hub = existing_hub();
+    if (hub == NULL) {
+        return NULL;
+    }
+    PyObject *park = hub == Py_None ? NULL : PyObject_GetAttr(hub, str_park);
+    if (park == NULL || !Py_IS_TYPE(park, &ParkType)) {
+        PyErr_Clear();
+        Py_XDECREF(park);
+        Py_DECREF(hub);
+        return PyObject_Vectorcall(pure_sleep, args, nargs, NULL);
+    }
+    PyObject *current = (PyObject *)PyGreenlet_GetCurrent();
+    if (current == NULL) {
+        Py_DECREF(park);
+        Py_DECREF(hub);
+        return NULL;
+    }
+    if (current == hub) { /* inside the hub: nothing to yield to */
+        Py_DECREF(current);
+        Py_DECREF(park);
+        Py_DECREF(hub);
+        Py_RETURN_NONE;
+    }
+    PyObject *single = PyTuple_Pack(1, current);
+    Py_DECREF(current);
+    PyObject *entry = single == NULL ? NULL : PyTuple_Pack(2, switch_into, single);
+    Py_XDECREF(single);
+    if (entry == NULL) {
+        Py_DECREF(park);
+        Py_DECREF(hub);
+        return NULL;
+    }
+    PyObject *done = PyObject_CallMethodOneArg(((ParkObject *)park)->ready, str_append, entry);
+    if (done == NULL) {
+        Py_DECREF(entry);
+        Py_DECREF(park);
+        Py_DECREF(hub);
+        return NULL;
+    }
+    Py_DECREF(done);
+    PyObject *result = park_run((ParkObject *)park);
+    Py_DECREF(park);
+    if (result == NULL) {
+        /* Resumed by an exception (killed, Timeout): our entry must not wake us later. */
+        PyObject *error = fetch_error();
+        PyObject *left = PyObject_CallMethodOneArg(hub, str_unschedule, entry);
+        if (left == NULL) {
+            PyObject *second = fetch_error();
+            if (second != NULL && error != NULL) {
+                PyException_SetContext(second, error);
+                error = second;
+            }
+        }
+        else {
+            Py_DECREF(left);
+        }
+        Py_DECREF(entry);
+        Py_DECREF(hub);
+        if (error != NULL) {
+            restore_error(error);
+        }
+        return NULL;
+    }
+    Py_DECREF(result);
+    Py_DECREF(entry);
+    Py_DECREF(hub);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+configure_sleep(PyObject *module, PyObject *function)
+{
+    Py_XSETREF(pure_sleep, Py_NewRef(function));
+    Py_RETURN_NONE;
+}
+
 /* -- the module ------------------------------------------------------------------------------- */
 
 static PyObject *
@@ -845,6 +957,11 @@ configure(PyObject *module, PyObject *args)
 }
 
 static PyMethodDef module_methods[] = {
+    {"sleep", (PyCFunction)(void (*)(void))sleep_fast, METH_FASTCALL | METH_KEYWORDS,
+     "sleep(seconds=0)\n--\n\n"
+     "green.greenthread.sleep: sleep(0) in C; other calls go to the Python function."},
+    {"configure_sleep", configure_sleep, METH_O,
+     "configure_sleep(function): the Python sleep, called for what the C path does not take."},
     {"configure", configure, METH_VARARGS,
      "configure(hub_state, no_hub, BlockingInHubError, real_count, waiter_globals): called once by "
      "green._waiter."},
@@ -902,6 +1019,8 @@ PyInit__core(void)
     INTERN(str_wait_referenced, "_wait_referenced");
     INTERN(str_leave_queue, "_leave_queue");
     INTERN(str_quiet_threads, "_quiet_threads");
+    INTERN(str_unschedule, "unschedule");
+    INTERN(str_append, "append");
 
     if (PyType_Ready(&TurnType) < 0 || PyType_Ready(&ParkType) < 0 || PyType_Ready(&WaiterType) < 0) {
         return NULL;

@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
+from green._compiled import core as _core
 from green._greenlets import throw_if_alive as _throw_if_alive
 from green._waiter import Waiter
 from green.hubs import existing_hub as _existing_hub
@@ -57,6 +58,13 @@ def sleep(seconds: float = 0) -> None:
         hub.park()
     finally:
         timer.cancel()
+
+
+if _core is not None:
+    # The compiled core takes ``sleep()``/``sleep(0)`` from a green thread (an int or float
+    # argument, the calling OS thread's hub made); every other call runs the function above.
+    _core.configure_sleep(sleep)
+    sleep = _core.sleep  # type: ignore[assignment]  # noqa: F811
 
 
 class GreenThread(greenlet):

@@ -12,6 +12,7 @@ import weakref
 from typing import Any
 
 import pytest
+import greenlet
 from greenlet import GreenletExit
 
 import green
@@ -249,3 +250,64 @@ def test_greenlet_exit_thrown_by_kill_is_not_swallowed_by_the_park():
     green.sleep(0)
     thread.kill()
     assert reached == ["exit"] and thread.dead
+
+
+def test_sleep_takes_the_compiled_path_for_zero_only():
+    from green import greenthread
+
+    if core is None:
+        assert not isinstance(green.sleep, type(len)) and green.sleep is greenthread.sleep
+        return
+    assert green.sleep is core.sleep is greenthread.sleep
+    order: list[str] = []
+
+    def other() -> None:
+        order.append("other")
+
+    green.spawn(other)
+    green.sleep()  # every ready green thread runs once first
+    assert order == ["other"]
+    green.spawn(other)
+    green.sleep(-1.5)  # negative: as sleep(0)
+    assert order == ["other", "other"]
+    started = green.hubs.monotonic()
+    green.sleep(0.01)  # a positive delay goes to the Python function
+    assert green.hubs.monotonic() - started >= 0.01
+    with pytest.raises(TypeError):
+        green.sleep("1")
+    with pytest.raises(TypeError):
+        green.sleep(0, 1)
+
+
+def test_an_exception_thrown_into_sleep_zero_takes_its_entry_off_the_ready_queue():
+    outcome: list[str] = []
+    main = greenlet.getcurrent()
+
+    def sleeper() -> None:
+        try:
+            green.sleep(0)
+        except KeyError:
+            outcome.append("thrown")
+            get_hub().schedule((greenlet.greenlet.switch, (main,)))  # back to the test, via the hub
+            return
+        outcome.append("resumed by its entry")
+
+    thread = green.spawn(sleeper)
+    green.sleep(0)  # the sleeper runs, queues its entry and parks
+    assert any(args and args[0] is thread for _, args in get_hub()._ready)
+    thread.throw(KeyError("now"))  # straight into its park, before its entry runs
+    assert thread.dead and outcome == ["thrown"]
+    assert not any(args and args[0] is thread for _, args in get_hub()._ready)
+    green.sleep(0)
+
+
+def test_sleep_zero_inside_the_hub_returns_at_once():
+    called: list[bool] = []
+
+    def callback() -> None:
+        green.sleep(0)
+        called.append(True)
+
+    get_hub().call_soon(callback)
+    green.sleep(0)
+    assert called == [True]
