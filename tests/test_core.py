@@ -11,8 +11,8 @@ import sys
 import weakref
 from typing import Any
 
-import pytest
 import greenlet
+import pytest
 from greenlet import GreenletExit
 
 import green
