@@ -938,6 +938,459 @@ configure_sleep(PyObject *module, PyObject *function)
     Py_RETURN_NONE;
 }
 
+/* -- queue get/put ------------------------------------------------------------------------------ */
+
+/* LightQueue.get and .put (green/queue.py) for the queues whose class keeps the storage hooks of
+ * LightQueue (a deque, no task counting) or of Queue (a deque, `unfinished_tasks` counted): the
+ * class says which in its own `_compiled_path` (1 or 2; green.queue sets it for every subclass).
+ * The C path takes what needs no wait beyond a plain park: an item at hand, a hand-off to a
+ * waiting getter, room for a put, and a get that parks without a timeout. Everything else (a
+ * full queue, putters waiting, a timeout, shutdown, the guard held by another OS thread, any
+ * other class) is the Python method `_python_get` / `_python_put`, which stays the reference; so
+ * are the rare ends of a parked get (`_get_abandoned`, `_get_unwoken`). */
+
+static PyObject *queue_waiter_class = NULL; /* green._waiter.Waiter */
+static PyObject *str_compiled_path, *str_guard, *str_getters, *str_putters, *str_queue, *str_is_shutdown;
+static PyObject *str_maxsize, *str_unfinished_tasks, *str_acquire, *str_release, *str_python_get;
+static PyObject *str_python_put, *str_get_abandoned, *str_get_unwoken, *str_wake;
+
+/* 1 or 2 for a class the C path serves, else 0 (looked up in the class's own dict only). */
+static int
+queue_path(PyObject *self)
+{
+    PyObject *dict = Py_TYPE(self)->tp_dict;
+    if (dict == NULL) {
+        return 0;
+    }
+    PyObject *flag = PyDict_GetItemWithError(dict, str_compiled_path);
+    if (flag == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (!PyLong_CheckExact(flag)) {
+        return 0;
+    }
+    long value = PyLong_AsLong(flag);
+    if (value == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return value == 1 || value == 2 ? (int)value : 0;
+}
+
+typedef struct {
+    PyObject *dict; /* the instance dict (new reference) */
+    PyObject *guard, *getters, *putters, *items; /* borrowed from dict */
+} QueueParts;
+
+/* The instance's state; 1 if all of it is there in the expected types, 0 if not (use the
+ * Python method), -1 on error. */
+static int
+queue_parts(PyObject *self, QueueParts *parts)
+{
+    parts->dict = PyObject_GenericGetDict(self, NULL);
+    if (parts->dict == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    parts->guard = PyDict_GetItemWithError(parts->dict, str_guard);
+    parts->getters = parts->guard == NULL ? NULL : PyDict_GetItemWithError(parts->dict, str_getters);
+    parts->putters = parts->getters == NULL ? NULL : PyDict_GetItemWithError(parts->dict, str_putters);
+    parts->items = parts->putters == NULL ? NULL : PyDict_GetItemWithError(parts->dict, str_queue);
+    if (parts->items == NULL || !PyDict_CheckExact(parts->getters) || !PyDict_CheckExact(parts->putters)) {
+        Py_CLEAR(parts->dict);
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        return 0;
+    }
+    return 1;
+}
+
+/* guard.acquire(False): 1 taken, 0 held elsewhere, -1 error. */
+static int
+guard_try(PyObject *guard)
+{
+    PyObject *call[2] = {guard, Py_False};
+    PyObject *taken = PyObject_VectorcallMethod(str_acquire, call, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    if (taken == NULL) {
+        return -1;
+    }
+    int result = PyObject_IsTrue(taken);
+    Py_DECREF(taken);
+    return result;
+}
+
+/* guard.release(), keeping an exception already set. */
+static int
+guard_release(PyObject *guard)
+{
+    PyObject *error = PyErr_Occurred() ? fetch_error() : NULL;
+    PyObject *call[1] = {guard};
+    PyObject *done = PyObject_VectorcallMethod(str_release, call, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    if (done == NULL) {
+        if (error != NULL) {
+            PyObject *second = fetch_error();
+            if (second != NULL) {
+                PyException_SetContext(second, error);
+                error = second;
+            }
+        }
+        else {
+            return -1;
+        }
+    }
+    else {
+        Py_DECREF(done);
+    }
+    if (error != NULL) {
+        restore_error(error);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+call_items(PyObject *name, PyObject *items, PyObject *argument)
+{
+    PyObject *call[2] = {items, argument};
+    return PyObject_VectorcallMethod(name, call, (argument == NULL ? 1 : 2) | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                     NULL);
+}
+
+/* `unfinished_tasks += 1` (Queue's _counted). */
+static int
+queue_counted(PyObject *dict)
+{
+    PyObject *tasks = PyDict_GetItemWithError(dict, str_unfinished_tasks);
+    if (tasks == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_AttributeError, "unfinished_tasks");
+        }
+        return -1;
+    }
+    PyObject *more = PyNumber_Add(tasks, one);
+    if (more == NULL) {
+        return -1;
+    }
+    int failed = PyDict_SetItem(dict, str_unfinished_tasks, more);
+    Py_DECREF(more);
+    return failed;
+}
+
+/* 1 if the queue is shut down, 0 if not, -1 on error. */
+static int
+queue_shut(PyObject *dict)
+{
+    PyObject *flag = PyDict_GetItemWithError(dict, str_is_shutdown);
+    if (flag == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    return PyObject_IsTrue(flag);
+}
+
+static PyObject *
+queue_python(PyObject *name, PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *method = PyObject_GetAttr(self, name);
+    if (method == NULL) {
+        return NULL;
+    }
+    PyObject *result = PyObject_Vectorcall(method, args, nargs, kwnames);
+    Py_DECREF(method);
+    return result;
+}
+
+/* The arguments of get/put beyond the item: (block=True, timeout=None); 1 when they are the
+ * defaults (or block=True given, with timeout None), 0 otherwise. */
+static int
+plain_arguments(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, Py_ssize_t first)
+{
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0) {
+        return 0;
+    }
+    if (nargs > first + 2) {
+        return 0;
+    }
+    if (nargs > first && args[first] != Py_True) {
+        return 0;
+    }
+    if (nargs > first + 1 && args[first + 1] != Py_None) {
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *
+queue_get(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    int path = queue_path(self);
+    QueueParts parts;
+    int whole = path ? queue_parts(self, &parts) : 0;
+    if (whole < 0) {
+        return NULL;
+    }
+    if (!whole) {
+        return queue_python(str_python_get, self, args, nargs, kwnames);
+    }
+    int taken = guard_try(parts.guard);
+    if (taken <= 0) {
+        Py_DECREF(parts.dict);
+        return taken < 0 ? NULL : queue_python(str_python_get, self, args, nargs, kwnames);
+    }
+    if (PyDict_GET_SIZE(parts.putters) != 0) {
+        goto python;
+    }
+    Py_ssize_t size = PyObject_Size(parts.items);
+    if (size < 0) {
+        goto error;
+    }
+    if (size > 0) {
+        PyObject *item = call_items(str_popleft, parts.items, NULL);
+        if (guard_release(parts.guard) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(parts.dict);
+            return NULL;
+        }
+        Py_DECREF(parts.dict);
+        return item;
+    }
+    int shut = queue_shut(parts.dict);
+    if (shut < 0) {
+        goto error;
+    }
+    if (shut || !plain_arguments(args, nargs, kwnames, 0)) {
+        goto python;
+    }
+    /* Park: a Waiter in the getters, the guard released, then wait() without a timeout. */
+    PyObject *waiter = PyObject_CallNoArgs(queue_waiter_class);
+    if (waiter == NULL) {
+        goto error;
+    }
+    if (PyDict_SetItem(parts.getters, waiter, Py_None) < 0) {
+        Py_DECREF(waiter);
+        goto error;
+    }
+    if (guard_release(parts.guard) < 0) {
+        Py_DECREF(waiter);
+        Py_DECREF(parts.dict);
+        return NULL;
+    }
+    Py_DECREF(parts.dict);
+    PyObject *result = waiter_wait((WaiterObject *)waiter, NULL, 0, NULL);
+    if (result == NULL) {
+        PyObject *error = fetch_error();
+        PyObject *done = PyObject_CallMethodOneArg(self, str_get_abandoned, waiter);
+        if (done == NULL) {
+            PyObject *second = fetch_error();
+            if (second != NULL && error != NULL) {
+                PyException_SetContext(second, error);
+                error = second;
+            }
+        }
+        else {
+            Py_DECREF(done);
+        }
+        Py_DECREF(waiter);
+        if (error != NULL) {
+            restore_error(error);
+        }
+        return NULL;
+    }
+    WaiterObject *woken = (WaiterObject *)waiter;
+    if (!woken->woken) {
+        PyObject *outcome = PyObject_CallMethodObjArgs(self, str_get_unwoken, waiter, result, NULL);
+        Py_DECREF(result);
+        Py_DECREF(waiter);
+        return outcome;
+    }
+    Py_DECREF(result);
+    if (woken->exception != NULL && woken->exception != Py_None) {
+        PyObject *exception = Py_NewRef(woken->exception);
+        Py_DECREF(waiter);
+        PyErr_SetObject((PyObject *)Py_TYPE(exception), exception);
+        Py_DECREF(exception);
+        return NULL;
+    }
+    PyObject *value = Py_NewRef(woken->value != NULL ? woken->value : Py_None);
+    Py_DECREF(waiter);
+    return value;
+
+python:
+    if (guard_release(parts.guard) < 0) {
+        Py_DECREF(parts.dict);
+        return NULL;
+    }
+    Py_DECREF(parts.dict);
+    return queue_python(str_python_get, self, args, nargs, kwnames);
+
+error:
+    guard_release(parts.guard);
+    Py_DECREF(parts.dict);
+    return NULL;
+}
+
+/* waiter.wake(item), in C for the core's own Waiters. */
+static PyObject *
+wake_waiter(PyObject *waiter, PyObject *item)
+{
+    if (PyObject_TypeCheck(waiter, &WaiterType)) {
+        WaiterObject *self = (WaiterObject *)waiter;
+        if (self->woken) {
+            Py_RETURN_NONE;
+        }
+        self->woken = 1;
+        Py_XSETREF(self->value, Py_NewRef(item));
+        return waiter_resume_with(self, switch_into, item);
+    }
+    return PyObject_CallMethodOneArg(waiter, str_wake, item);
+}
+
+static PyObject *
+queue_put(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs < 1) { /* the item by keyword, or missing: the Python method says which */
+        return queue_python(str_python_put, self, args, nargs, kwnames);
+    }
+    PyObject *item = args[0];
+    int path = queue_path(self);
+    QueueParts parts;
+    int whole = path ? queue_parts(self, &parts) : 0;
+    if (whole < 0) {
+        return NULL;
+    }
+    if (!whole) {
+        return queue_python(str_python_put, self, args, nargs, kwnames);
+    }
+    int taken = guard_try(parts.guard);
+    if (taken <= 0) {
+        Py_DECREF(parts.dict);
+        return taken < 0 ? NULL : queue_python(str_python_put, self, args, nargs, kwnames);
+    }
+    int shut = queue_shut(parts.dict);
+    if (shut < 0) {
+        goto error;
+    }
+    if (shut) {
+        goto python;
+    }
+    Py_ssize_t size = PyObject_Size(parts.items);
+    if (size < 0) {
+        goto error;
+    }
+    if (size == 0 && PyDict_GET_SIZE(parts.getters) != 0) {
+        /* Hand the item to the longest waiting getter. */
+        Py_ssize_t position = 0;
+        PyObject *waiter, *ignored;
+        if (!PyDict_Next(parts.getters, &position, &waiter, &ignored)) {
+            goto python;
+        }
+        Py_INCREF(waiter);
+        if (PyDict_DelItem(parts.getters, waiter) < 0) {
+            Py_DECREF(waiter);
+            goto error;
+        }
+        PyObject *done = wake_waiter(waiter, item);
+        Py_DECREF(waiter);
+        if (done == NULL) {
+            goto error;
+        }
+        Py_DECREF(done);
+        goto counted;
+    }
+    PyObject *maxsize = PyDict_GetItemWithError(parts.dict, str_maxsize);
+    if (maxsize == NULL) {
+        if (PyErr_Occurred()) {
+            goto error;
+        }
+        goto python;
+    }
+    int room;
+    if (maxsize == Py_None) {
+        room = 1;
+    }
+    else if (PyLong_CheckExact(maxsize)) {
+        int overflow;
+        long limit = PyLong_AsLongAndOverflow(maxsize, &overflow);
+        if (overflow) {
+            goto python;
+        }
+        room = limit <= 0 || size < limit;
+    }
+    else {
+        goto python;
+    }
+    if (!room) {
+        goto python;
+    }
+    PyObject *done = call_items(str_append, parts.items, item);
+    if (done == NULL) {
+        goto error;
+    }
+    Py_DECREF(done);
+
+counted:
+    if (path == 2 && queue_counted(parts.dict) < 0) {
+        goto error;
+    }
+    if (guard_release(parts.guard) < 0) {
+        Py_DECREF(parts.dict);
+        return NULL;
+    }
+    Py_DECREF(parts.dict);
+    Py_RETURN_NONE;
+
+python:
+    if (guard_release(parts.guard) < 0) {
+        Py_DECREF(parts.dict);
+        return NULL;
+    }
+    Py_DECREF(parts.dict);
+    return queue_python(str_python_put, self, args, nargs, kwnames);
+
+error:
+    guard_release(parts.guard);
+    Py_DECREF(parts.dict);
+    return NULL;
+}
+
+static PyMethodDef queue_get_def = {
+    "get", (PyCFunction)(void (*)(void))queue_get, METH_FASTCALL | METH_KEYWORDS,
+    "get(block=True, timeout=None)\n--\n\nRemove and return an item; if empty, wait (at most `timeout`) or raise "
+    "Empty."};
+static PyMethodDef queue_put_def = {
+    "put", (PyCFunction)(void (*)(void))queue_put, METH_FASTCALL | METH_KEYWORDS,
+    "put(item, block=True, timeout=None)\n--\n\nPut `item`; if the queue is full, wait (at most `timeout`) or "
+    "raise Full."};
+
+/* queue_methods(LightQueue, Waiter) -> (get, put): method descriptors of LightQueue's class for
+ * green.queue to install (see the comment at the top of this section). */
+static PyObject *
+queue_methods(PyObject *module, PyObject *args)
+{
+    PyObject *queue_class, *waiter_class;
+    if (!PyArg_ParseTuple(args, "O!O!:queue_methods", &PyType_Type, &queue_class, &PyType_Type, &waiter_class)) {
+        return NULL;
+    }
+    if (!PyType_IsSubtype((PyTypeObject *)waiter_class, &WaiterType)) {
+        PyErr_SetString(PyExc_TypeError, "queue_methods() needs a subclass of green._core.Waiter");
+        return NULL;
+    }
+    Py_XSETREF(queue_waiter_class, Py_NewRef(waiter_class));
+    PyObject *get = PyDescr_NewMethod((PyTypeObject *)queue_class, &queue_get_def);
+    PyObject *put = get == NULL ? NULL : PyDescr_NewMethod((PyTypeObject *)queue_class, &queue_put_def);
+    if (put == NULL) {
+        Py_XDECREF(get);
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, get, put);
+    Py_DECREF(get);
+    Py_DECREF(put);
+    return pair;
+}
+
 /* -- the module ------------------------------------------------------------------------------- */
 
 static PyObject *
@@ -960,6 +1413,8 @@ static PyMethodDef module_methods[] = {
     {"sleep", (PyCFunction)(void (*)(void))sleep_fast, METH_FASTCALL | METH_KEYWORDS,
      "sleep(seconds=0)\n--\n\n"
      "green.greenthread.sleep: sleep(0) in C; other calls go to the Python function."},
+    {"queue_methods", queue_methods, METH_VARARGS,
+     "queue_methods(LightQueue, Waiter) -> (get, put): the compiled methods green.queue installs."},
     {"configure_sleep", configure_sleep, METH_O,
      "configure_sleep(function): the Python sleep, called for what the C path does not take."},
     {"configure", configure, METH_VARARGS,
@@ -1021,6 +1476,21 @@ PyInit__core(void)
     INTERN(str_quiet_threads, "_quiet_threads");
     INTERN(str_unschedule, "unschedule");
     INTERN(str_append, "append");
+    INTERN(str_compiled_path, "_compiled_path");
+    INTERN(str_guard, "_guard");
+    INTERN(str_getters, "_getters");
+    INTERN(str_putters, "_putters");
+    INTERN(str_queue, "queue");
+    INTERN(str_is_shutdown, "is_shutdown");
+    INTERN(str_maxsize, "maxsize");
+    INTERN(str_unfinished_tasks, "unfinished_tasks");
+    INTERN(str_acquire, "acquire");
+    INTERN(str_release, "release");
+    INTERN(str_python_get, "_python_get");
+    INTERN(str_python_put, "_python_put");
+    INTERN(str_get_abandoned, "_get_abandoned");
+    INTERN(str_get_unwoken, "_get_unwoken");
+    INTERN(str_wake, "wake");
 
     if (PyType_Ready(&TurnType) < 0 || PyType_Ready(&ParkType) < 0 || PyType_Ready(&WaiterType) < 0) {
         return NULL;

@@ -20,6 +20,7 @@ import collections
 import heapq
 from typing import Any
 
+from green._compiled import core as _core
 from green._stdlib import original
 from green._waiter import Waiter
 from green.hubs.hub import TIMED_OUT
@@ -44,8 +45,29 @@ ShutDown = getattr(_queue, "ShutDown", ShutDown)  # type: ignore[misc]  # noqa: 
 __all__ = ["Empty", "Full", "LifoQueue", "LightQueue", "PriorityQueue", "Queue", "ShutDown", "SimpleQueue"]
 
 
+_STORAGE_HOOKS = ("_init", "_qsize", "_put", "_get", "_put_back", "_counted", "_task_discarded")
+
+
+def _compiled_path_of(cls: type) -> int:
+    hooks = [getattr(cls, name, None) for name in _STORAGE_HOOKS]
+    if hooks == [getattr(globals()["LightQueue"], name) for name in _STORAGE_HOOKS]:
+        return 1
+    counting = globals().get("Queue")  # None while Queue itself is being made
+    if counting is not None and hooks == [getattr(counting, name) for name in _STORAGE_HOOKS]:
+        return 2
+    return 0
+
+
 class LightQueue:
     """A FIFO queue for green threads without `task_done`/`join`."""
+
+    # Which compiled get/put serves this class (green/_core.c): 1 with LightQueue's storage hooks,
+    # 2 with Queue's, 0 (the Python methods) for a class that changes them. Set for every subclass.
+    _compiled_path = 1
+
+    def __init_subclass__(cls, **keywords: Any) -> None:
+        super().__init_subclass__(**keywords)
+        cls._compiled_path = _compiled_path_of(cls)
 
     def __init__(self, maxsize: int | None = 0) -> None:
         self.maxsize = maxsize if maxsize is not None and maxsize > 0 else 0
@@ -174,18 +196,30 @@ class LightQueue:
         try:
             result = waiter.wait(timeout)
         except BaseException:
-            with guard:
-                self._getters.pop(waiter, None)
-                if waiter.woken and waiter.exception is None:
-                    # An item was handed to us but we are leaving: give it to the next one.
-                    self._put_back(waiter.value)
-                    self._wake_getter()
+            self._get_abandoned(waiter)
             raise
         # `woken` is only set under the guard, together with the removal from `_getters`: once
         # seen True it stays True, and only a waiter that was not woken needs the guard.
         if not waiter.woken:
-            with guard:
-                self._getters.pop(waiter, None)
+            return self._get_unwoken(waiter, result)
+        if waiter.exception is not None:
+            raise waiter.exception
+        return waiter.value
+
+    def _get_abandoned(self, waiter: Waiter) -> None:
+        # A parked get resumed by an exception (killed, a Timeout): if an item was handed to it
+        # meanwhile, the next getter gets it.
+        with self._guard:
+            self._getters.pop(waiter, None)
+            if waiter.woken and waiter.exception is None:
+                self._put_back(waiter.value)
+                self._wake_getter()
+
+    def _get_unwoken(self, waiter: Waiter, result: Any) -> Any:
+        # A parked get resumed without a wake-up seen (its timeout): a wake-up may still have come
+        # in between, under the guard.
+        with self._guard:
+            self._getters.pop(waiter, None)
         if waiter.woken:
             if waiter.exception is not None:
                 raise waiter.exception
@@ -341,6 +375,14 @@ class SimpleQueue:
 
     __class_getitem__ = classmethod(lambda cls, item: cls)  # type: ignore[assignment]
 
+
+Queue._compiled_path = 2
+
+if _core is not None:
+    # The compiled get/put (green/_core.c) take the common cases and call these for the rest.
+    LightQueue._python_get = LightQueue.get  # type: ignore[attr-defined]
+    LightQueue._python_put = LightQueue.put  # type: ignore[attr-defined]
+    LightQueue.get, LightQueue.put = _core.queue_methods(LightQueue, Waiter)  # type: ignore[method-assign]
 
 for _cls in (LightQueue, Queue, LifoQueue, PriorityQueue):
     _cls.__class_getitem__ = classmethod(lambda cls, item: cls)  # type: ignore[attr-defined]
