@@ -78,10 +78,23 @@ restore_error(PyObject *error) /* steals `error` */
 #endif
 }
 
+/* The last hub found, with the OS thread it belongs to (a thread state's id, never reused) and a
+ * weak reference: a lookup in the thread-local record costs more than the rest of a wake-up's
+ * bookkeeping. green.hubs calls forget_hub() whenever a thread's hub changes. */
+static uint64_t cached_thread = 0;
+static PyObject *cached_hub = NULL; /* a weak reference to it */
+
 /* getattr(_hub_state, "hub", None), as a new reference. */
 static PyObject *
 existing_hub(void)
 {
+    uint64_t thread = PyThreadState_GetID(PyThreadState_Get());
+    if (cached_hub != NULL && thread == cached_thread) {
+        PyObject *hub = PyWeakref_GET_OBJECT(cached_hub);
+        if (hub != Py_None) {
+            return Py_NewRef(hub);
+        }
+    }
     PyObject *hub = PyObject_GetAttr(hub_state, str_hub);
     if (hub == NULL) {
         if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
@@ -90,7 +103,23 @@ existing_hub(void)
         PyErr_Clear();
         Py_RETURN_NONE;
     }
+    PyObject *reference = PyWeakref_NewRef(hub, NULL);
+    if (reference == NULL) {
+        PyErr_Clear(); /* not cacheable: looked up each time */
+    }
+    else {
+        Py_XSETREF(cached_hub, reference);
+        cached_thread = thread;
+    }
     return hub;
+}
+
+static PyObject *
+forget_hub(PyObject *module, PyObject *unused)
+{
+    Py_CLEAR(cached_hub);
+    cached_thread = 0;
+    Py_RETURN_NONE;
 }
 
 /* -- Turn ------------------------------------------------------------------------------------- */
@@ -938,6 +967,206 @@ configure_sleep(PyObject *module, PyObject *function)
     Py_RETURN_NONE;
 }
 
+/* -- Guard -------------------------------------------------------------------------------------- */
+
+/* The small real lock green's synchronisation objects keep for their own state (held for a few
+ * bytecodes, never across a switch): the same calls as a `_thread` lock (acquire, release,
+ * locked, the context manager), at a fraction of the cost of one (no argument parsing, no clock
+ * read for a free lock), and taken directly by the C paths below. A wait for it, which happens
+ * only while another OS thread holds it, releases the GIL. */
+
+typedef struct {
+    PyObject_HEAD
+    PyThread_type_lock lock;
+    char locked;
+} GuardObject;
+
+static PyTypeObject GuardType;
+
+static PyObject *
+guard_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    if (PyTuple_GET_SIZE(args) != 0 || (kwds != NULL && PyDict_GET_SIZE(kwds) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "Guard() takes no arguments");
+        return NULL;
+    }
+    GuardObject *self = (GuardObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->lock = PyThread_allocate_lock();
+    if (self->lock == NULL) {
+        Py_DECREF(self);
+        PyErr_SetString(PyExc_MemoryError, "cannot allocate a lock");
+        return NULL;
+    }
+    self->locked = 0;
+    return (PyObject *)self;
+}
+
+static void
+guard_dealloc(GuardObject *self)
+{
+    if (self->lock != NULL) {
+        if (self->locked) {
+            PyThread_release_lock(self->lock);
+        }
+        PyThread_free_lock(self->lock);
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Take the guard, waiting (GIL released) as long as `microseconds` says (-1: no limit);
+ * 1 taken, 0 not. */
+static int
+guard_take(GuardObject *self, PY_TIMEOUT_T microseconds)
+{
+    if (PyThread_acquire_lock_timed(self->lock, 0, 0) != PY_LOCK_ACQUIRED) {
+        if (microseconds == 0) {
+            return 0;
+        }
+        PyLockStatus status;
+        Py_BEGIN_ALLOW_THREADS
+        status = PyThread_acquire_lock_timed(self->lock, microseconds, 0);
+        Py_END_ALLOW_THREADS
+        if (status != PY_LOCK_ACQUIRED) {
+            return 0;
+        }
+    }
+    self->locked = 1;
+    return 1;
+}
+
+static void
+guard_give(GuardObject *self)
+{
+    self->locked = 0;
+    PyThread_release_lock(self->lock);
+}
+
+static PyObject *
+guard_acquire(GuardObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PY_TIMEOUT_T microseconds = -1;
+    if (nargs != 0 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+        /* acquire(blocking=True, timeout=-1), as a `_thread` lock takes them. */
+        int blocking = 1;
+        double timeout = -1.0;
+        Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+        if (nargs + nkw > 2) {
+            PyErr_SetString(PyExc_TypeError, "acquire() takes at most 2 arguments");
+            return NULL;
+        }
+        for (Py_ssize_t index = 0; index < nargs + nkw; index++) {
+            int is_timeout = index == 1;
+            if (index >= nargs) {
+                PyObject *name = PyTuple_GET_ITEM(kwnames, index - nargs);
+                if (PyUnicode_CompareWithASCIIString(name, "timeout") == 0) {
+                    is_timeout = 1;
+                }
+                else if (PyUnicode_CompareWithASCIIString(name, "blocking") == 0) {
+                    is_timeout = 0;
+                }
+                else {
+                    PyErr_Format(PyExc_TypeError, "acquire() got an unexpected keyword argument %R", name);
+                    return NULL;
+                }
+            }
+            if (is_timeout) {
+                timeout = PyFloat_AsDouble(args[index]);
+                if (timeout == -1.0 && PyErr_Occurred()) {
+                    return NULL;
+                }
+            }
+            else {
+                blocking = PyObject_IsTrue(args[index]);
+                if (blocking < 0) {
+                    return NULL;
+                }
+            }
+        }
+        if (!blocking && timeout != -1.0) {
+            PyErr_SetString(PyExc_ValueError, "can't specify a timeout for a non-blocking call");
+            return NULL;
+        }
+        if (timeout < 0 && timeout != -1.0) {
+            PyErr_SetString(PyExc_ValueError, "timeout value must be a non-negative number");
+            return NULL;
+        }
+        if (!blocking) {
+            microseconds = 0;
+        }
+        else if (timeout >= 0) {
+            double limit = timeout * 1e6;
+            if (limit >= (double)PY_TIMEOUT_MAX) {
+                PyErr_SetString(PyExc_OverflowError, "timeout value is too large");
+                return NULL;
+            }
+            microseconds = (PY_TIMEOUT_T)limit;
+        }
+    }
+    return PyBool_FromLong(guard_take(self, microseconds));
+}
+
+static PyObject *
+guard_enter(GuardObject *self, PyObject *unused)
+{
+    guard_take(self, -1);
+    Py_RETURN_TRUE;
+}
+
+static PyObject *
+guard_release_method(GuardObject *self, PyObject *unused)
+{
+    if (!self->locked) {
+        PyErr_SetString(PyExc_RuntimeError, "release unlocked lock");
+        return NULL;
+    }
+    guard_give(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+guard_exit(GuardObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return guard_release_method(self, NULL);
+}
+
+static PyObject *
+guard_locked(GuardObject *self, PyObject *unused)
+{
+    return PyBool_FromLong(self->locked);
+}
+
+static PyObject *
+guard_repr(GuardObject *self)
+{
+    return PyUnicode_FromFormat("<%s %s object at %p>", self->locked ? "locked" : "unlocked",
+                                Py_TYPE(self)->tp_name, self);
+}
+
+static PyMethodDef guard_methods[] = {
+    {"acquire", (PyCFunction)(void (*)(void))guard_acquire, METH_FASTCALL | METH_KEYWORDS,
+     "acquire(blocking=True, timeout=-1): take the guard; False if not blocking or the timeout passed."},
+    {"release", (PyCFunction)guard_release_method, METH_NOARGS, "release(): give the guard back."},
+    {"locked", (PyCFunction)guard_locked, METH_NOARGS, "locked(): whether somebody holds the guard."},
+    {"__enter__", (PyCFunction)guard_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)(void (*)(void))guard_exit, METH_FASTCALL, NULL},
+    {NULL},
+};
+
+static PyTypeObject GuardType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "green._core.Guard",
+    .tp_doc = "The small real lock of green's synchronisation objects (see green._waiter.allocate_guard).",
+    .tp_basicsize = sizeof(GuardObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = guard_new,
+    .tp_dealloc = (destructor)guard_dealloc,
+    .tp_repr = (reprfunc)guard_repr,
+    .tp_methods = guard_methods,
+};
+
 /* -- queue get/put ------------------------------------------------------------------------------ */
 
 /* LightQueue.get and .put (green/queue.py) for the queues whose class keeps the storage hooks of
@@ -1011,6 +1240,9 @@ queue_parts(PyObject *self, QueueParts *parts)
 static int
 guard_try(PyObject *guard)
 {
+    if (Py_IS_TYPE(guard, &GuardType)) {
+        return guard_take((GuardObject *)guard, 0);
+    }
     PyObject *call[2] = {guard, Py_False};
     PyObject *taken = PyObject_VectorcallMethod(str_acquire, call, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     if (taken == NULL) {
@@ -1025,6 +1257,10 @@ guard_try(PyObject *guard)
 static int
 guard_release(PyObject *guard)
 {
+    if (Py_IS_TYPE(guard, &GuardType) && ((GuardObject *)guard)->locked) {
+        guard_give((GuardObject *)guard);
+        return PyErr_Occurred() ? -1 : 0;
+    }
     PyObject *error = PyErr_Occurred() ? fetch_error() : NULL;
     PyObject *call[1] = {guard};
     PyObject *done = PyObject_VectorcallMethod(str_release, call, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
@@ -1413,6 +1649,8 @@ static PyMethodDef module_methods[] = {
     {"sleep", (PyCFunction)(void (*)(void))sleep_fast, METH_FASTCALL | METH_KEYWORDS,
      "sleep(seconds=0)\n--\n\n"
      "green.greenthread.sleep: sleep(0) in C; other calls go to the Python function."},
+    {"forget_hub", forget_hub, METH_NOARGS,
+     "forget_hub(): a thread's hub changed (green.hubs calls it; the core looks the hub up again)."},
     {"queue_methods", queue_methods, METH_VARARGS,
      "queue_methods(LightQueue, Waiter) -> (get, put): the compiled methods green.queue installs."},
     {"configure_sleep", configure_sleep, METH_O,
@@ -1492,7 +1730,8 @@ PyInit__core(void)
     INTERN(str_get_unwoken, "_get_unwoken");
     INTERN(str_wake, "wake");
 
-    if (PyType_Ready(&TurnType) < 0 || PyType_Ready(&ParkType) < 0 || PyType_Ready(&WaiterType) < 0) {
+    if (PyType_Ready(&TurnType) < 0 || PyType_Ready(&ParkType) < 0 || PyType_Ready(&WaiterType) < 0 ||
+        PyType_Ready(&GuardType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&core_module);
@@ -1501,7 +1740,8 @@ PyInit__core(void)
     }
     if (PyModule_AddObject(module, "Turn", Py_NewRef((PyObject *)&TurnType)) < 0 ||
         PyModule_AddObject(module, "Park", Py_NewRef((PyObject *)&ParkType)) < 0 ||
-        PyModule_AddObject(module, "Waiter", Py_NewRef((PyObject *)&WaiterType)) < 0) {
+        PyModule_AddObject(module, "Waiter", Py_NewRef((PyObject *)&WaiterType)) < 0 ||
+        PyModule_AddObject(module, "Guard", Py_NewRef((PyObject *)&GuardType)) < 0) {
         Py_DECREF(module);
         return NULL;
     }

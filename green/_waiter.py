@@ -57,6 +57,11 @@ _allocate_real_lock = _thread.allocate_lock
 _main_ident = original("threading").main_thread().ident
 
 
+# The small real lock each synchronisation object keeps for its own state (see "Across OS
+# threads" above): the compiled core's Guard when it is built (the same calls as a `_thread` lock,
+# cheaper, and taken directly by the core's queue paths), else a lock of the original `_thread`.
+allocate_guard: Any = _allocate_real_lock if _core is None else _core.Guard
+
 _quiet_threads = 0  # green's own OS threads idling right now (see the module docstring)
 _quiet_lock = _allocate_real_lock()
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from green._stdlib import original
 from green._waiter import Waiter
+from green._waiter import allocate_guard as _allocate_guard
 from green.greenthread import _exception_from
 from green.hubs.hub import TIMED_OUT
 
 __all__ = ["Event"]
 
 _NOT_READY: Any = object()
-_allocate_real_lock = original("_thread").allocate_lock
 
 
 class Event:
@@ -24,7 +23,7 @@ class Event:
     """
 
     def __init__(self) -> None:
-        self._guard = _allocate_real_lock()
+        self._guard = _allocate_guard()
         self._waiters: dict[Waiter, None] = {}
         self._result: Any = _NOT_READY
         self._exception: BaseException | None = None

@@ -23,10 +23,10 @@ from typing import Any
 from green._compiled import core as _core
 from green._stdlib import original
 from green._waiter import Waiter
+from green._waiter import allocate_guard as _allocate_guard
 from green.hubs.hub import TIMED_OUT
 
 _queue = original("queue")
-_allocate_real_lock = original("_thread").allocate_lock
 
 __green__ = "queue"
 __implements__ = ["Queue", "LifoQueue", "PriorityQueue", "SimpleQueue"]
@@ -71,7 +71,7 @@ class LightQueue:
 
     def __init__(self, maxsize: int | None = 0) -> None:
         self.maxsize = maxsize if maxsize is not None and maxsize > 0 else 0
-        self._guard = _allocate_real_lock()
+        self._guard = _allocate_guard()
         self._getters: dict[Waiter, None] = {}
         self._putters: dict[Waiter, Any] = {}
         self.is_shutdown = False

@@ -13,12 +13,10 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
-from green._stdlib import original
 from green._waiter import Waiter
+from green._waiter import allocate_guard as _allocate_guard
 
 __all__ = ["BoundedSemaphore", "CappedSemaphore", "Semaphore"]
-
-_allocate_real_lock = original("_thread").allocate_lock
 
 
 class Semaphore:
@@ -28,7 +26,7 @@ class Semaphore:
         if value < 0:
             raise ValueError(f"Semaphore value must be >= 0, not {value!r}")
         self.counter = value
-        self._guard = _allocate_real_lock()
+        self._guard = _allocate_guard()
         self._waiters: dict[Waiter, None] = {}
 
     def __repr__(self) -> str:

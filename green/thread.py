@@ -47,12 +47,12 @@ from green._local import local as _green_local
 from green._stdlib import original
 from green._stdlib import reexport as _reexport
 from green._waiter import Waiter
+from green._waiter import allocate_guard as _allocate_guard
 from green.hubs import get_hub
 
 __green__ = "_thread"
 
 _thread = original("_thread")
-_real_allocate_lock = _thread.allocate_lock
 _real_get_ident = _thread.get_ident
 
 error = _thread.error
@@ -91,7 +91,7 @@ class LockType:
     def __init__(self) -> None:
         self._locked = False
         self._waiters: collections.deque[Waiter] = collections.deque()
-        self._guard = _real_allocate_lock()
+        self._guard = _allocate_guard()
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """Take the lock; returns False if not `blocking` or `timeout` seconds pass first.
@@ -171,7 +171,7 @@ class LockType:
     def _at_fork_reinit(self) -> None:
         self._locked = False
         self._waiters = collections.deque()
-        self._guard = _real_allocate_lock()
+        self._guard = _allocate_guard()
 
     acquire_lock = acquire
     release_lock = release

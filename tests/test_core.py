@@ -401,3 +401,69 @@ def test_an_eventlet_style_unbounded_maxsize_none_queue_takes_puts():
     for item in range(5):
         queue.put(item)
     assert [queue.get() for _ in range(5)] == list(range(5))
+
+
+def test_the_guard_behaves_as_a_thread_lock():
+    guard = _waiter.allocate_guard()
+    if core is not None:
+        assert type(guard) is core.Guard
+    assert guard.acquire() is True and guard.locked()
+    assert guard.acquire(False) is False and guard.acquire(blocking=False) is False
+    assert guard.acquire(timeout=0.01) is False
+    with pytest.raises(ValueError):
+        guard.acquire(False, 1)
+    guard.release()
+    assert not guard.locked()
+    with pytest.raises(RuntimeError):
+        guard.release()
+    with guard:
+        assert guard.locked()
+    assert not guard.locked()
+    # Held by another OS thread: a timed acquire waits for it (without the GIL) and gets it.
+    held, go = _real_thread.allocate_lock(), _real_thread.allocate_lock()
+    held.acquire()
+    go.acquire()
+
+    def holder() -> None:
+        guard.acquire()
+        held.release()
+        go.acquire()
+        guard.release()
+
+    _real_thread.start_new_thread(holder, ())
+    held.acquire()
+    assert guard.locked() and guard.acquire(True, 0.01) is False
+    go.release()
+    assert guard.acquire(True, 10) is True
+    guard.release()
+
+
+def test_a_hub_installed_for_a_while_is_the_one_waiters_and_wake_ups_use():
+    from green.hubs import install_hub
+    from green.hubs.hub import Hub
+
+    original_hub = get_hub()
+    assert _waiter.Waiter().hub is original_hub
+    other = Hub(type(original_hub.backend)())
+    previous = install_hub(other)
+    try:
+        assert previous is original_hub and _waiter.Waiter().hub is other
+    finally:
+        install_hub(previous)
+        other.close()
+    assert _waiter.Waiter().hub is original_hub
+    # Another OS thread finds its own hub, not the one this thread used last.
+    seen: list[Any] = []
+    done = _real_thread.allocate_lock()
+    done.acquire()
+
+    def in_thread() -> None:
+        hub = get_hub()
+        seen.append(_waiter.Waiter().hub is hub and hub is not original_hub)
+        install_hub(None)
+        hub.close()
+        done.release()
+
+    _real_thread.start_new_thread(in_thread, ())
+    done.acquire()
+    assert seen == [True] and _waiter.Waiter().hub is original_hub

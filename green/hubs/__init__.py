@@ -11,6 +11,7 @@ import importlib
 import os
 from types import ModuleType
 
+from green._compiled import core as _core
 from green._stdlib import original
 from green.hubs.hub import READ, WRITE, BlockingInHubError, Handle, Hub, LoopExit, Timer
 
@@ -36,6 +37,15 @@ BACKENDS = ("epoll", "poll", "select")
 
 # The real _thread._local, bound before any monkey-patching can replace it.
 _state = _thread._local()
+
+
+def _forget_hub() -> None:
+    """A thread's hub changed: the compiled core, which remembers the last one it found, looks
+    it up again."""
+    if _core is not None:
+        _core.forget_hub()
+
+
 _real_monotonic = original("time").monotonic
 _chosen: str | None = None
 
@@ -80,6 +90,7 @@ def get_hub() -> Hub:
     except AttributeError:
         hub = Hub(_backend_module(_default_name()).Backend())
         _state.hub = hub
+        _forget_hub()
         blocking = os.environ.get("GREEN_DEBUG_BLOCKING")
         if blocking:
             from green.debug import _enable_from_environment
@@ -106,6 +117,7 @@ def install_hub(hub: Hub | None) -> Hub | None:
         _state.__dict__.pop("hub", None)
     else:
         _state.hub = hub
+    _forget_hub()
     return previous
 
 
@@ -161,6 +173,7 @@ def use_hub(name: str | None = None) -> None:
             hub.notify_closing(fd)
         hub.close()
         del _state.hub
+        _forget_hub()
     _chosen = name
 
 
