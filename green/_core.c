@@ -1627,6 +1627,237 @@ queue_methods(PyObject *module, PyObject *args)
     return pair;
 }
 
+/* -- the green lock ------------------------------------------------------------------------------ */
+
+/* green.thread.LockType's acquire, release and context manager (threading.Lock after patching):
+ * a free lock taken, a held one waited for without a timeout, a release handing the lock to the
+ * longest waiting green thread. acquire with arguments other than `blocking=True` and the rare
+ * ends of a wait are the Python methods (`_python_acquire`, `_acquire_abandoned`,
+ * `_acquire_unwoken`). LockType keeps its state in slots, read here at their offsets. */
+
+static Py_ssize_t lock_locked_offset = -1, lock_waiters_offset = -1, lock_guard_offset = -1;
+static PyObject *str_python_acquire, *str_acquire_abandoned, *str_acquire_unwoken;
+
+#define LOCK_SLOT(self, offset) (*(PyObject **)((char *)(self) + (offset)))
+
+/* The guard of a lock (borrowed), or NULL with an exception set. */
+static GuardObject *
+lock_guard(PyObject *self)
+{
+    PyObject *guard = LOCK_SLOT(self, lock_guard_offset);
+    if (guard == NULL || !Py_IS_TYPE(guard, &GuardType)) {
+        PyErr_SetString(PyExc_RuntimeError, "a green lock without its guard");
+        return NULL;
+    }
+    return (GuardObject *)guard;
+}
+
+static PyObject *
+lock_acquire_plain(PyObject *self)
+{
+    GuardObject *guard = lock_guard(self);
+    PyObject *waiters = LOCK_SLOT(self, lock_waiters_offset);
+    if (guard == NULL || waiters == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_AttributeError, "_waiters");
+        }
+        return NULL;
+    }
+    guard_take(guard, -1);
+    PyObject *locked = LOCK_SLOT(self, lock_locked_offset);
+    if (locked != Py_True) {
+        Py_XSETREF(LOCK_SLOT(self, lock_locked_offset), Py_NewRef(Py_True));
+        guard_give(guard);
+        Py_RETURN_TRUE;
+    }
+    PyObject *waiter = PyObject_CallNoArgs(queue_waiter_class);
+    if (waiter == NULL) {
+        guard_give(guard);
+        return NULL;
+    }
+    PyObject *done = call_items(str_append, waiters, waiter);
+    guard_give(guard);
+    if (done == NULL) {
+        Py_DECREF(waiter);
+        return NULL;
+    }
+    Py_DECREF(done);
+    PyObject *result = waiter_wait((WaiterObject *)waiter, NULL, 0, NULL);
+    if (result == NULL) {
+        PyObject *error = fetch_error();
+        PyObject *left = PyObject_CallMethodOneArg(self, str_acquire_abandoned, waiter);
+        if (left == NULL) {
+            PyObject *second = fetch_error();
+            if (second != NULL && error != NULL) {
+                PyException_SetContext(second, error);
+                error = second;
+            }
+        }
+        else {
+            Py_DECREF(left);
+        }
+        Py_DECREF(waiter);
+        if (error != NULL) {
+            restore_error(error);
+        }
+        return NULL;
+    }
+    Py_DECREF(result);
+    if (((WaiterObject *)waiter)->woken) {
+        Py_DECREF(waiter);
+        Py_RETURN_TRUE;
+    }
+    PyObject *outcome = PyObject_CallMethodOneArg(self, str_acquire_unwoken, waiter);
+    Py_DECREF(waiter);
+    return outcome;
+}
+
+static PyObject *
+lock_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if ((kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0) && (nargs == 0 || (nargs == 1 && args[0] == Py_True))) {
+        return lock_acquire_plain(self);
+    }
+    return queue_python(str_python_acquire, self, args, nargs, kwnames);
+}
+
+static PyObject *
+lock_enter(PyObject *self, PyObject *unused)
+{
+    return lock_acquire_plain(self);
+}
+
+static PyObject *
+lock_release(PyObject *self, PyObject *unused)
+{
+    GuardObject *guard = lock_guard(self);
+    PyObject *waiters = LOCK_SLOT(self, lock_waiters_offset);
+    if (guard == NULL || waiters == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_AttributeError, "_waiters");
+        }
+        return NULL;
+    }
+    guard_take(guard, -1);
+    if (LOCK_SLOT(self, lock_locked_offset) != Py_True) {
+        guard_give(guard);
+        PyErr_SetString(PyExc_RuntimeError, "release unlocked lock");
+        return NULL;
+    }
+    for (;;) {
+        Py_ssize_t size = PyObject_Size(waiters);
+        if (size < 0) {
+            guard_give(guard);
+            return NULL;
+        }
+        if (size == 0) {
+            break;
+        }
+        PyObject *waiter = call_items(str_popleft, waiters, NULL);
+        if (waiter == NULL) {
+            guard_give(guard);
+            return NULL;
+        }
+        int woken = PyObject_TypeCheck(waiter, &WaiterType) ? ((WaiterObject *)waiter)->woken : 0;
+        if (woken) {
+            Py_DECREF(waiter);
+            continue;
+        }
+        /* Still locked: now owned by the woken waiter (from any OS thread: the Waiter picks the
+         * way in). */
+        PyObject *done = wake_waiter(waiter, Py_True);
+        Py_DECREF(waiter);
+        guard_give(guard);
+        if (done == NULL) {
+            return NULL;
+        }
+        Py_DECREF(done);
+        Py_RETURN_NONE;
+    }
+    Py_XSETREF(LOCK_SLOT(self, lock_locked_offset), Py_NewRef(Py_False));
+    guard_give(guard);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+lock_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *done = lock_release(self, NULL);
+    if (done == NULL) {
+        return NULL;
+    }
+    Py_DECREF(done);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef lock_acquire_def = {
+    "acquire", (PyCFunction)(void (*)(void))lock_acquire, METH_FASTCALL | METH_KEYWORDS,
+    "acquire(blocking=True, timeout=-1)\n--\n\nTake the lock; returns False if not `blocking` or `timeout` "
+    "seconds pass first."};
+static PyMethodDef lock_release_def = {
+    "release", (PyCFunction)lock_release, METH_NOARGS,
+    "release()\n--\n\nRelease the lock, handing it to the longest waiting green thread if there is one."};
+static PyMethodDef lock_enter_def = {"__enter__", (PyCFunction)lock_enter, METH_NOARGS, NULL};
+static PyMethodDef lock_exit_def = {"__exit__", (PyCFunction)(void (*)(void))lock_exit, METH_FASTCALL, NULL};
+
+static Py_ssize_t
+slot_offset(PyObject *cls, const char *name)
+{
+    PyObject *descriptor = PyObject_GetAttrString(cls, name);
+    if (descriptor == NULL) {
+        return -1;
+    }
+    Py_ssize_t offset = -1;
+    if (Py_IS_TYPE(descriptor, &PyMemberDescr_Type)) {
+        PyMemberDef *member = ((PyMemberDescrObject *)descriptor)->d_member;
+        if (member->type == T_OBJECT_EX) {
+            offset = member->offset;
+        }
+    }
+    Py_DECREF(descriptor);
+    if (offset < 0) {
+        PyErr_Format(PyExc_TypeError, "%s is not an object slot", name);
+    }
+    return offset;
+}
+
+/* lock_methods(LockType, Waiter) -> (acquire, release, __enter__, __exit__) for green.thread to
+ * install. */
+static PyObject *
+lock_methods(PyObject *module, PyObject *args)
+{
+    PyObject *cls, *waiter_class;
+    if (!PyArg_ParseTuple(args, "O!O!:lock_methods", &PyType_Type, &cls, &PyType_Type, &waiter_class)) {
+        return NULL;
+    }
+    if (!PyType_IsSubtype((PyTypeObject *)waiter_class, &WaiterType)) {
+        PyErr_SetString(PyExc_TypeError, "lock_methods() needs a subclass of green._core.Waiter");
+        return NULL;
+    }
+    Py_XSETREF(queue_waiter_class, Py_NewRef(waiter_class));
+    lock_locked_offset = slot_offset(cls, "_locked");
+    lock_waiters_offset = lock_locked_offset < 0 ? -1 : slot_offset(cls, "_waiters");
+    lock_guard_offset = lock_waiters_offset < 0 ? -1 : slot_offset(cls, "_guard");
+    if (lock_guard_offset < 0) {
+        return NULL;
+    }
+    PyTypeObject *type = (PyTypeObject *)cls;
+    PyObject *acquire = PyDescr_NewMethod(type, &lock_acquire_def);
+    PyObject *release = PyDescr_NewMethod(type, &lock_release_def);
+    PyObject *enter = PyDescr_NewMethod(type, &lock_enter_def);
+    PyObject *exit = PyDescr_NewMethod(type, &lock_exit_def);
+    PyObject *methods = NULL;
+    if (acquire != NULL && release != NULL && enter != NULL && exit != NULL) {
+        methods = PyTuple_Pack(4, acquire, release, enter, exit);
+    }
+    Py_XDECREF(acquire);
+    Py_XDECREF(release);
+    Py_XDECREF(enter);
+    Py_XDECREF(exit);
+    return methods;
+}
+
 /* -- the module ------------------------------------------------------------------------------- */
 
 static PyObject *
@@ -1649,6 +1880,8 @@ static PyMethodDef module_methods[] = {
     {"sleep", (PyCFunction)(void (*)(void))sleep_fast, METH_FASTCALL | METH_KEYWORDS,
      "sleep(seconds=0)\n--\n\n"
      "green.greenthread.sleep: sleep(0) in C; other calls go to the Python function."},
+    {"lock_methods", lock_methods, METH_VARARGS,
+     "lock_methods(LockType, Waiter) -> (acquire, release, __enter__, __exit__): the compiled methods of green's lock."},
     {"forget_hub", forget_hub, METH_NOARGS,
      "forget_hub(): a thread's hub changed (green.hubs calls it; the core looks the hub up again)."},
     {"queue_methods", queue_methods, METH_VARARGS,
@@ -1729,6 +1962,9 @@ PyInit__core(void)
     INTERN(str_get_abandoned, "_get_abandoned");
     INTERN(str_get_unwoken, "_get_unwoken");
     INTERN(str_wake, "wake");
+    INTERN(str_python_acquire, "_python_acquire");
+    INTERN(str_acquire_abandoned, "_acquire_abandoned");
+    INTERN(str_acquire_unwoken, "_acquire_unwoken");
 
     if (PyType_Ready(&TurnType) < 0 || PyType_Ready(&ParkType) < 0 || PyType_Ready(&WaiterType) < 0 ||
         PyType_Ready(&GuardType) < 0) {

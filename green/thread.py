@@ -41,6 +41,7 @@ from typing import Any, Callable
 
 from greenlet import getcurrent, greenlet
 
+from green._compiled import core as _core
 from green._greenlets import root_of as _root_of
 from green._greenlets import throw_if_alive as _throw_if_alive
 from green._local import local as _green_local
@@ -120,18 +121,26 @@ class LockType:
         try:
             waiter.wait(None if timeout < 0 else timeout)
         except BaseException:
-            with guard:
-                if waiter.woken:
-                    handed = True
-                else:
-                    handed = False
-                    self._forget(waiter)
-            if handed:  # the lock was handed to us as we left: pass it on
-                self.release()
+            self._acquire_abandoned(waiter)
             raise
         if waiter.woken:  # set under the guard as `release` hands the lock over: final once seen
             return True
-        with guard:
+        return self._acquire_unwoken(waiter)
+
+    def _acquire_abandoned(self, waiter: Waiter) -> None:
+        # A waiting acquire resumed by an exception (killed, a Timeout).
+        with self._guard:
+            if waiter.woken:
+                handed = True
+            else:
+                handed = False
+                self._forget(waiter)
+        if handed:  # the lock was handed to us as we left: pass it on
+            self.release()
+
+    def _acquire_unwoken(self, waiter: Waiter) -> bool:
+        # A waiting acquire resumed without a hand-off seen (its timeout).
+        with self._guard:
             if waiter.woken:
                 return True
             self._forget(waiter)
@@ -173,20 +182,30 @@ class LockType:
         self._waiters = collections.deque()
         self._guard = _allocate_guard()
 
-    acquire_lock = acquire
-    release_lock = release
-    locked_lock = locked
-
     def __enter__(self) -> bool:
         return self.acquire()
 
     def __exit__(self, *exc_info: object) -> None:
         self.release()
 
+    acquire_lock = acquire
+    release_lock = release
+    locked_lock = locked
+
     def __repr__(self) -> str:
         state = "locked" if self._locked else "unlocked"
         return f"<{state} green._thread.lock object at {id(self):#x}>"
 
+
+if _core is not None:
+    # The compiled acquire/release (green/_core.c) take a free lock, a plain wait for a held one
+    # and the hand-off to a waiter; acquire with other arguments is the Python method.
+    LockType._python_acquire = LockType.acquire  # type: ignore[attr-defined]
+    LockType.acquire, LockType.release, LockType.__enter__, LockType.__exit__ = _core.lock_methods(  # type: ignore[method-assign]
+        LockType, Waiter
+    )
+    LockType.acquire_lock = LockType.acquire  # type: ignore[method-assign]
+    LockType.release_lock = LockType.release  # type: ignore[method-assign]
 
 # The class itself, not a function: a function stored as a class attribute (``locktype =
 # _thread.allocate_lock``, as code written for the C builtin does) would become a method.

@@ -467,3 +467,49 @@ def test_a_hub_installed_for_a_while_is_the_one_waiters_and_wake_ups_use():
     _real_thread.start_new_thread(in_thread, ())
     done.acquire()
     assert seen == [True] and _waiter.Waiter().hub is original_hub
+
+
+def test_the_green_lock_waits_hands_over_and_passes_on_an_abandoned_hand_off():
+    from green.thread import LockType
+
+    lock = LockType()
+    if core is not None:
+        assert type(LockType.__dict__["acquire"]).__name__ == "method_descriptor"
+    assert lock.acquire() and not lock.acquire(False) and not lock.acquire(True, 0.01)
+    main = greenlet.getcurrent()
+    order: list[str] = []
+
+    def interrupted() -> None:
+        try:
+            lock.acquire()
+        except KeyError:
+            order.append("interrupted")
+            get_hub().schedule((greenlet.greenlet.switch, (main,)))  # back to the test, via the hub
+
+    def patient() -> None:
+        with lock:
+            order.append("patient")
+
+    first = green.spawn(interrupted)
+    second = green.spawn(patient)
+    green.sleep(0)  # both wait, `first` in line first
+    lock.release()  # handed to `first`, which has not run yet
+    first.throw(KeyError("now"))  # it leaves: the lock goes on to `second`
+    second.wait()
+    assert order == ["interrupted", "patient"] and not lock.locked()
+    # A plain OS thread (no hub) waits on a real lock for a green lock a green thread holds.
+    lock.acquire()
+    done = _real_thread.allocate_lock()
+    done.acquire()
+
+    def os_thread() -> None:
+        with lock:
+            order.append("os thread")
+        done.release()
+
+    _real_thread.start_new_thread(os_thread, ())
+    while not lock._waiters:  # type: ignore[attr-defined]
+        green.sleep(0.001)
+    lock.release()
+    done.acquire()
+    assert order[-1] == "os thread" and not lock.locked()
