@@ -31,6 +31,7 @@ static PyObject *switch_into = NULL;
 static PyObject *throw_into = NULL;
 static PyObject *empty_tuple = NULL;
 static PyObject *one = NULL;
+static PyObject *zero = NULL;
 
 /* Given by green._waiter through configure(). */
 static PyObject *hub_state = NULL;      /* green.hubs._state, the per-OS-thread hub record */
@@ -1858,6 +1859,435 @@ lock_methods(PyObject *module, PyObject *args)
     return methods;
 }
 
+/* -- the semaphore ------------------------------------------------------------------------------- */
+
+/* green.semaphore.Semaphore's acquire and release for classes that keep Semaphore's release check
+ * (`_compiled_path` 1 in the class's own dict; BoundedSemaphore's check makes it 0): a unit taken
+ * or given back, a wait without a timeout, the hand-off of a released unit to the longest
+ * waiting green thread. The rest is the Python methods (`_python_acquire`, `_python_release`,
+ * `_acquire_abandoned`, `_acquire_unwoken`). The state is the instance dict's `counter`,
+ * `_waiters` and `_guard`. */
+
+static PyObject *str_counter, *str_waiters, *str_python_release;
+
+typedef struct {
+    PyObject *dict;    /* new reference */
+    GuardObject *guard; /* borrowed from dict */
+    PyObject *waiters;  /* borrowed from dict */
+} SemaphoreParts;
+
+/* 1 with the parts, 0 when the Python method must run, -1 on error. */
+static int
+semaphore_parts(PyObject *self, SemaphoreParts *parts)
+{
+    if (queue_path(self) != 1) {
+        return 0;
+    }
+    parts->dict = PyObject_GenericGetDict(self, NULL);
+    if (parts->dict == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *guard = PyDict_GetItemWithError(parts->dict, str_guard);
+    PyObject *waiters = guard == NULL ? NULL : PyDict_GetItemWithError(parts->dict, str_waiters);
+    if (waiters == NULL || !Py_IS_TYPE(guard, &GuardType) || !PyDict_CheckExact(waiters)) {
+        Py_CLEAR(parts->dict);
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    parts->guard = (GuardObject *)guard;
+    parts->waiters = waiters;
+    return 1;
+}
+
+/* counter + change, stored back; -1 on error. */
+static int
+semaphore_count(PyObject *dict, PyObject *counter, long change)
+{
+    PyObject *amount = PyLong_FromLong(change);
+    if (amount == NULL) {
+        return -1;
+    }
+    PyObject *changed = PyNumber_Add(counter, amount);
+    Py_DECREF(amount);
+    if (changed == NULL) {
+        return -1;
+    }
+    int failed = PyDict_SetItem(dict, str_counter, changed);
+    Py_DECREF(changed);
+    return failed;
+}
+
+static PyObject *
+semaphore_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    SemaphoreParts parts;
+    int whole = plain_arguments(args, nargs, kwnames, 0) ? semaphore_parts(self, &parts) : 0;
+    if (whole <= 0) {
+        return whole < 0 ? NULL : queue_python(str_python_acquire, self, args, nargs, kwnames);
+    }
+    guard_take(parts.guard, -1);
+    PyObject *counter = PyDict_GetItemWithError(parts.dict, str_counter);
+    if (counter == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_AttributeError, "counter");
+        }
+        goto error;
+    }
+    if (PyDict_GET_SIZE(parts.waiters) == 0) {
+        int positive = PyObject_RichCompareBool(counter, zero, Py_GT);
+        if (positive < 0) {
+            goto error;
+        }
+        if (positive) {
+            if (semaphore_count(parts.dict, counter, -1) < 0) {
+                goto error;
+            }
+            guard_give(parts.guard);
+            Py_DECREF(parts.dict);
+            Py_RETURN_TRUE;
+        }
+    }
+    PyObject *waiter = PyObject_CallNoArgs(queue_waiter_class);
+    if (waiter == NULL) {
+        goto error;
+    }
+    if (PyDict_SetItem(parts.waiters, waiter, Py_None) < 0) {
+        Py_DECREF(waiter);
+        goto error;
+    }
+    guard_give(parts.guard);
+    Py_DECREF(parts.dict);
+    PyObject *result = waiter_wait((WaiterObject *)waiter, NULL, 0, NULL);
+    if (result == NULL) {
+        PyObject *error = fetch_error();
+        PyObject *left = PyObject_CallMethodOneArg(self, str_acquire_abandoned, waiter);
+        if (left == NULL) {
+            PyObject *second = fetch_error();
+            if (second != NULL && error != NULL) {
+                PyException_SetContext(second, error);
+                error = second;
+            }
+        }
+        else {
+            Py_DECREF(left);
+        }
+        Py_DECREF(waiter);
+        if (error != NULL) {
+            restore_error(error);
+        }
+        return NULL;
+    }
+    Py_DECREF(result);
+    if (((WaiterObject *)waiter)->woken) {
+        Py_DECREF(waiter);
+        Py_RETURN_TRUE;
+    }
+    PyObject *outcome = PyObject_CallMethodOneArg(self, str_acquire_unwoken, waiter);
+    Py_DECREF(waiter);
+    return outcome;
+
+error:
+    guard_give(parts.guard);
+    Py_DECREF(parts.dict);
+    return NULL;
+}
+
+static PyObject *
+semaphore_release(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    SemaphoreParts parts;
+    int plain = (kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0) && nargs <= 1;
+    int whole = plain ? semaphore_parts(self, &parts) : 0;
+    if (whole <= 0) {
+        return whole < 0 ? NULL : queue_python(str_python_release, self, args, nargs, kwnames);
+    }
+    guard_take(parts.guard, -1);
+    while (PyDict_GET_SIZE(parts.waiters) != 0) {
+        Py_ssize_t position = 0;
+        PyObject *waiter, *ignored;
+        if (!PyDict_Next(parts.waiters, &position, &waiter, &ignored)) {
+            break;
+        }
+        Py_INCREF(waiter);
+        if (PyDict_DelItem(parts.waiters, waiter) < 0) {
+            Py_DECREF(waiter);
+            goto error;
+        }
+        int woken = PyObject_TypeCheck(waiter, &WaiterType) ? ((WaiterObject *)waiter)->woken : 0;
+        if (!woken) {
+            PyObject *done = wake_waiter(waiter, Py_True);
+            Py_DECREF(waiter);
+            if (done == NULL) {
+                goto error;
+            }
+            Py_DECREF(done);
+            guard_give(parts.guard);
+            Py_DECREF(parts.dict);
+            Py_RETURN_TRUE;
+        }
+        Py_DECREF(waiter);
+    }
+    PyObject *counter = PyDict_GetItemWithError(parts.dict, str_counter);
+    if (counter == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_AttributeError, "counter");
+        }
+        goto error;
+    }
+    if (semaphore_count(parts.dict, counter, 1) < 0) {
+        goto error;
+    }
+    guard_give(parts.guard);
+    Py_DECREF(parts.dict);
+    Py_RETURN_TRUE;
+
+error:
+    guard_give(parts.guard);
+    Py_DECREF(parts.dict);
+    return NULL;
+}
+
+static PyMethodDef semaphore_acquire_def = {
+    "acquire", (PyCFunction)(void (*)(void))semaphore_acquire, METH_FASTCALL | METH_KEYWORDS,
+    "acquire(blocking=True, timeout=None)\n--\n\nTake one unit; returns False if not `blocking` or `timeout` "
+    "passes first."};
+static PyMethodDef semaphore_release_def = {
+    "release", (PyCFunction)(void (*)(void))semaphore_release, METH_FASTCALL | METH_KEYWORDS,
+    "release(blocking=True)\n--\n\nGive one unit back, waking the longest waiting green thread if any."};
+
+/* semaphore_methods(Semaphore, Waiter) -> (acquire, release) for green.semaphore to install. */
+static PyObject *
+semaphore_methods(PyObject *module, PyObject *args)
+{
+    PyObject *cls, *waiter_class;
+    if (!PyArg_ParseTuple(args, "O!O!:semaphore_methods", &PyType_Type, &cls, &PyType_Type, &waiter_class)) {
+        return NULL;
+    }
+    if (!PyType_IsSubtype((PyTypeObject *)waiter_class, &WaiterType)) {
+        PyErr_SetString(PyExc_TypeError, "semaphore_methods() needs a subclass of green._core.Waiter");
+        return NULL;
+    }
+    Py_XSETREF(queue_waiter_class, Py_NewRef(waiter_class));
+    PyObject *acquire = PyDescr_NewMethod((PyTypeObject *)cls, &semaphore_acquire_def);
+    PyObject *release = acquire == NULL ? NULL : PyDescr_NewMethod((PyTypeObject *)cls, &semaphore_release_def);
+    if (release == NULL) {
+        Py_XDECREF(acquire);
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, acquire, release);
+    Py_DECREF(acquire);
+    Py_DECREF(release);
+    return pair;
+}
+
+/* -- the event ----------------------------------------------------------------------------------- */
+
+/* green.event.Event's wait (without a timeout) and send (a value, no exception): the state is the
+ * instance dict's `_result` (the module's _NOT_READY until sent), `_exception`, `_waiters` and
+ * `_guard`. Other calls are the Python methods (`_python_wait`, `_python_send`, and
+ * `_wait_abandoned` for a wait that ends without its wake-up). */
+
+static PyObject *event_not_ready = NULL;
+static PyObject *str_result, *str_exception, *str_python_wait, *str_python_send, *str_wait_abandoned;
+
+/* The sent outcome: the value (new reference), or NULL with the sent exception raised. */
+static PyObject *
+event_outcome(PyObject *dict)
+{
+    PyObject *exception = PyDict_GetItemWithError(dict, str_exception);
+    if (exception == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (exception != NULL && exception != Py_None) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exception), exception);
+        return NULL;
+    }
+    PyObject *result = PyDict_GetItemWithError(dict, str_result);
+    if (result == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_AttributeError, "_result");
+        }
+        return NULL;
+    }
+    return Py_NewRef(result);
+}
+
+/* The dict and guard of an event (1), 0 for the Python method, -1 on error. */
+static int
+event_parts(PyObject *self, PyObject **dict, GuardObject **guard, PyObject **waiters)
+{
+    *dict = PyObject_GenericGetDict(self, NULL);
+    if (*dict == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *found = PyDict_GetItemWithError(*dict, str_guard);
+    *waiters = found == NULL ? NULL : PyDict_GetItemWithError(*dict, str_waiters);
+    if (*waiters == NULL || !Py_IS_TYPE(found, &GuardType) || !PyDict_CheckExact(*waiters) ||
+        event_not_ready == NULL) {
+        Py_CLEAR(*dict);
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    *guard = (GuardObject *)found;
+    return 1;
+}
+
+static PyObject *
+event_wait(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    int plain = (kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0) && (nargs == 0 || (nargs == 1 && args[0] == Py_None));
+    PyObject *dict, *waiters;
+    GuardObject *guard;
+    int whole = plain ? event_parts(self, &dict, &guard, &waiters) : 0;
+    if (whole <= 0) {
+        return whole < 0 ? NULL : queue_python(str_python_wait, self, args, nargs, kwnames);
+    }
+    PyObject *result = PyDict_GetItemWithError(dict, str_result);
+    if (result == NULL) {
+        Py_DECREF(dict);
+        return PyErr_Occurred() ? NULL : queue_python(str_python_wait, self, args, nargs, kwnames);
+    }
+    if (result == event_not_ready) {
+        guard_take(guard, -1);
+        result = PyDict_GetItemWithError(dict, str_result);
+        if (result == event_not_ready) {
+            PyObject *waiter = PyObject_CallNoArgs(queue_waiter_class);
+            if (waiter == NULL || PyDict_SetItem(waiters, waiter, Py_None) < 0) {
+                Py_XDECREF(waiter);
+                guard_give(guard);
+                Py_DECREF(dict);
+                return NULL;
+            }
+            guard_give(guard);
+            PyObject *resumed = waiter_wait((WaiterObject *)waiter, NULL, 0, NULL);
+            if (resumed == NULL || !((WaiterObject *)waiter)->woken) {
+                /* Not woken by `send` (an exception, or resumed some other way): leave the list. */
+                PyObject *error = resumed == NULL ? fetch_error() : NULL;
+                PyObject *left = PyObject_CallMethodOneArg(self, str_wait_abandoned, waiter);
+                if (left == NULL) {
+                    PyObject *second = fetch_error();
+                    if (second != NULL && error != NULL) {
+                        PyException_SetContext(second, error);
+                    }
+                    if (second != NULL) {
+                        Py_XDECREF(error);
+                        error = second;
+                    }
+                }
+                else {
+                    Py_DECREF(left);
+                }
+                if (error != NULL) {
+                    Py_XDECREF(resumed);
+                    Py_DECREF(waiter);
+                    Py_DECREF(dict);
+                    restore_error(error);
+                    return NULL;
+                }
+            }
+            Py_XDECREF(resumed);
+            Py_DECREF(waiter);
+        }
+        else {
+            guard_give(guard);
+        }
+    }
+    PyObject *outcome = event_outcome(dict);
+    Py_DECREF(dict);
+    return outcome;
+}
+
+static PyObject *
+event_send(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    int plain = (kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0) && nargs <= 1;
+    PyObject *dict, *waiters;
+    GuardObject *guard;
+    int whole = plain ? event_parts(self, &dict, &guard, &waiters) : 0;
+    if (whole <= 0) {
+        return whole < 0 ? NULL : queue_python(str_python_send, self, args, nargs, kwnames);
+    }
+    guard_take(guard, -1);
+    PyObject *current = PyDict_GetItemWithError(dict, str_result);
+    if (current != event_not_ready) { /* already sent (or odd state): the Python method says so */
+        guard_give(guard);
+        Py_DECREF(dict);
+        return PyErr_Occurred() ? NULL : queue_python(str_python_send, self, args, nargs, kwnames);
+    }
+    if (PyDict_SetItem(dict, str_result, nargs ? args[0] : Py_None) < 0) {
+        goto error;
+    }
+    if (PyDict_GET_SIZE(waiters) != 0) {
+        Py_INCREF(waiters);
+        PyObject *fresh = PyDict_New();
+        if (fresh == NULL || PyDict_SetItem(dict, str_waiters, fresh) < 0) {
+            Py_XDECREF(fresh);
+            Py_DECREF(waiters);
+            goto error;
+        }
+        Py_DECREF(fresh);
+        Py_ssize_t position = 0;
+        PyObject *waiter, *ignored;
+        while (PyDict_Next(waiters, &position, &waiter, &ignored)) {
+            Py_INCREF(waiter);
+            PyObject *done = wake_waiter(waiter, Py_None);
+            Py_DECREF(waiter);
+            if (done == NULL) {
+                Py_DECREF(waiters);
+                goto error;
+            }
+            Py_DECREF(done);
+        }
+        Py_DECREF(waiters);
+    }
+    guard_give(guard);
+    Py_DECREF(dict);
+    Py_RETURN_NONE;
+
+error:
+    guard_give(guard);
+    Py_DECREF(dict);
+    return NULL;
+}
+
+static PyMethodDef event_wait_def = {
+    "wait", (PyCFunction)(void (*)(void))event_wait, METH_FASTCALL | METH_KEYWORDS,
+    "wait(timeout=None)\n--\n\nReturn the sent value (raise the sent exception); None if `timeout` passes first."};
+static PyMethodDef event_send_def = {
+    "send", (PyCFunction)(void (*)(void))event_send, METH_FASTCALL | METH_KEYWORDS,
+    "send(result=None, exc=None)\n--\n\nWake every waiter with `result` (or with `exc`, an exception or exc_info "
+    "tuple)."};
+
+/* event_methods(Event, Waiter, not_ready) -> (wait, send) for green.event to install. */
+static PyObject *
+event_methods(PyObject *module, PyObject *args)
+{
+    PyObject *cls, *waiter_class, *not_ready;
+    if (!PyArg_ParseTuple(args, "O!O!O:event_methods", &PyType_Type, &cls, &PyType_Type, &waiter_class, &not_ready)) {
+        return NULL;
+    }
+    if (!PyType_IsSubtype((PyTypeObject *)waiter_class, &WaiterType)) {
+        PyErr_SetString(PyExc_TypeError, "event_methods() needs a subclass of green._core.Waiter");
+        return NULL;
+    }
+    Py_XSETREF(queue_waiter_class, Py_NewRef(waiter_class));
+    Py_XSETREF(event_not_ready, Py_NewRef(not_ready));
+    PyObject *wait = PyDescr_NewMethod((PyTypeObject *)cls, &event_wait_def);
+    PyObject *send = wait == NULL ? NULL : PyDescr_NewMethod((PyTypeObject *)cls, &event_send_def);
+    if (send == NULL) {
+        Py_XDECREF(wait);
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, wait, send);
+    Py_DECREF(wait);
+    Py_DECREF(send);
+    return pair;
+}
+
 /* -- the module ------------------------------------------------------------------------------- */
 
 static PyObject *
@@ -1882,6 +2312,10 @@ static PyMethodDef module_methods[] = {
      "green.greenthread.sleep: sleep(0) in C; other calls go to the Python function."},
     {"lock_methods", lock_methods, METH_VARARGS,
      "lock_methods(LockType, Waiter) -> (acquire, release, __enter__, __exit__): the compiled methods of green's lock."},
+    {"semaphore_methods", semaphore_methods, METH_VARARGS,
+     "semaphore_methods(Semaphore, Waiter) -> (acquire, release): the compiled methods of green's semaphore."},
+    {"event_methods", event_methods, METH_VARARGS,
+     "event_methods(Event, Waiter, not_ready) -> (wait, send): the compiled methods of green's event."},
     {"forget_hub", forget_hub, METH_NOARGS,
      "forget_hub(): a thread's hub changed (green.hubs calls it; the core looks the hub up again)."},
     {"queue_methods", queue_methods, METH_VARARGS,
@@ -1930,7 +2364,8 @@ PyInit__core(void)
         return NULL;
     }
     one = PyLong_FromLong(1);
-    if (one == NULL) {
+    zero = PyLong_FromLong(0);
+    if (one == NULL || zero == NULL) {
         return NULL;
     }
     INTERN(str_hub, "hub");
@@ -1963,6 +2398,14 @@ PyInit__core(void)
     INTERN(str_get_unwoken, "_get_unwoken");
     INTERN(str_wake, "wake");
     INTERN(str_python_acquire, "_python_acquire");
+    INTERN(str_python_release, "_python_release");
+    INTERN(str_counter, "counter");
+    INTERN(str_result, "_result");
+    INTERN(str_exception, "_exception");
+    INTERN(str_python_wait, "_python_wait");
+    INTERN(str_python_send, "_python_send");
+    INTERN(str_wait_abandoned, "_wait_abandoned");
+    INTERN(str_waiters, "_waiters");
     INTERN(str_acquire_abandoned, "_acquire_abandoned");
     INTERN(str_acquire_unwoken, "_acquire_unwoken");
 

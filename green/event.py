@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from green._compiled import core as _core
 from green._waiter import Waiter
 from green._waiter import allocate_guard as _allocate_guard
 from green.greenthread import _exception_from
@@ -79,13 +80,16 @@ class Event:
                     # `send` sets `woken` under the guard as it takes the waiter off the list:
                     # once seen True it stays True, and only a waiter not woken needs the guard.
                     if not waiter.woken:
-                        with guard:
-                            self._waiters.pop(waiter, None)
+                        self._wait_abandoned(waiter)
                 if timed_out and not waiter.woken:
                     return None
         if self._exception is not None:
             raise self._exception
         return self._result
+
+    def _wait_abandoned(self, waiter: Waiter) -> None:
+        with self._guard:
+            self._waiters.pop(waiter, None)
 
     def send(self, result: Any = None, exc: Any = None) -> None:
         """Wake every waiter with `result` (or with `exc`, an exception or exc_info tuple)."""
@@ -112,3 +116,11 @@ class Event:
         """Make every waiter raise: ``send_exception(ValueError("x"))`` or
         ``send_exception(ValueError, "x")`` or an exc_info triple."""
         self.send(None, args)
+
+
+if _core is not None:
+    # The compiled wait (without a timeout) and send (a value) in green/_core.c; the methods
+    # above take the other calls.
+    Event._python_wait = Event.wait  # type: ignore[attr-defined]
+    Event._python_send = Event.send  # type: ignore[attr-defined]
+    Event.wait, Event.send = _core.event_methods(Event, Waiter, _NOT_READY)  # type: ignore[method-assign]

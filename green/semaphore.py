@@ -13,6 +13,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
+from green._compiled import core as _core
 from green._waiter import Waiter
 from green._waiter import allocate_guard as _allocate_guard
 
@@ -21,6 +22,14 @@ __all__ = ["BoundedSemaphore", "CappedSemaphore", "Semaphore"]
 
 class Semaphore:
     """A counter; `acquire` waits while it is zero. Like `threading.Semaphore`, cooperatively."""
+
+    # 1: the compiled acquire/release (green/_core.c) serve this class; 0: a subclass with its own
+    # release check (BoundedSemaphore), served by the Python methods. Set for every subclass.
+    _compiled_path = 1
+
+    def __init_subclass__(cls, **keywords: Any) -> None:
+        super().__init_subclass__(**keywords)
+        cls._compiled_path = 1 if cls._check_release is Semaphore._check_release else 0
 
     def __init__(self, value: int = 1) -> None:
         if value < 0:
@@ -59,15 +68,25 @@ class Semaphore:
         try:
             waiter.wait(timeout)
         except BaseException:
-            with guard:
-                self._waiters.pop(waiter, None)
-                handed = waiter.woken
-            if handed:  # the unit was handed to us; pass it on
-                self.release()
+            self._acquire_abandoned(waiter)
             raise
-        if not waiter.woken:  # woken is set under the guard, with the removal from _waiters
-            with guard:
-                self._waiters.pop(waiter, None)
+        if not waiter.woken:
+            return self._acquire_unwoken(waiter)
+        return True
+
+    def _acquire_abandoned(self, waiter: Waiter) -> None:
+        # A waiting acquire resumed by an exception (killed, a Timeout).
+        with self._guard:
+            self._waiters.pop(waiter, None)
+            handed = waiter.woken
+        if handed:  # the unit was handed to us; pass it on
+            self.release()
+
+    def _acquire_unwoken(self, waiter: Waiter) -> bool:
+        # A waiting acquire resumed without a hand-off seen (its timeout); woken is set under the
+        # guard, with the removal from _waiters.
+        with self._guard:
+            self._waiters.pop(waiter, None)
         return waiter.woken
 
     def _check_release(self) -> None:
@@ -98,6 +117,12 @@ class Semaphore:
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.release()
+
+
+if _core is not None:
+    Semaphore._python_acquire = Semaphore.acquire  # type: ignore[attr-defined]
+    Semaphore._python_release = Semaphore.release  # type: ignore[attr-defined]
+    Semaphore.acquire, Semaphore.release = _core.semaphore_methods(Semaphore, Waiter)  # type: ignore[method-assign]
 
 
 class BoundedSemaphore(Semaphore):
