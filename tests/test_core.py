@@ -513,3 +513,69 @@ def test_the_green_lock_waits_hands_over_and_passes_on_an_abandoned_hand_off():
     lock.release()
     done.acquire()
     assert order[-1] == "os thread" and not lock.locked()
+
+
+def test_the_semaphore_hands_units_over_and_passes_on_an_abandoned_one():
+    from green.semaphore import BoundedSemaphore, Semaphore
+
+    class Counted(Semaphore):
+        pass
+
+    assert Semaphore._compiled_path == 1 and Counted._compiled_path == 1
+    assert BoundedSemaphore._compiled_path == 0
+    semaphore = Counted(0)
+    main = greenlet.getcurrent()
+    order: list[str] = []
+
+    def interrupted() -> None:
+        try:
+            semaphore.acquire()
+        except KeyError:
+            order.append("interrupted")
+            get_hub().schedule((greenlet.greenlet.switch, (main,)))  # back to the test, via the hub
+
+    def patient() -> None:
+        assert semaphore.acquire()
+        order.append("patient")
+
+    first = green.spawn(interrupted)
+    second = green.spawn(patient)
+    green.sleep(0)  # both wait, `first` in line first
+    assert semaphore.release() is True  # handed to `first`, which has not run yet
+    first.throw(KeyError("now"))  # it leaves: the unit goes on to `second`
+    second.wait()
+    assert order == ["interrupted", "patient"] and semaphore.counter == 0
+    assert semaphore.release() and semaphore.counter == 1
+    assert semaphore.acquire() and not semaphore.acquire(False) and not semaphore.acquire(timeout=0.01)
+    bounded = BoundedSemaphore(1)
+    with pytest.raises(ValueError):
+        bounded.release()  # its own check, through the Python method
+
+
+def test_the_event_wakes_every_waiter_and_raises_what_was_sent():
+    event = green.Event()
+    results: list[Any] = []
+
+    def waiter() -> None:
+        results.append(event.wait())
+
+    threads = [green.spawn(waiter) for _ in range(3)]
+    green.sleep(0)
+    event.send("value")
+    for thread in threads:
+        thread.wait()
+    assert results == ["value"] * 3 and event.wait() == "value" and event.wait(None) == "value"
+    with pytest.raises(AssertionError):
+        event.send("again")
+    event.reset()
+    event.send_exception(KeyError("sent"))
+    with pytest.raises(KeyError):
+        event.wait()
+    event.reset()
+    assert event.wait(0.01) is None  # a timeout: the Python method
+    # A waiter killed while it waits leaves the event's list.
+    thread = green.spawn(event.wait)
+    green.sleep(0)
+    thread.kill()
+    event.send(1)
+    assert event.wait() == 1 and not event._waiters  # type: ignore[attr-defined]
