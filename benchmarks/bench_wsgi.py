@@ -17,6 +17,7 @@ The script also serves as its own server process: ``bench_wsgi.py --serve LIBRAR
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import shutil
@@ -280,7 +281,12 @@ def main(argv: list[str] | None = None) -> int:
     print(
         table("\nsingle process", compare(servers, rounds, duration, connections), "green.wsgi"), flush=True
     )
-    if not options.skip_gunicorn:
+    if not options.skip_gunicorn and importlib.util.find_spec("gunicorn") is None:
+        print(
+            "\nskipping the gunicorn workers: gunicorn is not installed here (pip install gunicorn)",
+            flush=True,
+        )
+    elif not options.skip_gunicorn:
         workers = {
             "gunicorn -w2 green worker": lambda port: gunicorn_command(
                 "green.gunicorn_worker.GreenWorker", port, 2

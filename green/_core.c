@@ -91,10 +91,18 @@ existing_hub(void)
 {
     uint64_t thread = PyThreadState_GetID(PyThreadState_Get());
     if (cached_hub != NULL && thread == cached_thread) {
+#if PY_VERSION_HEX >= 0x030D0000
+        PyObject *hub;
+        if (PyWeakref_GetRef(cached_hub, &hub) == 1) {
+            return hub;
+        }
+        PyErr_Clear();
+#else
         PyObject *hub = PyWeakref_GET_OBJECT(cached_hub);
         if (hub != Py_None) {
             return Py_NewRef(hub);
         }
+#endif
     }
     PyObject *hub = PyObject_GetAttr(hub_state, str_hub);
     if (hub == NULL) {
@@ -116,7 +124,7 @@ existing_hub(void)
 }
 
 static PyObject *
-forget_hub(PyObject *module, PyObject *unused)
+forget_hub(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(unused))
 {
     Py_CLEAR(cached_hub);
     cached_thread = 0;
@@ -433,7 +441,7 @@ error:
 }
 
 static PyObject *
-park_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+park_vectorcall(PyObject *callable, PyObject *const *Py_UNUSED(args), size_t nargsf, PyObject *kwnames)
 {
     if (PyVectorcall_NARGS(nargsf) != 0 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
         PyErr_SetString(PyExc_TypeError, "park() takes no arguments");
@@ -865,7 +873,7 @@ static PyObject *pure_sleep = NULL;
 static PyObject *str_unschedule;
 
 static PyObject *
-sleep_fast(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+sleep_fast(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     if (pure_sleep == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "green._core is not configured (import green.greenthread)");
@@ -962,7 +970,7 @@ sleep_fast(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *
 }
 
 static PyObject *
-configure_sleep(PyObject *module, PyObject *function)
+configure_sleep(PyObject *Py_UNUSED(module), PyObject *function)
 {
     Py_XSETREF(pure_sleep, Py_NewRef(function));
     Py_RETURN_NONE;
@@ -1110,14 +1118,14 @@ guard_acquire(GuardObject *self, PyObject *const *args, Py_ssize_t nargs, PyObje
 }
 
 static PyObject *
-guard_enter(GuardObject *self, PyObject *unused)
+guard_enter(GuardObject *self, PyObject *Py_UNUSED(unused))
 {
     guard_take(self, -1);
     Py_RETURN_TRUE;
 }
 
 static PyObject *
-guard_release_method(GuardObject *self, PyObject *unused)
+guard_release_method(GuardObject *self, PyObject *Py_UNUSED(unused))
 {
     if (!self->locked) {
         PyErr_SetString(PyExc_RuntimeError, "release unlocked lock");
@@ -1128,13 +1136,13 @@ guard_release_method(GuardObject *self, PyObject *unused)
 }
 
 static PyObject *
-guard_exit(GuardObject *self, PyObject *const *args, Py_ssize_t nargs)
+guard_exit(GuardObject *self, PyObject *const *Py_UNUSED(args), Py_ssize_t Py_UNUSED(nargs))
 {
     return guard_release_method(self, NULL);
 }
 
 static PyObject *
-guard_locked(GuardObject *self, PyObject *unused)
+guard_locked(GuardObject *self, PyObject *Py_UNUSED(unused))
 {
     return PyBool_FromLong(self->locked);
 }
@@ -1605,7 +1613,7 @@ static PyMethodDef queue_put_def = {
 /* queue_methods(LightQueue, Waiter) -> (get, put): method descriptors of LightQueue's class for
  * green.queue to install (see the comment at the top of this section). */
 static PyObject *
-queue_methods(PyObject *module, PyObject *args)
+queue_methods(PyObject *Py_UNUSED(module), PyObject *args)
 {
     PyObject *queue_class, *waiter_class;
     if (!PyArg_ParseTuple(args, "O!O!:queue_methods", &PyType_Type, &queue_class, &PyType_Type, &waiter_class)) {
@@ -1724,13 +1732,13 @@ lock_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject 
 }
 
 static PyObject *
-lock_enter(PyObject *self, PyObject *unused)
+lock_enter(PyObject *self, PyObject *Py_UNUSED(unused))
 {
     return lock_acquire_plain(self);
 }
 
 static PyObject *
-lock_release(PyObject *self, PyObject *unused)
+lock_release(PyObject *self, PyObject *Py_UNUSED(unused))
 {
     GuardObject *guard = lock_guard(self);
     PyObject *waiters = LOCK_SLOT(self, lock_waiters_offset);
@@ -1782,7 +1790,7 @@ lock_release(PyObject *self, PyObject *unused)
 }
 
 static PyObject *
-lock_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+lock_exit(PyObject *self, PyObject *const *Py_UNUSED(args), Py_ssize_t Py_UNUSED(nargs))
 {
     PyObject *done = lock_release(self, NULL);
     if (done == NULL) {
@@ -1826,7 +1834,7 @@ slot_offset(PyObject *cls, const char *name)
 /* lock_methods(LockType, Waiter) -> (acquire, release, __enter__, __exit__) for green.thread to
  * install. */
 static PyObject *
-lock_methods(PyObject *module, PyObject *args)
+lock_methods(PyObject *Py_UNUSED(module), PyObject *args)
 {
     PyObject *cls, *waiter_class;
     if (!PyArg_ParseTuple(args, "O!O!:lock_methods", &PyType_Type, &cls, &PyType_Type, &waiter_class)) {
@@ -2059,7 +2067,7 @@ static PyMethodDef semaphore_release_def = {
 
 /* semaphore_methods(Semaphore, Waiter) -> (acquire, release) for green.semaphore to install. */
 static PyObject *
-semaphore_methods(PyObject *module, PyObject *args)
+semaphore_methods(PyObject *Py_UNUSED(module), PyObject *args)
 {
     PyObject *cls, *waiter_class;
     if (!PyArg_ParseTuple(args, "O!O!:semaphore_methods", &PyType_Type, &cls, &PyType_Type, &waiter_class)) {
@@ -2264,7 +2272,7 @@ static PyMethodDef event_send_def = {
 
 /* event_methods(Event, Waiter, not_ready) -> (wait, send) for green.event to install. */
 static PyObject *
-event_methods(PyObject *module, PyObject *args)
+event_methods(PyObject *Py_UNUSED(module), PyObject *args)
 {
     PyObject *cls, *waiter_class, *not_ready;
     if (!PyArg_ParseTuple(args, "O!O!O:event_methods", &PyType_Type, &cls, &PyType_Type, &waiter_class, &not_ready)) {
@@ -2291,7 +2299,7 @@ event_methods(PyObject *module, PyObject *args)
 /* -- the module ------------------------------------------------------------------------------- */
 
 static PyObject *
-configure(PyObject *module, PyObject *args)
+configure(PyObject *Py_UNUSED(module), PyObject *args)
 {
     PyObject *state, *fallback, *error, *counter, *globals;
     if (!PyArg_ParseTuple(args, "OOOOO!:configure", &state, &fallback, &error, &counter, &PyDict_Type,
