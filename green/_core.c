@@ -85,6 +85,32 @@ restore_error(PyObject *error) /* steals `error` */
 static uint64_t cached_thread = 0;
 static PyObject *cached_hub = NULL; /* a weak reference to it */
 
+/* With an exception set: call `target.name(argument)` (a Python clean-up: leave a queue, pass a
+ * hand-off on), then leave the exception set again, the clean-up's own error chained in front of
+ * it if it raised. Returns NULL, for `return call_keeping_error(...)`. */
+static PyObject *
+call_keeping_error(PyObject *target, PyObject *name, PyObject *argument)
+{
+    PyObject *error = fetch_error();
+    PyObject *done = PyObject_CallMethodOneArg(target, name, argument);
+    if (done == NULL) {
+        PyObject *second = fetch_error();
+        if (second != NULL) {
+            if (error != NULL) {
+                PyException_SetContext(second, error); /* steals error */
+            }
+            error = second;
+        }
+    }
+    else {
+        Py_DECREF(done);
+    }
+    if (error != NULL) {
+        restore_error(error);
+    }
+    return NULL;
+}
+
 /* getattr(_hub_state, "hub", None), as a new reference. */
 static PyObject *
 existing_hub(void)
@@ -686,24 +712,16 @@ waiter_wait(WaiterObject *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
     else {
         result = PyObject_CallMethodObjArgs((PyObject *)self, str_wait_timed, hub, timeout, NULL);
     }
-    if (result == NULL) {
-        /* Resumed by an exception after a wake-up queued its direct entry: take the entry off. */
+    if (result == NULL && self->entry != NULL && self->entry != Py_None) {
+        /* Resumed by an exception after a wake-up queued its direct entry: take the entry off
+         * (unless the exception is the one that wake-up throws). */
         PyObject *error = fetch_error();
-        if (error != NULL && self->entry != NULL && self->entry != Py_None && error != self->exception) {
-            PyObject *left = PyObject_CallMethodOneArg((PyObject *)self, str_leave_queue, hub);
-            if (left == NULL) {
-                PyObject *second = fetch_error();
-                if (second != NULL) {
-                    PyException_SetContext(second, error);
-                    error = second;
-                }
-            }
-            else {
-                Py_DECREF(left);
-            }
-        }
+        int thrown = error == self->exception;
         if (error != NULL) {
             restore_error(error);
+        }
+        if (error != NULL && !thrown) {
+            call_keeping_error((PyObject *)self, str_leave_queue, hub);
         }
     }
     Py_DECREF(hub);
@@ -944,23 +962,9 @@ sleep_fast(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs,
     Py_DECREF(park);
     if (result == NULL) {
         /* Resumed by an exception (killed, Timeout): our entry must not wake us later. */
-        PyObject *error = fetch_error();
-        PyObject *left = PyObject_CallMethodOneArg(hub, str_unschedule, entry);
-        if (left == NULL) {
-            PyObject *second = fetch_error();
-            if (second != NULL && error != NULL) {
-                PyException_SetContext(second, error);
-                error = second;
-            }
-        }
-        else {
-            Py_DECREF(left);
-        }
+        call_keeping_error(hub, str_unschedule, entry);
         Py_DECREF(entry);
         Py_DECREF(hub);
-        if (error != NULL) {
-            restore_error(error);
-        }
         return NULL;
     }
     Py_DECREF(result);
@@ -1425,22 +1429,8 @@ queue_get(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kw
     Py_DECREF(parts.dict);
     PyObject *result = waiter_wait((WaiterObject *)waiter, NULL, 0, NULL);
     if (result == NULL) {
-        PyObject *error = fetch_error();
-        PyObject *done = PyObject_CallMethodOneArg(self, str_get_abandoned, waiter);
-        if (done == NULL) {
-            PyObject *second = fetch_error();
-            if (second != NULL && error != NULL) {
-                PyException_SetContext(second, error);
-                error = second;
-            }
-        }
-        else {
-            Py_DECREF(done);
-        }
+        call_keeping_error(self, str_get_abandoned, waiter);
         Py_DECREF(waiter);
-        if (error != NULL) {
-            restore_error(error);
-        }
         return NULL;
     }
     WaiterObject *woken = (WaiterObject *)waiter;
@@ -1636,6 +1626,29 @@ queue_methods(PyObject *Py_UNUSED(module), PyObject *args)
     return pair;
 }
 
+static PyObject *str_python_acquire, *str_acquire_abandoned, *str_acquire_unwoken;
+
+/* The wait of a lock's or a semaphore's acquire (`waiter` registered, guard released; steals
+ * `waiter`): True once handed the lock or unit; on an exception `_acquire_abandoned` runs first. */
+static PyObject *
+acquire_wait(PyObject *self, PyObject *waiter)
+{
+    PyObject *result = waiter_wait((WaiterObject *)waiter, NULL, 0, NULL);
+    if (result == NULL) {
+        call_keeping_error(self, str_acquire_abandoned, waiter);
+        Py_DECREF(waiter);
+        return NULL;
+    }
+    Py_DECREF(result);
+    if (((WaiterObject *)waiter)->woken) {
+        Py_DECREF(waiter);
+        Py_RETURN_TRUE;
+    }
+    PyObject *outcome = PyObject_CallMethodOneArg(self, str_acquire_unwoken, waiter);
+    Py_DECREF(waiter);
+    return outcome;
+}
+
 /* -- the green lock ------------------------------------------------------------------------------ */
 
 /* green.thread.LockType's acquire, release and context manager (threading.Lock after patching):
@@ -1645,7 +1658,6 @@ queue_methods(PyObject *Py_UNUSED(module), PyObject *args)
  * `_acquire_unwoken`). LockType keeps its state in slots, read here at their offsets. */
 
 static Py_ssize_t lock_locked_offset = -1, lock_waiters_offset = -1, lock_guard_offset = -1;
-static PyObject *str_python_acquire, *str_acquire_abandoned, *str_acquire_unwoken;
 
 #define LOCK_SLOT(self, offset) (*(PyObject **)((char *)(self) + (offset)))
 
@@ -1691,34 +1703,7 @@ lock_acquire_plain(PyObject *self)
         return NULL;
     }
     Py_DECREF(done);
-    PyObject *result = waiter_wait((WaiterObject *)waiter, NULL, 0, NULL);
-    if (result == NULL) {
-        PyObject *error = fetch_error();
-        PyObject *left = PyObject_CallMethodOneArg(self, str_acquire_abandoned, waiter);
-        if (left == NULL) {
-            PyObject *second = fetch_error();
-            if (second != NULL && error != NULL) {
-                PyException_SetContext(second, error);
-                error = second;
-            }
-        }
-        else {
-            Py_DECREF(left);
-        }
-        Py_DECREF(waiter);
-        if (error != NULL) {
-            restore_error(error);
-        }
-        return NULL;
-    }
-    Py_DECREF(result);
-    if (((WaiterObject *)waiter)->woken) {
-        Py_DECREF(waiter);
-        Py_RETURN_TRUE;
-    }
-    PyObject *outcome = PyObject_CallMethodOneArg(self, str_acquire_unwoken, waiter);
-    Py_DECREF(waiter);
-    return outcome;
+    return acquire_wait(self, waiter);
 }
 
 static PyObject *
@@ -1966,34 +1951,7 @@ semaphore_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyOb
     }
     guard_give(parts.guard);
     Py_DECREF(parts.dict);
-    PyObject *result = waiter_wait((WaiterObject *)waiter, NULL, 0, NULL);
-    if (result == NULL) {
-        PyObject *error = fetch_error();
-        PyObject *left = PyObject_CallMethodOneArg(self, str_acquire_abandoned, waiter);
-        if (left == NULL) {
-            PyObject *second = fetch_error();
-            if (second != NULL && error != NULL) {
-                PyException_SetContext(second, error);
-                error = second;
-            }
-        }
-        else {
-            Py_DECREF(left);
-        }
-        Py_DECREF(waiter);
-        if (error != NULL) {
-            restore_error(error);
-        }
-        return NULL;
-    }
-    Py_DECREF(result);
-    if (((WaiterObject *)waiter)->woken) {
-        Py_DECREF(waiter);
-        Py_RETURN_TRUE;
-    }
-    PyObject *outcome = PyObject_CallMethodOneArg(self, str_acquire_unwoken, waiter);
-    Py_DECREF(waiter);
-    return outcome;
+    return acquire_wait(self, waiter);
 
 error:
     guard_give(parts.guard);
@@ -2171,32 +2129,22 @@ event_wait(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *k
             }
             guard_give(guard);
             PyObject *resumed = waiter_wait((WaiterObject *)waiter, NULL, 0, NULL);
-            if (resumed == NULL || !((WaiterObject *)waiter)->woken) {
-                /* Not woken by `send` (an exception, or resumed some other way): leave the list. */
-                PyObject *error = resumed == NULL ? fetch_error() : NULL;
+            if (resumed == NULL) { /* an exception: leave the list, then raise it */
+                call_keeping_error(self, str_wait_abandoned, waiter);
+                Py_DECREF(waiter);
+                Py_DECREF(dict);
+                return NULL;
+            }
+            Py_DECREF(resumed);
+            if (!((WaiterObject *)waiter)->woken) { /* resumed some other way: leave the list */
                 PyObject *left = PyObject_CallMethodOneArg(self, str_wait_abandoned, waiter);
                 if (left == NULL) {
-                    PyObject *second = fetch_error();
-                    if (second != NULL && error != NULL) {
-                        PyException_SetContext(second, error);
-                    }
-                    if (second != NULL) {
-                        Py_XDECREF(error);
-                        error = second;
-                    }
-                }
-                else {
-                    Py_DECREF(left);
-                }
-                if (error != NULL) {
-                    Py_XDECREF(resumed);
                     Py_DECREF(waiter);
                     Py_DECREF(dict);
-                    restore_error(error);
                     return NULL;
                 }
+                Py_DECREF(left);
             }
-            Py_XDECREF(resumed);
             Py_DECREF(waiter);
         }
         else {
