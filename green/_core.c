@@ -1,7 +1,7 @@
 /* green._core: the compiled fast paths of a wake-up (optional; see README, "The compiled core").
  *
- * Three types, each a drop-in for Python code that stays in the tree and runs when this module is
- * not built or GREEN_PURE=1 is set:
+ * Each part is a drop-in for Python code that stays in the tree and runs when this module is not
+ * built or GREEN_PURE=1 is set:
  *
  *   Turn    the hub's slotted turn record (green.hubs.hub._Turn): batch, slice_end, direct.
  *   Park    the callable behind `hub.park()` (green.hubs.hub.Hub._make_park's closure): the same
@@ -10,6 +10,12 @@
  *           of every hand-off. The rare paths (a wait with a timeout, a wait while other OS threads
  *           exist, a wake-up from another OS thread, a plain OS thread blocking on a real lock)
  *           are the Python methods of the subclass in green/_waiter.py, called by name from here.
+ *   Guard   the small real lock of the synchronisation objects (green._waiter.allocate_guard).
+ *   sleep   green.greenthread.sleep for sleep()/sleep(0) from a green thread.
+ *   methods the common calls of LightQueue/Queue (get, put), green's lock (acquire, release,
+ *           with), Semaphore (acquire, release) and Event (wait, send), as method descriptors the
+ *           Python modules install over their own methods, which they keep under `_python_*`
+ *           names for every call the C path does not take.
  *
  * Rules this file keeps: every branch mirrors a line of the Python version (the whole test suite
  * runs on both); no reference is kept across a greenlet switch that the Python version would not
@@ -1600,32 +1606,6 @@ static PyMethodDef queue_put_def = {
     "put(item, block=True, timeout=None)\n--\n\nPut `item`; if the queue is full, wait (at most `timeout`) or "
     "raise Full."};
 
-/* queue_methods(LightQueue, Waiter) -> (get, put): method descriptors of LightQueue's class for
- * green.queue to install (see the comment at the top of this section). */
-static PyObject *
-queue_methods(PyObject *Py_UNUSED(module), PyObject *args)
-{
-    PyObject *queue_class, *waiter_class;
-    if (!PyArg_ParseTuple(args, "O!O!:queue_methods", &PyType_Type, &queue_class, &PyType_Type, &waiter_class)) {
-        return NULL;
-    }
-    if (!PyType_IsSubtype((PyTypeObject *)waiter_class, &WaiterType)) {
-        PyErr_SetString(PyExc_TypeError, "queue_methods() needs a subclass of green._core.Waiter");
-        return NULL;
-    }
-    Py_XSETREF(queue_waiter_class, Py_NewRef(waiter_class));
-    PyObject *get = PyDescr_NewMethod((PyTypeObject *)queue_class, &queue_get_def);
-    PyObject *put = get == NULL ? NULL : PyDescr_NewMethod((PyTypeObject *)queue_class, &queue_put_def);
-    if (put == NULL) {
-        Py_XDECREF(get);
-        return NULL;
-    }
-    PyObject *pair = PyTuple_Pack(2, get, put);
-    Py_DECREF(get);
-    Py_DECREF(put);
-    return pair;
-}
-
 static PyObject *str_python_acquire, *str_acquire_abandoned, *str_acquire_unwoken;
 
 /* The wait of a lock's or a semaphore's acquire (`waiter` registered, guard released; steals
@@ -1816,42 +1796,6 @@ slot_offset(PyObject *cls, const char *name)
     return offset;
 }
 
-/* lock_methods(LockType, Waiter) -> (acquire, release, __enter__, __exit__) for green.thread to
- * install. */
-static PyObject *
-lock_methods(PyObject *Py_UNUSED(module), PyObject *args)
-{
-    PyObject *cls, *waiter_class;
-    if (!PyArg_ParseTuple(args, "O!O!:lock_methods", &PyType_Type, &cls, &PyType_Type, &waiter_class)) {
-        return NULL;
-    }
-    if (!PyType_IsSubtype((PyTypeObject *)waiter_class, &WaiterType)) {
-        PyErr_SetString(PyExc_TypeError, "lock_methods() needs a subclass of green._core.Waiter");
-        return NULL;
-    }
-    Py_XSETREF(queue_waiter_class, Py_NewRef(waiter_class));
-    lock_locked_offset = slot_offset(cls, "_locked");
-    lock_waiters_offset = lock_locked_offset < 0 ? -1 : slot_offset(cls, "_waiters");
-    lock_guard_offset = lock_waiters_offset < 0 ? -1 : slot_offset(cls, "_guard");
-    if (lock_guard_offset < 0) {
-        return NULL;
-    }
-    PyTypeObject *type = (PyTypeObject *)cls;
-    PyObject *acquire = PyDescr_NewMethod(type, &lock_acquire_def);
-    PyObject *release = PyDescr_NewMethod(type, &lock_release_def);
-    PyObject *enter = PyDescr_NewMethod(type, &lock_enter_def);
-    PyObject *exit = PyDescr_NewMethod(type, &lock_exit_def);
-    PyObject *methods = NULL;
-    if (acquire != NULL && release != NULL && enter != NULL && exit != NULL) {
-        methods = PyTuple_Pack(4, acquire, release, enter, exit);
-    }
-    Py_XDECREF(acquire);
-    Py_XDECREF(release);
-    Py_XDECREF(enter);
-    Py_XDECREF(exit);
-    return methods;
-}
-
 /* -- the semaphore ------------------------------------------------------------------------------- */
 
 /* green.semaphore.Semaphore's acquire and release for classes that keep Semaphore's release check
@@ -2023,31 +1967,6 @@ static PyMethodDef semaphore_release_def = {
     "release", (PyCFunction)(void (*)(void))semaphore_release, METH_FASTCALL | METH_KEYWORDS,
     "release(blocking=True)\n--\n\nGive one unit back, waking the longest waiting green thread if any."};
 
-/* semaphore_methods(Semaphore, Waiter) -> (acquire, release) for green.semaphore to install. */
-static PyObject *
-semaphore_methods(PyObject *Py_UNUSED(module), PyObject *args)
-{
-    PyObject *cls, *waiter_class;
-    if (!PyArg_ParseTuple(args, "O!O!:semaphore_methods", &PyType_Type, &cls, &PyType_Type, &waiter_class)) {
-        return NULL;
-    }
-    if (!PyType_IsSubtype((PyTypeObject *)waiter_class, &WaiterType)) {
-        PyErr_SetString(PyExc_TypeError, "semaphore_methods() needs a subclass of green._core.Waiter");
-        return NULL;
-    }
-    Py_XSETREF(queue_waiter_class, Py_NewRef(waiter_class));
-    PyObject *acquire = PyDescr_NewMethod((PyTypeObject *)cls, &semaphore_acquire_def);
-    PyObject *release = acquire == NULL ? NULL : PyDescr_NewMethod((PyTypeObject *)cls, &semaphore_release_def);
-    if (release == NULL) {
-        Py_XDECREF(acquire);
-        return NULL;
-    }
-    PyObject *pair = PyTuple_Pack(2, acquire, release);
-    Py_DECREF(acquire);
-    Py_DECREF(release);
-    return pair;
-}
-
 /* -- the event ----------------------------------------------------------------------------------- */
 
 /* green.event.Event's wait (without a timeout) and send (a value, no exception): the state is the
@@ -2218,30 +2137,72 @@ static PyMethodDef event_send_def = {
     "send(result=None, exc=None)\n--\n\nWake every waiter with `result` (or with `exc`, an exception or exc_info "
     "tuple)."};
 
-/* event_methods(Event, Waiter, not_ready) -> (wait, send) for green.event to install. */
+/* -- installing the compiled methods ------------------------------------------------------------ */
+
+static PyMethodDef *const queue_defs[] = {&queue_get_def, &queue_put_def, NULL};
+static PyMethodDef *const lock_defs[] = {&lock_acquire_def, &lock_release_def, &lock_enter_def, &lock_exit_def,
+                                         NULL};
+static PyMethodDef *const semaphore_defs[] = {&semaphore_acquire_def, &semaphore_release_def, NULL};
+static PyMethodDef *const event_defs[] = {&event_wait_def, &event_send_def, NULL};
+
+/* methods(kind, cls, Waiter, not_ready=None) -> the method descriptors of `cls` that the module
+ * of `kind` installs: "queue" (get, put), "lock" (acquire, release, __enter__, __exit__),
+ * "semaphore" (acquire, release), "event" (wait, send; `not_ready` is green.event's marker). */
 static PyObject *
-event_methods(PyObject *Py_UNUSED(module), PyObject *args)
+compiled_methods(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    PyObject *cls, *waiter_class, *not_ready;
-    if (!PyArg_ParseTuple(args, "O!O!O:event_methods", &PyType_Type, &cls, &PyType_Type, &waiter_class, &not_ready)) {
+    const char *kind;
+    PyObject *cls, *waiter_class, *not_ready = Py_None;
+    if (!PyArg_ParseTuple(args, "sO!O!|O:methods", &kind, &PyType_Type, &cls, &PyType_Type, &waiter_class,
+                          &not_ready)) {
         return NULL;
     }
     if (!PyType_IsSubtype((PyTypeObject *)waiter_class, &WaiterType)) {
-        PyErr_SetString(PyExc_TypeError, "event_methods() needs a subclass of green._core.Waiter");
+        PyErr_SetString(PyExc_TypeError, "methods() needs a subclass of green._core.Waiter");
+        return NULL;
+    }
+    PyMethodDef *const *defs;
+    if (strcmp(kind, "queue") == 0) {
+        defs = queue_defs;
+    }
+    else if (strcmp(kind, "lock") == 0) {
+        lock_locked_offset = slot_offset(cls, "_locked");
+        lock_waiters_offset = lock_locked_offset < 0 ? -1 : slot_offset(cls, "_waiters");
+        lock_guard_offset = lock_waiters_offset < 0 ? -1 : slot_offset(cls, "_guard");
+        if (lock_guard_offset < 0) {
+            return NULL;
+        }
+        defs = lock_defs;
+    }
+    else if (strcmp(kind, "semaphore") == 0) {
+        defs = semaphore_defs;
+    }
+    else if (strcmp(kind, "event") == 0) {
+        Py_XSETREF(event_not_ready, Py_NewRef(not_ready));
+        defs = event_defs;
+    }
+    else {
+        PyErr_Format(PyExc_ValueError, "methods(): unknown kind %s", kind);
         return NULL;
     }
     Py_XSETREF(queue_waiter_class, Py_NewRef(waiter_class));
-    Py_XSETREF(event_not_ready, Py_NewRef(not_ready));
-    PyObject *wait = PyDescr_NewMethod((PyTypeObject *)cls, &event_wait_def);
-    PyObject *send = wait == NULL ? NULL : PyDescr_NewMethod((PyTypeObject *)cls, &event_send_def);
-    if (send == NULL) {
-        Py_XDECREF(wait);
+    Py_ssize_t count = 0;
+    while (defs[count] != NULL) {
+        count++;
+    }
+    PyObject *descriptors = PyTuple_New(count);
+    if (descriptors == NULL) {
         return NULL;
     }
-    PyObject *pair = PyTuple_Pack(2, wait, send);
-    Py_DECREF(wait);
-    Py_DECREF(send);
-    return pair;
+    for (Py_ssize_t index = 0; index < count; index++) {
+        PyObject *descriptor = PyDescr_NewMethod((PyTypeObject *)cls, defs[index]);
+        if (descriptor == NULL) {
+            Py_DECREF(descriptors);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(descriptors, index, descriptor);
+    }
+    return descriptors;
 }
 
 /* -- the module ------------------------------------------------------------------------------- */
@@ -2266,16 +2227,11 @@ static PyMethodDef module_methods[] = {
     {"sleep", (PyCFunction)(void (*)(void))sleep_fast, METH_FASTCALL | METH_KEYWORDS,
      "sleep(seconds=0)\n--\n\n"
      "green.greenthread.sleep: sleep(0) in C; other calls go to the Python function."},
-    {"lock_methods", lock_methods, METH_VARARGS,
-     "lock_methods(LockType, Waiter) -> (acquire, release, __enter__, __exit__): the compiled methods of green's lock."},
-    {"semaphore_methods", semaphore_methods, METH_VARARGS,
-     "semaphore_methods(Semaphore, Waiter) -> (acquire, release): the compiled methods of green's semaphore."},
-    {"event_methods", event_methods, METH_VARARGS,
-     "event_methods(Event, Waiter, not_ready) -> (wait, send): the compiled methods of green's event."},
+    {"methods", compiled_methods, METH_VARARGS,
+     "methods(kind, cls, Waiter, not_ready=None): the compiled methods green.queue, green.thread, "
+     "green.semaphore and green.event install."},
     {"forget_hub", forget_hub, METH_NOARGS,
      "forget_hub(): a thread's hub changed (green.hubs calls it; the core looks the hub up again)."},
-    {"queue_methods", queue_methods, METH_VARARGS,
-     "queue_methods(LightQueue, Waiter) -> (get, put): the compiled methods green.queue installs."},
     {"configure_sleep", configure_sleep, METH_O,
      "configure_sleep(function): the Python sleep, called for what the C path does not take."},
     {"configure", configure, METH_VARARGS,

@@ -123,4 +123,4 @@ if _core is not None:
     # above take the other calls.
     Event._python_wait = Event.wait  # type: ignore[attr-defined]
     Event._python_send = Event.send  # type: ignore[attr-defined]
-    Event.wait, Event.send = _core.event_methods(Event, Waiter, _NOT_READY)  # type: ignore[method-assign]
+    Event.wait, Event.send = _core.methods("event", Event, Waiter, _NOT_READY)  # type: ignore[method-assign]

@@ -382,7 +382,7 @@ if _core is not None:
     # The compiled get/put (green/_core.c) take the common cases and call these for the rest.
     LightQueue._python_get = LightQueue.get  # type: ignore[attr-defined]
     LightQueue._python_put = LightQueue.put  # type: ignore[attr-defined]
-    LightQueue.get, LightQueue.put = _core.queue_methods(LightQueue, Waiter)  # type: ignore[method-assign]
+    LightQueue.get, LightQueue.put = _core.methods("queue", LightQueue, Waiter)  # type: ignore[method-assign]
 
 for _cls in (LightQueue, Queue, LifoQueue, PriorityQueue):
     _cls.__class_getitem__ = classmethod(lambda cls, item: cls)  # type: ignore[attr-defined]

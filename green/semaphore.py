@@ -122,7 +122,7 @@ class Semaphore:
 if _core is not None:
     Semaphore._python_acquire = Semaphore.acquire  # type: ignore[attr-defined]
     Semaphore._python_release = Semaphore.release  # type: ignore[attr-defined]
-    Semaphore.acquire, Semaphore.release = _core.semaphore_methods(Semaphore, Waiter)  # type: ignore[method-assign]
+    Semaphore.acquire, Semaphore.release = _core.methods("semaphore", Semaphore, Waiter)  # type: ignore[method-assign]
 
 
 class BoundedSemaphore(Semaphore):

@@ -201,8 +201,8 @@ if _core is not None:
     # The compiled acquire/release (green/_core.c) take a free lock, a plain wait for a held one
     # and the hand-off to a waiter; acquire with other arguments is the Python method.
     LockType._python_acquire = LockType.acquire  # type: ignore[attr-defined]
-    LockType.acquire, LockType.release, LockType.__enter__, LockType.__exit__ = _core.lock_methods(  # type: ignore[method-assign]
-        LockType, Waiter
+    LockType.acquire, LockType.release, LockType.__enter__, LockType.__exit__ = _core.methods(  # type: ignore[method-assign]
+        "lock", LockType, Waiter
     )
     LockType.acquire_lock = LockType.acquire  # type: ignore[method-assign]
     LockType.release_lock = LockType.release  # type: ignore[method-assign]
