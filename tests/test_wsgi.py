@@ -1065,6 +1065,15 @@ def test_eventlet_environ_has_headers_raw():
         )
 
 
+def test_headers_raw_keeps_a_bounded_number_of_decoded_header_lines():
+    from green.wsgi import _connection
+
+    lines = [(b"X-N", str(number).encode()) for number in range(3 * _connection._RAW_PAIRS_KEPT)]
+    assert _connection._headers_raw(lines) == tuple(("X-N", str(number)) for number in range(len(lines)))
+    assert len(_connection._raw_pairs) <= _connection._RAW_PAIRS_KEPT
+    assert _connection._headers_raw([(b"\xe9t\xe9", b"caf\xe9")]) == (("\xe9t\xe9", "caf\xe9"),)  # latin-1
+
+
 def test_request_arriving_after_the_keep_alive_deadline_is_not_served(clock):
     # The sweeper ends idle connections a few times per timeout; a request that arrives after
     # the deadline but before the sweeper came round is not served either.

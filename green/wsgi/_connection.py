@@ -18,6 +18,26 @@ _time = original("time")
 _monotonic = _hub_monotonic  # the hub clock: deadlines agree with its timers
 
 
+# Decoded header lines for eventlet's ``environ["headers_raw"]``: requests repeat most of their
+# header lines (Host, User-Agent, Accept...), so the decoded pairs are kept, up to a bound.
+_raw_pairs: dict[tuple[bytes, bytes], tuple[str, str]] = {}
+_RAW_PAIRS_KEPT = 512
+
+
+def _headers_raw(headers: list[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    known = _raw_pairs
+    for header in headers:
+        pair = known.get(header)
+        if pair is None:
+            pair = (str(header[0], "latin-1"), str(header[1], "latin-1"))
+            if len(known) >= _RAW_PAIRS_KEPT:
+                known.clear()
+            known[header] = pair
+        pairs.append(pair)
+    return tuple(pairs)
+
+
 class _Connection(_Reading):
     """One client connection, served by one green thread; also the parser's callback object."""
 
@@ -69,9 +89,7 @@ class _Connection(_Reading):
             if server.eventlet_environ:
                 environ["eventlet.input"] = environ["wsgi.input"] = _EventletInput(self, request)
                 environ["eventlet.posthooks"] = []
-                environ["headers_raw"] = tuple(
-                    [(str(name, "latin-1"), str(value, "latin-1")) for name, value in request.headers]
-                )
+                environ["headers_raw"] = _headers_raw(request.headers)
             result = server.app(environ, self.start_response)
             if type(result) is list and not self.headers_sent and len(result) == 1:
                 body = result[0]
@@ -130,7 +148,7 @@ class _Connection(_Reading):
                 except Exception:
                     server.error_log.exception("error closing the application's response iterable")
             server.requests_served += 1
-            if environ is not None and server.eventlet_environ:
+            if environ is not None and server.eventlet_environ and environ.get("eventlet.posthooks"):
                 self._run_posthooks(environ)
         if logging_requests:
             if server.access_log is not None:
