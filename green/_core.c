@@ -781,6 +781,18 @@ waiter_resume_with(WaiterObject *self, PyObject *into, PyObject *outcome)
     return PyObject_CallMethodNoArgs((PyObject *)self, str_schedule_method);
 }
 
+/* wake(value) once the argument is known (also the C paths' hand-off). */
+static PyObject *
+waiter_wake_value(WaiterObject *self, PyObject *value)
+{
+    if (self->woken) {
+        Py_RETURN_NONE;
+    }
+    self->woken = 1;
+    Py_XSETREF(self->value, Py_NewRef(value));
+    return waiter_resume_with(self, switch_into, value);
+}
+
 static PyObject *
 waiter_wake(WaiterObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -801,12 +813,7 @@ waiter_wake(WaiterObject *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
         }
         value = args[0];
     }
-    if (self->woken) {
-        Py_RETURN_NONE;
-    }
-    self->woken = 1;
-    Py_XSETREF(self->value, Py_NewRef(value));
-    return waiter_resume_with(self, switch_into, value);
+    return waiter_wake_value(self, value);
 }
 
 static PyObject *
@@ -1193,18 +1200,18 @@ static PyTypeObject GuardType = {
  * class says which in its own `_compiled_path` (1 or 2; green.queue sets it for every subclass).
  * The C path takes what needs no wait beyond a plain park: an item at hand, a hand-off to a
  * waiting getter, room for a put, and a get that parks without a timeout. Everything else (a
- * full queue, putters waiting, a timeout, shutdown, the guard held by another OS thread, any
- * other class) is the Python method `_python_get` / `_python_put`, which stays the reference; so
+ * full queue, putters waiting, a timeout, shutdown, any other class) is the Python method `_python_get` / `_python_put`, which stays the reference; so
  * are the rare ends of a parked get (`_get_abandoned`, `_get_unwoken`). */
 
 static PyObject *queue_waiter_class = NULL; /* green._waiter.Waiter */
 static PyObject *str_compiled_path, *str_guard, *str_getters, *str_putters, *str_queue, *str_is_shutdown;
-static PyObject *str_maxsize, *str_unfinished_tasks, *str_acquire, *str_release, *str_python_get;
+static PyObject *str_maxsize, *str_unfinished_tasks, *str_python_get;
 static PyObject *str_python_put, *str_get_abandoned, *str_get_unwoken, *str_wake;
 
-/* 1 or 2 for a class the C path serves, else 0 (looked up in the class's own dict only). */
+/* The `_compiled_path` of the object's class (1 or 2 for a class a C path serves, else 0), looked
+ * up in the class's own dict only; queues and semaphores set it. */
 static int
-queue_path(PyObject *self)
+class_path(PyObject *self)
 {
     PyObject *dict = Py_TYPE(self)->tp_dict;
     if (dict == NULL) {
@@ -1227,8 +1234,9 @@ queue_path(PyObject *self)
 }
 
 typedef struct {
-    PyObject *dict; /* the instance dict (new reference) */
-    PyObject *guard, *getters, *putters, *items; /* borrowed from dict */
+    PyObject *dict;                       /* the instance dict (new reference) */
+    GuardObject *guard;                   /* borrowed from dict */
+    PyObject *getters, *putters, *items; /* borrowed from dict */
 } QueueParts;
 
 /* The instance's state; 1 if all of it is there in the expected types, 0 if not (use the
@@ -1241,11 +1249,13 @@ queue_parts(PyObject *self, QueueParts *parts)
         PyErr_Clear();
         return 0;
     }
-    parts->guard = PyDict_GetItemWithError(parts->dict, str_guard);
-    parts->getters = parts->guard == NULL ? NULL : PyDict_GetItemWithError(parts->dict, str_getters);
+    PyObject *guard = PyDict_GetItemWithError(parts->dict, str_guard);
+    parts->getters = guard == NULL ? NULL : PyDict_GetItemWithError(parts->dict, str_getters);
     parts->putters = parts->getters == NULL ? NULL : PyDict_GetItemWithError(parts->dict, str_putters);
     parts->items = parts->putters == NULL ? NULL : PyDict_GetItemWithError(parts->dict, str_queue);
-    if (parts->items == NULL || !PyDict_CheckExact(parts->getters) || !PyDict_CheckExact(parts->putters)) {
+    parts->guard = (GuardObject *)guard;
+    if (parts->items == NULL || !Py_IS_TYPE(guard, &GuardType) || !PyDict_CheckExact(parts->getters) ||
+        !PyDict_CheckExact(parts->putters)) {
         Py_CLEAR(parts->dict);
         if (PyErr_Occurred()) {
             return -1;
@@ -1253,56 +1263,6 @@ queue_parts(PyObject *self, QueueParts *parts)
         return 0;
     }
     return 1;
-}
-
-/* guard.acquire(False): 1 taken, 0 held elsewhere, -1 error. */
-static int
-guard_try(PyObject *guard)
-{
-    if (Py_IS_TYPE(guard, &GuardType)) {
-        return guard_take((GuardObject *)guard, 0);
-    }
-    PyObject *call[2] = {guard, Py_False};
-    PyObject *taken = PyObject_VectorcallMethod(str_acquire, call, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-    if (taken == NULL) {
-        return -1;
-    }
-    int result = PyObject_IsTrue(taken);
-    Py_DECREF(taken);
-    return result;
-}
-
-/* guard.release(), keeping an exception already set. */
-static int
-guard_release(PyObject *guard)
-{
-    if (Py_IS_TYPE(guard, &GuardType) && ((GuardObject *)guard)->locked) {
-        guard_give((GuardObject *)guard);
-        return PyErr_Occurred() ? -1 : 0;
-    }
-    PyObject *error = PyErr_Occurred() ? fetch_error() : NULL;
-    PyObject *call[1] = {guard};
-    PyObject *done = PyObject_VectorcallMethod(str_release, call, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-    if (done == NULL) {
-        if (error != NULL) {
-            PyObject *second = fetch_error();
-            if (second != NULL) {
-                PyException_SetContext(second, error);
-                error = second;
-            }
-        }
-        else {
-            return -1;
-        }
-    }
-    else {
-        Py_DECREF(done);
-    }
-    if (error != NULL) {
-        restore_error(error);
-        return -1;
-    }
-    return 0;
 }
 
 static PyObject *
@@ -1380,7 +1340,7 @@ static PyObject *
 queue_get(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    int path = queue_path(self);
+    int path = class_path(self);
     QueueParts parts;
     int whole = path ? queue_parts(self, &parts) : 0;
     if (whole < 0) {
@@ -1389,11 +1349,7 @@ queue_get(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kw
     if (!whole) {
         return queue_python(str_python_get, self, args, nargs, kwnames);
     }
-    int taken = guard_try(parts.guard);
-    if (taken <= 0) {
-        Py_DECREF(parts.dict);
-        return taken < 0 ? NULL : queue_python(str_python_get, self, args, nargs, kwnames);
-    }
+    guard_take(parts.guard, -1);
     if (PyDict_GET_SIZE(parts.putters) != 0) {
         goto python;
     }
@@ -1403,11 +1359,7 @@ queue_get(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kw
     }
     if (size > 0) {
         PyObject *item = call_items(str_popleft, parts.items, NULL);
-        if (guard_release(parts.guard) < 0) {
-            Py_XDECREF(item);
-            Py_DECREF(parts.dict);
-            return NULL;
-        }
+        guard_give(parts.guard);
         Py_DECREF(parts.dict);
         return item;
     }
@@ -1427,11 +1379,7 @@ queue_get(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kw
         Py_DECREF(waiter);
         goto error;
     }
-    if (guard_release(parts.guard) < 0) {
-        Py_DECREF(waiter);
-        Py_DECREF(parts.dict);
-        return NULL;
-    }
+    guard_give(parts.guard);
     Py_DECREF(parts.dict);
     PyObject *result = waiter_wait((WaiterObject *)waiter, NULL, 0, NULL);
     if (result == NULL) {
@@ -1459,15 +1407,12 @@ queue_get(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kw
     return value;
 
 python:
-    if (guard_release(parts.guard) < 0) {
-        Py_DECREF(parts.dict);
-        return NULL;
-    }
+    guard_give(parts.guard);
     Py_DECREF(parts.dict);
     return queue_python(str_python_get, self, args, nargs, kwnames);
 
 error:
-    guard_release(parts.guard);
+    guard_give(parts.guard);
     Py_DECREF(parts.dict);
     return NULL;
 }
@@ -1477,13 +1422,7 @@ static PyObject *
 wake_waiter(PyObject *waiter, PyObject *item)
 {
     if (PyObject_TypeCheck(waiter, &WaiterType)) {
-        WaiterObject *self = (WaiterObject *)waiter;
-        if (self->woken) {
-            Py_RETURN_NONE;
-        }
-        self->woken = 1;
-        Py_XSETREF(self->value, Py_NewRef(item));
-        return waiter_resume_with(self, switch_into, item);
+        return waiter_wake_value((WaiterObject *)waiter, item);
     }
     return PyObject_CallMethodOneArg(waiter, str_wake, item);
 }
@@ -1496,7 +1435,7 @@ queue_put(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kw
         return queue_python(str_python_put, self, args, nargs, kwnames);
     }
     PyObject *item = args[0];
-    int path = queue_path(self);
+    int path = class_path(self);
     QueueParts parts;
     int whole = path ? queue_parts(self, &parts) : 0;
     if (whole < 0) {
@@ -1505,11 +1444,7 @@ queue_put(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kw
     if (!whole) {
         return queue_python(str_python_put, self, args, nargs, kwnames);
     }
-    int taken = guard_try(parts.guard);
-    if (taken <= 0) {
-        Py_DECREF(parts.dict);
-        return taken < 0 ? NULL : queue_python(str_python_put, self, args, nargs, kwnames);
-    }
+    guard_take(parts.guard, -1);
     int shut = queue_shut(parts.dict);
     if (shut < 0) {
         goto error;
@@ -1576,23 +1511,17 @@ counted:
     if (path == 2 && queue_counted(parts.dict) < 0) {
         goto error;
     }
-    if (guard_release(parts.guard) < 0) {
-        Py_DECREF(parts.dict);
-        return NULL;
-    }
+    guard_give(parts.guard);
     Py_DECREF(parts.dict);
     Py_RETURN_NONE;
 
 python:
-    if (guard_release(parts.guard) < 0) {
-        Py_DECREF(parts.dict);
-        return NULL;
-    }
+    guard_give(parts.guard);
     Py_DECREF(parts.dict);
     return queue_python(str_python_put, self, args, nargs, kwnames);
 
 error:
-    guard_release(parts.guard);
+    guard_give(parts.guard);
     Py_DECREF(parts.dict);
     return NULL;
 }
@@ -1817,7 +1746,7 @@ typedef struct {
 static int
 semaphore_parts(PyObject *self, SemaphoreParts *parts)
 {
-    if (queue_path(self) != 1) {
+    if (class_path(self) != 1) {
         return 0;
     }
     parts->dict = PyObject_GenericGetDict(self, NULL);
@@ -2302,8 +2231,6 @@ PyInit__core(void)
     INTERN(str_is_shutdown, "is_shutdown");
     INTERN(str_maxsize, "maxsize");
     INTERN(str_unfinished_tasks, "unfinished_tasks");
-    INTERN(str_acquire, "acquire");
-    INTERN(str_release, "release");
     INTERN(str_python_get, "_python_get");
     INTERN(str_python_put, "_python_put");
     INTERN(str_get_abandoned, "_get_abandoned");

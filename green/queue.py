@@ -50,7 +50,7 @@ _STORAGE_HOOKS = ("_init", "_qsize", "_put", "_get", "_put_back", "_counted", "_
 
 def _compiled_path_of(cls: type) -> int:
     hooks = [getattr(cls, name, None) for name in _STORAGE_HOOKS]
-    if hooks == [getattr(globals()["LightQueue"], name) for name in _STORAGE_HOOKS]:
+    if hooks == [getattr(LightQueue, name) for name in _STORAGE_HOOKS]:
         return 1
     counting = globals().get("Queue")  # None while Queue itself is being made
     if counting is not None and hooks == [getattr(counting, name) for name in _STORAGE_HOOKS]:
