@@ -1065,13 +1065,66 @@ def test_eventlet_environ_has_headers_raw():
         )
 
 
-def test_headers_raw_keeps_a_bounded_number_of_decoded_header_lines():
-    from green.wsgi import _connection
+def test_headers_raw_names_are_latin_1_and_kept_to_a_bound():
+    from green.wsgi import _environ
 
-    lines = [(b"X-N", str(number).encode()) for number in range(3 * _connection._RAW_PAIRS_KEPT)]
-    assert _connection._headers_raw(lines) == tuple(("X-N", str(number)) for number in range(len(lines)))
-    assert len(_connection._raw_pairs) <= _connection._RAW_PAIRS_KEPT
-    assert _connection._headers_raw([(b"\xe9t\xe9", b"caf\xe9")]) == (("\xe9t\xe9", "caf\xe9"),)  # latin-1
+    for number in range(3000):
+        _environ._header_name(b"X-%d" % number)
+    assert len(_environ._header_names) <= 2048
+    assert _environ._header_name(b"\xe9t\xe9") == "\xe9t\xe9"
+
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return [repr(environ["headers_raw"]).encode("utf-8")]
+
+    with running(app, eventlet_environ=True) as (_, port):
+        data = b"GET / HTTP/1.1\r\nHost: t\r\nx-Cafe: caf\xe9\r\n\r\n"
+        expected = (("Host", "t"), ("x-Cafe", "caf\xe9"))
+        assert request(port, data)[0].body == repr(expected).encode("utf-8")
+
+
+@pytest.mark.parametrize("eventlet_environ", [False, True])
+def test_a_request_environ_fills_the_templates_room_without_growing(eventlet_environ):
+    # A copy of the template takes a request's keys in place (see _environ._request_template):
+    # an environ with a dozen headers is as large as the template.
+    from green.wsgi import _environ
+
+    seen = []
+
+    def app(environ, start_response):
+        seen.append((sys.getsizeof(environ), environ["REMOTE_ADDR"], environ["PATH_INFO"]))
+        start_response("200 OK", [])
+        return [b""]
+
+    with running(app, eventlet_environ=eventlet_environ) as (server, port):
+        assert _environ._room(server.request_template) >= _environ._ROOM
+        headers = "".join(f"X-Header-{number}: {number}\r\n" for number in range(12))
+        assert get(port, "/a?b", headers).status == 200
+        (size, address, path) = seen[0]
+        assert (address, path) == ("127.0.0.1", "/a")
+        assert size == sys.getsizeof(server.request_template)
+
+
+def test_eventlet_input_of_a_request_without_a_body():
+    # Without Expect: the connection's own empty input (nothing to read, no 100 Continue, the
+    # socket); with Expect: 100-continue and no body, eventlet's API sends the 100 Continue.
+    def app(environ, start_response):
+        body = environ["eventlet.input"]
+        assert environ["wsgi.input"] is body
+        body.set_hundred_continue_response_headers([("x-hint", "1")])
+        body.send_hundred_continue_response()
+        assert body.read() == b"" and body.readline() == b"" and list(body) == []
+        peer = body.get_socket().getpeername()
+        start_response("200 OK", [])
+        return [f"{peer[0]}".encode()]
+
+    with running(app, eventlet_environ=True) as (_, port):
+        (response,) = request(port, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert (response.status, response.body) == (200, b"127.0.0.1")
+        data = b"GET / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n"
+        interim, final = request(port, data, count=2)
+        assert (interim.status, interim.headers.get("x-hint")) == (100, "1")
+        assert (final.status, final.body) == (200, b"127.0.0.1")
 
 
 def test_request_arriving_after_the_keep_alive_deadline_is_not_served(clock):

@@ -11,31 +11,11 @@ from green.hubs import monotonic as _hub_monotonic
 from green.timeout import Timeout
 from green.wsgi._environ import _build_environ
 from green.wsgi._protocol import _REASONS, BodyError, HTTPError, _ClientGone, _log, _Request
-from green.wsgi._reading import _EventletInput, _Reading
+from green.wsgi._reading import _Reading
 from green.wsgi._writing import ALREADY_HANDLED, FileWrapper
 
 _time = original("time")
 _monotonic = _hub_monotonic  # the hub clock: deadlines agree with its timers
-
-
-# Decoded header lines for eventlet's ``environ["headers_raw"]``: requests repeat most of their
-# header lines (Host, User-Agent, Accept...), so the decoded pairs are kept, up to a bound.
-_raw_pairs: dict[tuple[bytes, bytes], tuple[str, str]] = {}
-_RAW_PAIRS_KEPT = 512
-
-
-def _headers_raw(headers: list[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
-    pairs = []
-    known = _raw_pairs
-    for header in headers:
-        pair = known.get(header)
-        if pair is None:
-            pair = (str(header[0], "latin-1"), str(header[1], "latin-1"))
-            if len(known) >= _RAW_PAIRS_KEPT:
-                known.clear()
-            known[header] = pair
-        pairs.append(pair)
-    return tuple(pairs)
 
 
 class _Connection(_Reading):
@@ -86,10 +66,6 @@ class _Connection(_Reading):
         result: Any = None
         try:
             environ = _build_environ(self, request)
-            if server.eventlet_environ:
-                environ["eventlet.input"] = environ["wsgi.input"] = _EventletInput(self, request)
-                environ["eventlet.posthooks"] = []
-                environ["headers_raw"] = _headers_raw(request.headers)
             result = server.app(environ, self.start_response)
             if type(result) is list and not self.headers_sent and len(result) == 1:
                 body = result[0]

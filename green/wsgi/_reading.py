@@ -4,7 +4,7 @@ receive loop that feeds the parser, waiting for the next request, and ``wsgi.inp
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import httptools
 
@@ -24,6 +24,9 @@ from green.wsgi._protocol import (
     _Request,
 )
 from green.wsgi._writing import _Writing
+
+if TYPE_CHECKING:
+    from green.wsgi._server import Server
 
 _ssl = original("ssl")
 _monotonic = _hub_monotonic  # the hub clock: deadlines agree with its timers
@@ -209,8 +212,38 @@ class _EmptyInput:
 _EMPTY_INPUT = _EmptyInput()
 
 
+class _EventletEmptyInput(_EmptyInput):
+    """``wsgi.input`` and ``eventlet.input`` of a request without a body and without ``Expect``
+    on a server with `Server.eventlet_environ`: one per connection. There is nothing to read and
+    no 100 Continue to send, so eventlet's 100 Continue methods have nothing to do; `get_socket`
+    gives the connection's socket."""
+
+    __slots__ = ("connection",)
+
+    def __init__(self, connection: _Reading) -> None:
+        self.connection = connection
+
+    get_socket = _Input.get_socket
+
+    def set_hundred_continue_response_headers(
+        self, headers: list[tuple[str, str]], capitalize_response_headers: bool = True
+    ) -> None:
+        pass
+
+    def send_hundred_continue_response(self) -> None:
+        pass
+
+
 class _Reading(_Writing):
     """The receiving half of a connection, also the parser's callback object."""
+
+    def __init__(self, server: Server, sock: Any, address: Any) -> None:
+        super().__init__(server, sock, address)
+        if server.eventlet_environ:
+            # The input of a request without a body is this connection's own (it gives the
+            # socket) instead of the shared empty one.
+            template = self.environ_template
+            template["wsgi.input"] = template["eventlet.input"] = _EventletEmptyInput(self)
 
     # -- parser callbacks (called inside parser.feed_data) --
 

@@ -20,6 +20,7 @@ from green.hubs import get_hub
 from green.hubs import monotonic as _hub_monotonic
 from green.hubs import wait_until as _wait_until
 from green.wsgi._connection import _Connection
+from green.wsgi._environ import _request_template
 from green.wsgi._protocol import (
     _HEADERS,
     _IDLE,
@@ -36,7 +37,8 @@ from green.wsgi._protocol import (
     _error_response,
     _log,
 )
-from green.wsgi._writing import FileWrapper
+from green.wsgi._reading import _EventletInput, _Input
+from green.wsgi._writing import FileWrapper, _capitalized_heads, _plain_heads
 
 _socket = original("socket")
 _ssl = original("ssl")
@@ -217,6 +219,7 @@ class Server:
         self.ssl_context = ssl_context
         self.eventlet_environ = eventlet_environ
         self.capitalize_response_headers = capitalize_response_headers
+        self.head_table = _capitalized_heads if capitalize_response_headers else _plain_heads
         self.minimum_chunk_size = minimum_chunk_size
         self.encode_str = encode_str
         self.announce_keepalive = announce_keepalive
@@ -262,6 +265,8 @@ class Server:
         }
         if environ:
             self.base_environ.update(environ)
+        self.request_template = _request_template(self.base_environ, eventlet_environ)
+        self.input_class = _EventletInput if eventlet_environ else _Input
 
     def _update_date(self) -> None:
         self.date_header = f"Date: {formatdate(usegmt=True)}"

@@ -81,7 +81,11 @@ class _ConnectionState:
             host, port = address[0], str(address[1])
         else:  # a Unix socket's peer: no address
             host, port = server.unix_remote_addr, ""
-        self.environ_template = dict(server.base_environ, REMOTE_ADDR=host, REMOTE_PORT=port)
+        # A copy keeps the server's template's room for a request's keys (see _environ).
+        template = server.request_template.copy()
+        template["REMOTE_ADDR"] = host
+        template["REMOTE_PORT"] = port
+        self.environ_template = template
         self.peer = f"{host}:{port}" if port else (host or "local client")
 
     def _wait(self, readable: bool) -> None:

@@ -5,15 +5,12 @@ and the error responses."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from green._stdlib import original
 from green.hubs import monotonic as _hub_monotonic
 from green.wsgi._protocol import _BUSY, _IO, _REASONS, _ClientGone, _Expired, _log, _Request
 from green.wsgi._state import _ConnectionState
-
-if TYPE_CHECKING:
-    from green.wsgi._server import Server
 
 _ssl = original("ssl")
 _monotonic = _hub_monotonic  # the hub clock: deadlines agree with its timers
@@ -41,6 +38,23 @@ def _response_kind(name: str) -> int:
     if len(_response_kinds) < 2048:
         _response_kinds[name] = kind
     return kind
+
+
+# What the response head needs of each header name: name -> (kind, the line's start "Name: "),
+# one table with the names as given and one with the names capitalised word by word
+# (``capitalize_response_headers``), so that neither kind of server pays per request for the other.
+_HeaderTable = dict[str, tuple[int, str]]
+_plain_heads: _HeaderTable = {}
+_capitalized_heads: _HeaderTable = {}
+
+
+def _head_entry(table: _HeaderTable, name: str) -> tuple[int, str]:
+    """`name`'s entry in `table` (computed and kept, up to a bound)."""
+    shown = _capitalized(name) if table is _capitalized_heads else name
+    entry = (_response_kind(name), f"{shown}: ")
+    if len(table) < 2048:
+        table[name] = entry
+    return entry
 
 
 def _asks_keep_alive(request: _Request) -> bool:
@@ -83,29 +97,16 @@ class FileWrapper:
             yield data
 
 
-_capitalized_names: dict[str, str] = {}
-
-
 def _capitalized(name: str) -> str:
     """`name` with each dash-separated word capitalised: ``content-TYPE`` -> ``Content-Type``.
     Only ASCII letters change (a header name is sent as latin-1, and ``ß`` or ``ÿ`` have no
     capital there). Raises UnicodeEncodeError for a name latin-1 cannot carry."""
     raw = name.encode("latin-1")
-    capitalized = b"-".join([word.capitalize() for word in raw.split(b"-")]).decode("latin-1")
-    if len(_capitalized_names) < 2048:
-        _capitalized_names[name] = capitalized
-    return capitalized
+    return b"-".join([word.capitalize() for word in raw.split(b"-")]).decode("latin-1")
 
 
 class _Writing(_ConnectionState):
     """The sending half of a connection."""
-
-    def __init__(self, server: Server, sock: Any, address: Any) -> None:
-        super().__init__(server, sock, address)
-        # Options that change the response are chosen here, once per connection, so that a
-        # server without them pays nothing per request.
-        if server.capitalize_response_headers:
-            self.start_response = self._start_response_capitalizing  # type: ignore[method-assign]
 
     # -- 100 Continue --
 
@@ -235,14 +236,6 @@ class _Writing(_ConnectionState):
         self.response_headers = headers
         return self.write
 
-    def _start_response_capitalizing(
-        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
-    ) -> Callable:
-        """``start_response`` of a server with capitalize_response_headers."""
-        names = _capitalized_names
-        headers = [(names.get(name) or _capitalized(name), value) for name, value in headers]
-        return _Writing.start_response(self, status, headers, exc_info)
-
     def _start(self, body: bytes, final: bool) -> None:
         """Send the status line and headers, together with the first piece of `body`."""
         status = self.status
@@ -257,11 +250,12 @@ class _Writing(_ConnectionState):
         length = -1
         keep_alive = self.keep_alive
         has_date = False
-        kinds = _response_kinds
+        table = server.head_table
         for name, value in self.response_headers:
-            kind = kinds.get(name)
-            if kind is None:
-                kind = _response_kind(name)
+            entry = table.get(name)
+            if entry is None:
+                entry = _head_entry(table, name)
+            kind, start = entry
             if kind:
                 if kind == _LENGTH:
                     length = int(value)
@@ -273,7 +267,7 @@ class _Writing(_ConnectionState):
                     has_date = True
                 else:
                     raise ValueError(f"hop-by-hop header {name!r} set by the application")
-            lines.append(f"{name}: {value}")
+            lines.append(f"{start}{value}")
         if not has_date:
             lines.append(server.date_header)
         method = request.method
