@@ -27,15 +27,27 @@ globals().update(_socket_names())
 __all__ = list(_green_socket.__all__)
 
 from ..greenio.base import GreenSocket as _GreenSocket  # noqa: E402
-from ..support import greendns as _greendns  # noqa: E402 (after the socket names it builds on)
 
 # EVENTLET_NO_GREENDNS=yes turned greendns off in eventlet (its sockets then resolved with the
 # C library); here it leaves green's own resolver in place, which is cooperative as well.
-if os.environ.get("EVENTLET_NO_GREENDNS", "").lower() != "yes":
-    getaddrinfo = _greendns.getaddrinfo
-    gethostbyname = _greendns.gethostbyname
-    gethostbyname_ex = _greendns.gethostbyname_ex
-    getnameinfo = _greendns.getnameinfo
+_GREENDNS_NAMES = ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "getnameinfo")
+_with_greendns = os.environ.get("EVENTLET_NO_GREENDNS", "").lower() != "yes"
+if _with_greendns:
+    # greendns's functions are taken at the first use of one of them rather than with this
+    # module: greendns brings dnspython, a hundred modules that a program resolving no names
+    # would keep for nothing (and that each full collection of the garbage collector walks).
+    for _name in _GREENDNS_NAMES:
+        del globals()[_name]
+
+
+def __getattr__(name: str) -> Any:
+    if _with_greendns and name in _GREENDNS_NAMES:
+        from ..support import greendns
+
+        for each in _GREENDNS_NAMES:
+            globals().setdefault(each, getattr(greendns, each))
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _real_socket(sock: Any) -> object:
@@ -73,7 +85,8 @@ def create_connection(
     of them with `all_errors` (Python 3.11+), as the stdlib does."""
     host, port = address
     errors: list[OSError] = []
-    for family, kind, proto, _, target in getaddrinfo(host, port, 0, _green_socket.SOCK_STREAM):
+    lookup = globals().get("getaddrinfo") or __getattr__("getaddrinfo")
+    for family, kind, proto, _, target in lookup(host, port, 0, _green_socket.SOCK_STREAM):
         sock = _GreenSocket(family, kind, proto)
         try:
             if timeout is not _green_socket._GLOBAL_DEFAULT_TIMEOUT:  # type: ignore[attr-defined]
