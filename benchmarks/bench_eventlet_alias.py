@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_eventlet_alias.py [--rounds 5] [--duration 3] [--skip-wsgi]
+    python benchmarks/bench_eventlet_alias.py [--rounds 5] [--duration 3] [--skip-wsgi] [--instructions]
 
 Three cases, each run by a fresh process pinned to CPU 0, with green's native names and with
 ``import eventlet`` under the alias (green.compat.eventlet), the two taking turns round by round;
@@ -13,17 +13,27 @@ switch     two green threads pass a token through two Queues, 100,000 round trip
 wsgi       hello-world requests/s of ``green.wsgi.Server`` against ``eventlet.wsgi.server``
            (keep-alive, wrk with 100 connections pinned to CPU 1; access logs off)
 
-The script is also its own child: ``--case NAME native|alias`` and ``--serve native|alias PORT``.
+With ``--instructions`` each case is also counted in instructions per operation (valgrind's
+callgrind, user space only), a figure a busy machine does not blur: the difference of two runs of
+different sizes over the difference of their sizes, so that start-up and imports cancel out
+(spawn and switch: 10,000 and 30,000 operations; wsgi: the server runs under valgrind while 100
+keep-alive connections send requests in lock step, 100 and then 300 per connection). Needs
+valgrind; takes about four minutes.
+
+The script is also its own child: ``--case NAME native|alias [COUNT]`` and ``--serve native|alias
+PORT``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import time
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -43,9 +53,8 @@ def _names(kind: str) -> object:
     return green
 
 
-def case_spawn(kind: str) -> float:
+def case_spawn(kind: str, count: int = 100_000) -> float:
     library = _names(kind)
-    count = 100_000
 
     def nothing() -> None:
         pass
@@ -57,9 +66,8 @@ def case_spawn(kind: str) -> float:
     return count / (time.perf_counter() - started)
 
 
-def case_switch(kind: str) -> float:
+def case_switch(kind: str, rounds: int = 100_000) -> float:
     library = _names(kind)
-    rounds = 100_000
     ping, pong = library.Queue(), library.Queue()  # type: ignore[attr-defined]
 
     def responder() -> None:
@@ -77,7 +85,12 @@ def case_switch(kind: str) -> float:
 
 
 def serve(kind: str, port: int) -> None:
+    import signal
+
     from bench_wsgi import application
+
+    # A normal exit on SIGTERM, so that valgrind counts to the end (--instructions).
+    signal.signal(signal.SIGTERM, lambda number, frame: os._exit(0))
 
     address = ("127.0.0.1", port)
     if kind == "alias":
@@ -95,6 +108,69 @@ def serve(kind: str, port: int) -> None:
         wsgi.server(green.listen(address, backlog=1024), application, max_connections=10000)
 
 
+def _drive(server: subprocess.Popen, port: int, rounds: int, connections: int) -> None:
+    """Send `rounds` requests on each of `connections` keep-alive connections, in lock step: a
+    request on each, then each response."""
+    import socket
+
+    from bench_wsgi import BODY, wait_ready
+
+    wait_ready(port, server, timeout=300)
+    sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(connections)]
+    request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % port
+    for _ in range(rounds):
+        for sock in sockets:
+            sock.sendall(request)
+        for sock in sockets:
+            data = b""
+            while not data.endswith(BODY):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise RuntimeError("the server closed a connection")
+                data += chunk
+    for sock in sockets:
+        sock.close()
+
+
+def _valgrind(arguments: list[str], drive: Any = None) -> int:
+    """Instructions valgrind counts in this script run as a child with `arguments`; `drive`, if
+    given, is called with the child's Popen while it runs and the child is then terminated."""
+    command = [
+        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+        sys.executable, os.path.abspath(__file__), *arguments,
+    ]  # fmt: skip
+    child = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_environment()
+    )
+    try:
+        if drive is not None:
+            drive(child)
+    finally:
+        if drive is not None:
+            child.terminate()
+        _, errors = child.communicate(timeout=600)
+    for line in errors.splitlines():
+        if "Collected :" in line:
+            return int(line.split(":")[-1])
+    raise RuntimeError(f"no instruction count from valgrind:\n{errors[-2000:]}")
+
+
+def instructions(name: str, kind: str) -> int:
+    """Instructions per operation of case `name` with `kind` names: the difference of two runs of
+    different sizes over the difference of their sizes (start-up and imports cancel out)."""
+    if name == "wsgi":
+        from bench_wsgi import free_port
+
+        totals = []
+        for rounds in (100, 300):  # requests per connection, 100 connections
+            port = free_port()
+            drive = lambda server, rounds=rounds, port=port: _drive(server, port, rounds, 100)  # noqa: E731
+            totals.append(_valgrind(["--serve", kind, str(port)], drive))
+        return (totals[1] - totals[0]) // 20_000
+    small, large = (_valgrind(["--case", name, kind, str(size)]) for size in (10_000, 30_000))
+    return (large - small) // 20_000
+
+
 def _child(arguments: list[str]) -> list[str]:
     return ["taskset", "-c", "0", sys.executable, os.path.abspath(__file__), *arguments]
 
@@ -110,12 +186,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--skip-wsgi", action="store_true")
-    parser.add_argument("--case", nargs=2, metavar=("NAME", "KIND"))
+    parser.add_argument("--instructions", action="store_true", help="also count instructions per request")
+    parser.add_argument("--case", nargs="+", metavar="NAME KIND [COUNT]")
     parser.add_argument("--serve", nargs=2, metavar=("KIND", "PORT"))
     options = parser.parse_args()
     if options.case:
-        name, kind = options.case
-        print({"spawn": case_spawn, "switch": case_switch}[name](kind))
+        name, kind, *count = options.case
+        print({"spawn": case_spawn, "switch": case_switch}[name](kind, *map(int, count)))
         return 0
     if options.serve:
         serve(options.serve[0], int(options.serve[1]))
@@ -156,6 +233,16 @@ def main() -> int:
         print(
             f"{name:8} {native:14.0f} {alias:14.0f} {alias / native:13.3f}   ({units[name]}, median of {options.rounds})"
         )
+    if options.instructions:
+        if shutil.which("valgrind") is None:
+            print("instructions: skipped, valgrind is not installed (apt-get install valgrind)")
+        else:
+            print(
+                f"{'case':8} {'native':>14} {'alias':>14} {'native/alias':>13}   (instructions per operation)"
+            )
+            for name in ("spawn", "switch", "wsgi"):
+                native, alias = instructions(name, "native"), instructions(name, "alias")
+                print(f"{name:8} {native:14,} {alias:14,} {native / alias:13.3f}", flush=True)
     return 0
 
 
