@@ -1898,13 +1898,14 @@ static PyMethodDef semaphore_release_def = {
 
 /* -- the event ----------------------------------------------------------------------------------- */
 
-/* green.event.Event's wait (without a timeout) and send (a value, no exception): the state is the
- * instance dict's `_result` (the module's _NOT_READY until sent), `_exception`, `_waiters` and
- * `_guard`. Other calls are the Python methods (`_python_wait`, `_python_send`, and
- * `_wait_abandoned` for a wait that ends without its wake-up). */
+/* green.event.Event's wait (without a timeout), send (a value, no exception) and reset: the state is
+ * the instance dict's `_result` (the module's _NOT_READY until sent), `_exception`, `_waiters` and
+ * `_guard`. Other calls are the Python methods (`_python_wait`, `_python_send`, `_python_reset`,
+ * and `_wait_abandoned` for a wait that ends without its wake-up). */
 
 static PyObject *event_not_ready = NULL;
-static PyObject *str_result, *str_exception, *str_python_wait, *str_python_send, *str_wait_abandoned;
+static PyObject *str_result, *str_exception, *str_python_wait, *str_python_send, *str_python_reset,
+    *str_wait_abandoned;
 
 /* The sent outcome: the value (new reference), or NULL with the sent exception raised. */
 static PyObject *
@@ -2058,6 +2059,32 @@ error:
     return NULL;
 }
 
+static PyObject *
+event_reset(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *dict, *waiters;
+    GuardObject *guard;
+    int whole = event_parts(self, &dict, &guard, &waiters);
+    if (whole <= 0) {
+        return whole < 0 ? NULL : queue_python(str_python_reset, self, NULL, 0, NULL);
+    }
+    guard_take(guard, -1);
+    PyObject *current = PyDict_GetItemWithError(dict, str_result);
+    if (current == NULL || current == event_not_ready) { /* never sent: the Python method says so */
+        guard_give(guard);
+        Py_DECREF(dict);
+        return PyErr_Occurred() ? NULL : queue_python(str_python_reset, self, NULL, 0, NULL);
+    }
+    int failed = PyDict_SetItem(dict, str_result, event_not_ready) < 0 ||
+                 PyDict_SetItem(dict, str_exception, Py_None) < 0;
+    guard_give(guard);
+    Py_DECREF(dict);
+    if (failed) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef event_wait_def = {
     "wait", (PyCFunction)(void (*)(void))event_wait, METH_FASTCALL | METH_KEYWORDS,
     "wait(timeout=None)\n--\n\nReturn the sent value (raise the sent exception); None if `timeout` passes first."};
@@ -2072,11 +2099,15 @@ static PyMethodDef *const queue_defs[] = {&queue_get_def, &queue_put_def, NULL};
 static PyMethodDef *const lock_defs[] = {&lock_acquire_def, &lock_release_def, &lock_enter_def, &lock_exit_def,
                                          NULL};
 static PyMethodDef *const semaphore_defs[] = {&semaphore_acquire_def, &semaphore_release_def, NULL};
-static PyMethodDef *const event_defs[] = {&event_wait_def, &event_send_def, NULL};
+static PyMethodDef event_reset_def = {
+    "reset", (PyCFunction)event_reset, METH_NOARGS,
+    "reset()\n--\n\nMake a sent Event sendable again; raises AssertionError if it was never sent."};
+
+static PyMethodDef *const event_defs[] = {&event_wait_def, &event_send_def, &event_reset_def, NULL};
 
 /* methods(kind, cls, Waiter, not_ready=None) -> the method descriptors of `cls` that the module
  * of `kind` installs: "queue" (get, put), "lock" (acquire, release, __enter__, __exit__),
- * "semaphore" (acquire, release), "event" (wait, send; `not_ready` is green.event's marker). */
+ * "semaphore" (acquire, release), "event" (wait, send, reset; `not_ready` is green.event's marker). */
 static PyObject *
 compiled_methods(PyObject *Py_UNUSED(module), PyObject *args)
 {
@@ -2242,6 +2273,7 @@ PyInit__core(void)
     INTERN(str_result, "_result");
     INTERN(str_exception, "_exception");
     INTERN(str_python_wait, "_python_wait");
+    INTERN(str_python_reset, "_python_reset");
     INTERN(str_python_send, "_python_send");
     INTERN(str_wait_abandoned, "_wait_abandoned");
     INTERN(str_waiters, "_waiters");

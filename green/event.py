@@ -119,8 +119,9 @@ class Event:
 
 
 if _core is not None:
-    # The compiled wait (without a timeout) and send (a value) in green/_core.c; the methods
-    # above take the other calls.
+    # The compiled wait (without a timeout), send (a value) and reset in green/_core.c; the
+    # methods above take the other calls.
     Event._python_wait = Event.wait  # type: ignore[attr-defined]
     Event._python_send = Event.send  # type: ignore[attr-defined]
-    Event.wait, Event.send = _core.methods("event", Event, Waiter, _NOT_READY)  # type: ignore[method-assign]
+    Event._python_reset = Event.reset  # type: ignore[attr-defined]
+    Event.wait, Event.send, Event.reset = _core.methods("event", Event, Waiter, _NOT_READY)  # type: ignore[method-assign]

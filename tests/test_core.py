@@ -553,6 +553,9 @@ def test_the_semaphore_hands_units_over_and_passes_on_an_abandoned_one():
 
 
 def test_the_event_wakes_every_waiter_and_raises_what_was_sent():
+    compiled = type(vars(green.Event)["wait"])
+    assert type(vars(green.Event)["reset"]) is compiled is type(vars(green.Event)["send"])
+    assert (compiled.__name__ == "method_descriptor") == (core is not None)
     event = green.Event()
     results: list[Any] = []
 
@@ -572,6 +575,9 @@ def test_the_event_wakes_every_waiter_and_raises_what_was_sent():
     with pytest.raises(KeyError):
         event.wait()
     event.reset()
+    assert not event.ready() and not event.has_exception()
+    with pytest.raises(AssertionError, match="not been sent"):
+        event.reset()  # never sent since: the Python method raises
     assert event.wait(0.01) is None  # a timeout: the Python method
     # A waiter killed while it waits leaves the event's list.
     thread = green.spawn(event.wait)
