@@ -214,6 +214,20 @@ def test_valid_host_accepted(host_lines):
         assert response.status == 200
 
 
+def test_hosts_seen_valid_are_kept_to_a_bound_and_invalid_ones_still_refused():
+    from green.wsgi import _reading
+
+    with running(echo) as (_, port):
+        data = b"".join(b"GET / HTTP/1.1\r\nHost: h%d.example\r\n\r\n" % number for number in range(300))
+        responses = request(port, data, count=300)
+        assert [response.status for response in responses] == [200] * 300
+        assert 0 < len(_reading._valid_hosts) <= 256
+        (response,) = request(port, b"GET / HTTP/1.1\r\nHost: h1.example\r\n\r\n")
+        assert response.status == 200
+        (response,) = request(port, b"GET / HTTP/1.1\r\nHost: bad host\r\n\r\n")
+        assert response.status == 400
+
+
 def test_http_1_0_without_host_accepted():
     with running(echo) as (_, port):
         (response,) = request(port, b"GET / HTTP/1.0\r\n\r\n")

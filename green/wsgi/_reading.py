@@ -34,6 +34,8 @@ _monotonic = _hub_monotonic  # the hub clock: deadlines agree with its timers
 # RFC 9110 section 7.2: Host = uri-host [ ":" port ], where uri-host is an IP literal in brackets
 # or a reg-name (which covers IPv4 addresses); the value may be empty.
 _valid_host = re.compile(rb"(?:\[[0-9A-Za-z:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?\Z").match
+# Host values seen valid: a server answers a few names, and a set lookup costs less than the match.
+_valid_hosts: set[bytes] = set()
 
 # RFC 9112 section 3: request-line = method SP request-target SP HTTP-version; method = token.
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
@@ -292,8 +294,12 @@ class _Reading(_Writing):
         for name, value in self.headers:
             if len(name) == 4 and name.lower() == b"host":
                 hosts += 1
-                if _valid_host(value) is None:
-                    raise HTTPError(400, "invalid Host header")
+                if value not in _valid_hosts:
+                    if _valid_host(value) is None:
+                        raise HTTPError(400, "invalid Host header")
+                    if len(_valid_hosts) >= 256:
+                        _valid_hosts.clear()
+                    _valid_hosts.add(value)
         # RFC 9112 section 3.2: an HTTP/1.1 request without Host, or any request with more than
         # one, is answered 400 (a proxy and this server could disagree about the target).
         if hosts > 1:
