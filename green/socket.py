@@ -92,7 +92,9 @@ _SOL_SOCKET = _stdsocket.SOL_SOCKET
 _SO_ERROR = _stdsocket.SO_ERROR
 _inet_pton = _stdsocket.inet_pton
 _SocketIO = _stdsocket.SocketIO
-_MSG_DONTWAIT = getattr(_stdsocket, "MSG_DONTWAIT", 0)
+# A plain int: `flags & MsgFlag.MSG_DONTWAIT` runs enum.Flag's Python-level __rand__ (about
+# 50 times the cost of an int `&`), and every blocking recv and send that waits asks it.
+_MSG_DONTWAIT = int(getattr(_stdsocket, "MSG_DONTWAIT", 0))
 _GiveupOnSendfile = _stdsocket._GiveupOnSendfile
 
 
@@ -177,13 +179,6 @@ class socket:
         return self
 
     # -- attributes ---------------------------------------------------------------------------
-
-    def __getattr__(self, name: str) -> Any:
-        # Everything that cannot block (bind, listen, getsockname, setsockopt, ...) is the real
-        # socket's. Only reached for names this class does not define.
-        if name == "_sock":
-            raise AttributeError(name)
-        return getattr(self._sock, name)
 
     @property
     def family(self) -> Any:
@@ -787,6 +782,34 @@ class socket:
         finally:
             sock.close()
 
+
+
+
+def _forwarder(name: str, attribute: Any) -> Any:
+    if callable(attribute):
+
+        def forward(self: socket, *args: Any, **kwargs: Any) -> Any:
+            return getattr(self._sock, name)(*args, **kwargs)
+
+        forward.__name__ = forward.__qualname__ = name
+        forward.__doc__ = getattr(attribute, "__doc__", None)
+        return forward
+    return property(lambda self: getattr(self._sock, name), doc=getattr(attribute, "__doc__", None))
+
+
+def _forward_the_rest(cls: type) -> None:
+    """Give `cls` a forwarder to the real socket for every name the stdlib socket has on this
+    platform and version (ioctl, share, a method a newer CPython adds) that the class above does
+    not define. A class-level ``__getattr__`` would do it too, but would make every attribute
+    read on every green socket (``self._sock``, ``self._timeout`` in each recv and send) go
+    through the slow generic hook instead of the interpreter's specialised slot access."""
+    for name in dir(_RealSocket):
+        if name.startswith("__") or hasattr(cls, name):
+            continue
+        setattr(cls, name, _forwarder(name, getattr(_RealSocket, name)))
+
+
+_forward_the_rest(socket)
 
 SocketType = socket
 
