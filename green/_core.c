@@ -136,6 +136,7 @@ existing_hub(void)
         }
 #endif
     }
+    /* None (the class default of green.hubs._HubState) in a thread without a hub. */
     PyObject *hub = PyObject_GetAttr(hub_state, str_hub);
     if (hub == NULL) {
         if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
@@ -143,6 +144,9 @@ existing_hub(void)
         }
         PyErr_Clear();
         Py_RETURN_NONE;
+    }
+    if (hub == Py_None) {
+        return hub;
     }
     PyObject *reference = PyWeakref_NewRef(hub, NULL);
     if (reference == NULL) {

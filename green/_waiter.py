@@ -78,7 +78,7 @@ class Waiter:
 
     def __init__(self, hub: Hub | None = None) -> None:
         if hub is None:
-            hub = getattr(_hub_state, "hub", None)
+            hub = _hub_state.hub
             if hub is None:
                 if _real_get_ident() == _main_ident:
                     hub = get_hub()
@@ -163,7 +163,7 @@ class Waiter:
             self.value = value
             waiting = self.greenlet
             hub: Any = self.hub
-            here: Any = getattr(_hub_state, "hub", None)  # existing_hub(), one call less
+            here: Any = _hub_state.hub  # existing_hub(), one call less
             # A green thread parked in this OS thread's hub gets a direct entry, which `Hub.park`
             # may take without a trip through the hub.
             if waiting is not None and hub is here:
@@ -179,7 +179,7 @@ class Waiter:
             self.exception = exception
             waiting = self.greenlet
             hub: Any = self.hub
-            here: Any = getattr(_hub_state, "hub", None)
+            here: Any = _hub_state.hub
             if waiting is not None and hub is here:
                 self._entry = entry = (_throw_into, (waiting, exception))
                 hub.schedule(entry)
@@ -189,7 +189,7 @@ class Waiter:
     def _schedule(self) -> None:
         # Not parked yet, or parked in another OS thread: `_resume` looks at run time.
         hub: Hub | None = self.hub
-        here: Any = getattr(_hub_state, "hub", None)  # existing_hub(), one call less
+        here: Any = _hub_state.hub  # existing_hub(), one call less
         if hub is None:
             self._blocker.release()
         elif hub is here:  # the waiter's own OS thread

@@ -45,7 +45,7 @@ import sys as _sys
 import warnings as _warnings
 import weakref as _weakref
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from green._stdlib import original
 from green._stdlib import reexport as _reexport
@@ -122,6 +122,9 @@ def _check_timeout(value: Any) -> float | None:
     if seconds < 0.0:
         raise ValueError("Timeout value out of range")
     return seconds
+
+
+_Socket = TypeVar("_Socket", bound="socket")
 
 
 class socket:
@@ -212,7 +215,7 @@ class socket:
     def __getstate__(self) -> Any:
         raise TypeError(f"cannot pickle {type(self).__name__!r} object")
 
-    def __enter__(self) -> socket:
+    def __enter__(self: _Socket) -> _Socket:
         return self
 
     def __exit__(self, *args: Any) -> None:
@@ -781,8 +784,6 @@ class socket:
             _warnings.warn(message, ResourceWarning, stacklevel=1, source=self)
         finally:
             sock.close()
-
-
 
 
 def _forwarder(name: str, attribute: Any) -> Any:

@@ -43,7 +43,15 @@ _thread = original("_thread")
 _queue = original("queue")
 
 # Set in each worker OS thread (a real thread-local: green threads of one OS thread share it).
-_worker_flag = _thread._local()
+
+
+class _WorkerFlag(_thread._local):  # type: ignore[name-defined]
+    # A class default, not a missing attribute: `execute` asks on every call, and a missing
+    # one would build and drop an AttributeError each time.
+    active = False
+
+
+_worker_flag = _WorkerFlag()
 
 DEFAULT_SIZE = 20
 
@@ -165,7 +173,7 @@ def execute(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     current = getcurrent()
     if current is hub:
         raise BlockingInHubError("tpool.execute() called inside the hub (a timer or callback)")
-    if getattr(_worker_flag, "active", False):
+    if _worker_flag.active:
         return function(*args, **kwargs)
     waiter = Waiter(hub)
     hub.add_reference()

@@ -33,6 +33,26 @@ def pair():
         sock.close()
 
 
+def test_a_thread_without_a_hub_reads_none_and_gets_its_own_hub_on_first_use():
+    from green.hubs import existing_hub
+
+    main_hub = get_hub()
+    seen: list = []
+
+    def in_thread() -> None:
+        seen.append(existing_hub())  # None: asked without building an AttributeError
+        hub = get_hub()
+        seen.extend([hub, get_hub(), existing_hub()])
+        use_hub(None)  # leave the thread as it found it
+        seen.append(existing_hub())
+
+    assert start_os_thread(in_thread)()
+    first, created, again, existing, after = seen
+    assert first is None and after is None
+    assert isinstance(created, Hub) and created is again is existing and created is not main_hub
+    assert get_hub() is main_hub and existing_hub() is main_hub
+
+
 def test_wait_readable_wakes_on_data(pair):
     left, right = pair
     hub = get_hub()

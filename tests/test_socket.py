@@ -85,6 +85,35 @@ def test_attributes_match_the_stdlib(listener):
         real.close()
 
 
+def test_every_name_of_the_stdlib_socket_is_reachable_without_a_getattr_hook(pair):
+    # A class-level __getattr__ would slow every attribute read of every green socket.
+    assert "__getattr__" not in vars(gsocket.socket)
+    left, _ = pair
+    for name in dir(stdsocket.socket):
+        assert hasattr(left, name), name
+    assert type(gsocket._MSG_DONTWAIT) is int  # `flags & MsgFlag` runs enum's Python code
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        left.no_such_name  # noqa: B018
+
+
+def test_names_missing_from_the_class_are_forwarded_to_the_real_socket():
+    # What a platform or a newer CPython adds to the stdlib socket reaches the real one.
+    class Shell:
+        __slots__ = ("_sock",)
+
+    gsocket._forward_the_rest(Shell)
+    shell = Shell()
+    shell._sock = stdsocket.socket()
+    try:
+        shell.bind(("127.0.0.1", 0))
+        assert shell.getsockname()[0] == "127.0.0.1"
+        assert shell.family == stdsocket.AF_INET  # a property stays a property
+        assert Shell.getsockname.__name__ == "getsockname"
+        assert Shell.getsockname.__doc__ == stdsocket.socket.getsockname.__doc__
+    finally:
+        shell._sock.close()
+
+
 def test_settimeout_validates_like_the_stdlib():
     real = stdsocket.socket()
     sock = gsocket.socket()

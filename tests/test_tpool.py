@@ -34,6 +34,18 @@ def _while_ticking(function, *args):
     return result, len(ticks)
 
 
+def test_execute_from_a_worker_runs_the_function_right_there():
+    real_thread = original("_thread")
+
+    def outer() -> tuple:
+        inner = tpool.execute(real_thread.get_ident)  # a worker would deadlock a full pool
+        return real_thread.get_ident(), inner
+
+    worker, inner = tpool.execute(outer)
+    assert worker == inner != real_thread.get_ident()
+    assert tpool._worker_flag.active is False  # the class default, in this thread
+
+
 def test_original_sleep_does_not_block_the_hub():
     result, ticks = _while_ticking(lambda: (_real_time.sleep(0.2), "done")[1])
     assert result == "done"

@@ -35,8 +35,15 @@ __all__ = [
 
 BACKENDS = ("epoll", "poll", "select")
 
-# The real _thread._local, bound before any monkey-patching can replace it.
-_state = _thread._local()
+
+# The real _thread._local, bound before any monkey-patching can replace it. `hub` is None in a
+# thread that has none: a class default rather than a missing attribute, so that asking (a
+# tpool worker waking a green thread asks on every call) builds and drops no AttributeError.
+class _HubState(_thread._local):
+    hub: Hub | None = None
+
+
+_state = _HubState()
 
 
 def _forget_hub() -> None:
@@ -85,9 +92,8 @@ def _default_name() -> str:
 
 def get_hub() -> Hub:
     """The hub of the calling OS thread, created on first use."""
-    try:
-        return _state.hub
-    except AttributeError:
+    hub = _state.hub
+    if hub is None:
         hub = Hub(_backend_module(_default_name()).Backend())
         _state.hub = hub
         _forget_hub()
@@ -96,13 +102,13 @@ def get_hub() -> Hub:
             from green.debug import _enable_from_environment
 
             _enable_from_environment(hub, blocking)
-        return hub
+    return hub
 
 
 def existing_hub() -> Hub | None:
     """The calling OS thread's hub, or None if it has none yet (never creates one: closing a
     socket in a plain OS thread must not)."""
-    return getattr(_state, "hub", None)
+    return _state.hub
 
 
 def install_hub(hub: Hub | None) -> Hub | None:
@@ -112,7 +118,7 @@ def install_hub(hub: Hub | None) -> Hub | None:
     For test tools that give each test a hub of its own (green.pytest_plugin) and put the
     previous one back afterwards. The hub it replaces is neither closed nor finished.
     """
-    previous: Hub | None = getattr(_state, "hub", None)
+    previous: Hub | None = _state.hub
     if hub is None:
         _state.__dict__.pop("hub", None)
     else:
@@ -128,7 +134,7 @@ def monotonic() -> float:
     (`green.testing.VirtualClock`); green modules compute their deadlines with it so that
     they agree with the hub's timers.
     """
-    hub = getattr(_state, "hub", None)
+    hub = _state.hub
     return _real_monotonic() if hub is None else hub.clock()
 
 
@@ -164,7 +170,7 @@ def use_hub(name: str | None = None) -> None:
     if name is not None:
         if name not in available_backends():
             raise ValueError(f"hub {name!r} is not available; choose one of {available_backends()}")
-    hub = getattr(_state, "hub", None)
+    hub = _state.hub
     if hub is not None:
         counts = hub.counts()
         if counts["waiters"] or counts["timers"] or counts["ready"]:
@@ -178,7 +184,7 @@ def use_hub(name: str | None = None) -> None:
 
 
 def _reinit_in_child() -> None:
-    hub = getattr(_state, "hub", None)
+    hub = _state.hub
     if hub is not None:
         hub._reinit_after_fork(_backend_module(hub.backend.name).Backend())
 
