@@ -90,6 +90,40 @@ restore_error(PyObject *error) /* steals `error` */
  * bookkeeping. green.hubs calls forget_hub() whenever a thread's hub changes. */
 static uint64_t cached_thread = 0;
 static PyObject *cached_hub = NULL; /* a weak reference to it */
+/* That hub's `schedule` (its ready queue's append, bound once in Hub.__init__ and never rebound):
+ * every wake-up would otherwise look it up in the hub's instance dict. It holds the queue, not the
+ * hub, so the cache keeps no hub alive. */
+static PyObject *cached_schedule = NULL;
+
+/* Whether `hub` (alive: the caller holds it) is the cached hub. */
+static int
+is_cached_hub(PyObject *hub)
+{
+    if (cached_hub == NULL) {
+        return 0;
+    }
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *alive;
+    if (PyWeakref_GetRef(cached_hub, &alive) != 1) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(alive);
+    return alive == hub;
+#else
+    return PyWeakref_GET_OBJECT(cached_hub) == hub;
+#endif
+}
+
+/* hub.schedule: from the cache when `hub` is the cached hub (new reference). */
+static PyObject *
+hub_schedule(PyObject *hub)
+{
+    if (cached_schedule != NULL && is_cached_hub(hub)) {
+        return Py_NewRef(cached_schedule);
+    }
+    return PyObject_GetAttr(hub, str_schedule);
+}
 
 /* With an exception set: call `target.name(argument)` (a Python clean-up: leave a queue, pass a
  * hand-off on), then leave the exception set again, the clean-up's own error chained in front of
@@ -155,6 +189,10 @@ existing_hub(void)
     else {
         Py_XSETREF(cached_hub, reference);
         cached_thread = thread;
+        Py_XSETREF(cached_schedule, PyObject_GetAttr(hub, str_schedule));
+        if (cached_schedule == NULL) { /* an odd hub: looked up each time */
+            PyErr_Clear();
+        }
     }
     return hub;
 }
@@ -163,6 +201,7 @@ static PyObject *
 forget_hub(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(unused))
 {
     Py_CLEAR(cached_hub);
+    Py_CLEAR(cached_schedule);
     cached_thread = 0;
     Py_RETURN_NONE;
 }
@@ -766,7 +805,7 @@ waiter_resume_with(WaiterObject *self, PyObject *into, PyObject *outcome)
                 return NULL;
             }
             Py_XSETREF(self->entry, Py_NewRef(entry));
-            PyObject *schedule = PyObject_GetAttr(hub, str_schedule);
+            PyObject *schedule = hub_schedule(hub);
             Py_DECREF(hub);
             if (schedule == NULL) {
                 Py_DECREF(entry);
@@ -1208,14 +1247,43 @@ static PyTypeObject GuardType = {
  * are the rare ends of a parked get (`_get_abandoned`, `_get_unwoken`). */
 
 static PyObject *queue_waiter_class = NULL; /* green._waiter.Waiter */
-static PyObject *str_compiled_path, *str_guard, *str_getters, *str_putters, *str_queue, *str_is_shutdown;
-static PyObject *str_maxsize, *str_unfinished_tasks, *str_python_get;
+static PyObject *str_compiled_path, *str_python_get;
 static PyObject *str_python_put, *str_get_abandoned, *str_get_unwoken, *str_wake;
 
 /* The `_compiled_path` of the object's class (1 or 2 for a class a C path serves, else 0), looked
  * up in the class's own dict only; queues and semaphores set it. */
+/* Answers remembered per class, keyed by the class and its version tag (a class changed gets a
+ * new tag; a tag is never given to another class): a lookup in the class's dict per get, put,
+ * acquire and release otherwise. */
+#define PATH_CACHE_SIZE 8
+static struct {
+    PyTypeObject *type;
+    unsigned int version;
+    int path;
+} path_cache[PATH_CACHE_SIZE];
+
+static int class_path_lookup(PyObject *self);
+
 static int
 class_path(PyObject *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    size_t slot = ((uintptr_t)type >> 6) % PATH_CACHE_SIZE;
+    int valid = type->tp_version_tag != 0 && PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG);
+    if (valid && path_cache[slot].type == type && path_cache[slot].version == type->tp_version_tag) {
+        return path_cache[slot].path;
+    }
+    int path = class_path_lookup(self);
+    if (valid) {
+        path_cache[slot].type = type;
+        path_cache[slot].version = type->tp_version_tag;
+        path_cache[slot].path = path;
+    }
+    return path;
+}
+
+static int
+class_path_lookup(PyObject *self)
 {
     PyObject *dict = Py_TYPE(self)->tp_dict;
     if (dict == NULL) {
@@ -1237,36 +1305,47 @@ class_path(PyObject *self)
     return value == 1 || value == 2 ? (int)value : 0;
 }
 
+/* The state, in slots read at the offsets found when the methods were made. */
+static Py_ssize_t queue_guard_offset = -1, queue_getters_offset = -1, queue_putters_offset = -1,
+                  queue_items_offset = -1, queue_maxsize_offset = -1, queue_shutdown_offset = -1,
+                  queue_tasks_offset = -1;
+
+#define QUEUE_SLOT(self, offset) (*(PyObject **)((char *)(self) + (offset)))
+
 typedef struct {
-    PyObject *dict;                       /* the instance dict (new reference) */
-    GuardObject *guard;                   /* borrowed from dict */
-    PyObject *getters, *putters, *items; /* borrowed from dict */
+    GuardObject *guard;                   /* new reference */
+    PyObject *getters, *putters, *items; /* new references */
 } QueueParts;
 
 /* The instance's state; 1 if all of it is there in the expected types, 0 if not (use the
- * Python method), -1 on error. */
+ * Python method). */
 static int
 queue_parts(PyObject *self, QueueParts *parts)
 {
-    parts->dict = PyObject_GenericGetDict(self, NULL);
-    if (parts->dict == NULL) {
-        PyErr_Clear();
+    PyObject *guard = QUEUE_SLOT(self, queue_guard_offset);
+    PyObject *getters = QUEUE_SLOT(self, queue_getters_offset);
+    PyObject *putters = QUEUE_SLOT(self, queue_putters_offset);
+    PyObject *items = QUEUE_SLOT(self, queue_items_offset);
+    if (guard == NULL || getters == NULL || putters == NULL || items == NULL || !Py_IS_TYPE(guard, &GuardType) ||
+        !PyDict_CheckExact(getters) || !PyDict_CheckExact(putters)) {
         return 0;
     }
-    PyObject *guard = PyDict_GetItemWithError(parts->dict, str_guard);
-    parts->getters = guard == NULL ? NULL : PyDict_GetItemWithError(parts->dict, str_getters);
-    parts->putters = parts->getters == NULL ? NULL : PyDict_GetItemWithError(parts->dict, str_putters);
-    parts->items = parts->putters == NULL ? NULL : PyDict_GetItemWithError(parts->dict, str_queue);
-    parts->guard = (GuardObject *)guard;
-    if (parts->items == NULL || !Py_IS_TYPE(guard, &GuardType) || !PyDict_CheckExact(parts->getters) ||
-        !PyDict_CheckExact(parts->putters)) {
-        Py_CLEAR(parts->dict);
-        if (PyErr_Occurred()) {
-            return -1;
-        }
-        return 0;
-    }
+    parts->guard = (GuardObject *)Py_NewRef(guard);
+    parts->getters = Py_NewRef(getters);
+    parts->putters = Py_NewRef(putters);
+    parts->items = Py_NewRef(items);
     return 1;
+}
+
+/* The guard given back and the references dropped. */
+static void
+queue_parts_done(QueueParts *parts)
+{
+    guard_give(parts->guard);
+    Py_DECREF(parts->guard);
+    Py_DECREF(parts->getters);
+    Py_DECREF(parts->putters);
+    Py_DECREF(parts->items);
 }
 
 static PyObject *
@@ -1279,33 +1358,33 @@ call_items(PyObject *name, PyObject *items, PyObject *argument)
 
 /* `unfinished_tasks += 1` (Queue's _counted). */
 static int
-queue_counted(PyObject *dict)
+queue_counted(PyObject *self)
 {
-    PyObject *tasks = PyDict_GetItemWithError(dict, str_unfinished_tasks);
+    PyObject *tasks = QUEUE_SLOT(self, queue_tasks_offset);
     if (tasks == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_AttributeError, "unfinished_tasks");
-        }
+        PyErr_SetString(PyExc_AttributeError, "unfinished_tasks");
         return -1;
     }
     PyObject *more = PyNumber_Add(tasks, one);
     if (more == NULL) {
         return -1;
     }
-    int failed = PyDict_SetItem(dict, str_unfinished_tasks, more);
-    Py_DECREF(more);
-    return failed;
+    Py_XSETREF(QUEUE_SLOT(self, queue_tasks_offset), more);
+    return 0;
 }
 
 /* 1 if the queue is shut down, 0 if not, -1 on error. */
 static int
-queue_shut(PyObject *dict)
+queue_shut(PyObject *self)
 {
-    PyObject *flag = PyDict_GetItemWithError(dict, str_is_shutdown);
-    if (flag == NULL) {
-        return PyErr_Occurred() ? -1 : 0;
+    PyObject *flag = QUEUE_SLOT(self, queue_shutdown_offset);
+    if (flag == NULL || flag == Py_False) {
+        return 0;
     }
-    return PyObject_IsTrue(flag);
+    Py_INCREF(flag);
+    int shut = PyObject_IsTrue(flag);
+    Py_DECREF(flag);
+    return shut;
 }
 
 static PyObject *
@@ -1346,11 +1425,7 @@ queue_get(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kw
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     int path = class_path(self);
     QueueParts parts;
-    int whole = path ? queue_parts(self, &parts) : 0;
-    if (whole < 0) {
-        return NULL;
-    }
-    if (!whole) {
+    if (!path || !queue_parts(self, &parts)) {
         return queue_python(str_python_get, self, args, nargs, kwnames);
     }
     guard_take(parts.guard, -1);
@@ -1363,11 +1438,10 @@ queue_get(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kw
     }
     if (size > 0) {
         PyObject *item = call_items(str_popleft, parts.items, NULL);
-        guard_give(parts.guard);
-        Py_DECREF(parts.dict);
+        queue_parts_done(&parts);
         return item;
     }
-    int shut = queue_shut(parts.dict);
+    int shut = queue_shut(self);
     if (shut < 0) {
         goto error;
     }
@@ -1383,8 +1457,7 @@ queue_get(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kw
         Py_DECREF(waiter);
         goto error;
     }
-    guard_give(parts.guard);
-    Py_DECREF(parts.dict);
+    queue_parts_done(&parts);
     PyObject *result = waiter_wait((WaiterObject *)waiter, NULL, 0, NULL);
     if (result == NULL) {
         call_keeping_error(self, str_get_abandoned, waiter);
@@ -1411,13 +1484,11 @@ queue_get(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kw
     return value;
 
 python:
-    guard_give(parts.guard);
-    Py_DECREF(parts.dict);
+    queue_parts_done(&parts);
     return queue_python(str_python_get, self, args, nargs, kwnames);
 
 error:
-    guard_give(parts.guard);
-    Py_DECREF(parts.dict);
+    queue_parts_done(&parts);
     return NULL;
 }
 
@@ -1441,15 +1512,11 @@ queue_put(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kw
     PyObject *item = args[0];
     int path = class_path(self);
     QueueParts parts;
-    int whole = path ? queue_parts(self, &parts) : 0;
-    if (whole < 0) {
-        return NULL;
-    }
-    if (!whole) {
+    if (!path || !queue_parts(self, &parts)) {
         return queue_python(str_python_put, self, args, nargs, kwnames);
     }
     guard_take(parts.guard, -1);
-    int shut = queue_shut(parts.dict);
+    int shut = queue_shut(self);
     if (shut < 0) {
         goto error;
     }
@@ -1480,11 +1547,8 @@ queue_put(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kw
         Py_DECREF(done);
         goto counted;
     }
-    PyObject *maxsize = PyDict_GetItemWithError(parts.dict, str_maxsize);
+    PyObject *maxsize = QUEUE_SLOT(self, queue_maxsize_offset);
     if (maxsize == NULL) {
-        if (PyErr_Occurred()) {
-            goto error;
-        }
         goto python;
     }
     int room;
@@ -1512,21 +1576,18 @@ queue_put(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kw
     Py_DECREF(done);
 
 counted:
-    if (path == 2 && queue_counted(parts.dict) < 0) {
+    if (path == 2 && queue_counted(self) < 0) {
         goto error;
     }
-    guard_give(parts.guard);
-    Py_DECREF(parts.dict);
+    queue_parts_done(&parts);
     Py_RETURN_NONE;
 
 python:
-    guard_give(parts.guard);
-    Py_DECREF(parts.dict);
+    queue_parts_done(&parts);
     return queue_python(str_python_put, self, args, nargs, kwnames);
 
 error:
-    guard_give(parts.guard);
-    Py_DECREF(parts.dict);
+    queue_parts_done(&parts);
     return NULL;
 }
 
@@ -1735,43 +1796,47 @@ slot_offset(PyObject *cls, const char *name)
  * (`_compiled_path` 1 in the class's own dict; BoundedSemaphore's check makes it 0): a unit taken
  * or given back, a wait without a timeout, the hand-off of a released unit to the longest
  * waiting green thread. The rest is the Python methods (`_python_acquire`, `_python_release`,
- * `_acquire_abandoned`, `_acquire_unwoken`). The state is the instance dict's `counter`,
- * `_waiters` and `_guard`. */
+ * `_acquire_abandoned`, `_acquire_unwoken`). The state is the slots `counter`, `_waiters` and
+ * `_guard`, read at the offsets found when the methods were made. */
 
-static PyObject *str_counter, *str_waiters, *str_python_release;
+static PyObject *str_python_release;
+static Py_ssize_t semaphore_counter_offset = -1, semaphore_waiters_offset = -1, semaphore_guard_offset = -1;
+
+#define SEMAPHORE_SLOT(self, offset) (*(PyObject **)((char *)(self) + (offset)))
 
 typedef struct {
-    PyObject *dict;    /* new reference */
-    GuardObject *guard; /* borrowed from dict */
-    PyObject *waiters;  /* borrowed from dict */
+    GuardObject *guard; /* new reference */
+    PyObject *waiters;  /* new reference */
 } SemaphoreParts;
 
-/* 1 with the parts, 0 when the Python method must run, -1 on error. */
+/* 1 with the parts, 0 when the Python method must run. */
 static int
 semaphore_parts(PyObject *self, SemaphoreParts *parts)
 {
     if (class_path(self) != 1) {
         return 0;
     }
-    parts->dict = PyObject_GenericGetDict(self, NULL);
-    if (parts->dict == NULL) {
-        PyErr_Clear();
+    PyObject *guard = SEMAPHORE_SLOT(self, semaphore_guard_offset);
+    PyObject *waiters = SEMAPHORE_SLOT(self, semaphore_waiters_offset);
+    if (guard == NULL || waiters == NULL || !Py_IS_TYPE(guard, &GuardType) || !PyDict_CheckExact(waiters)) {
         return 0;
     }
-    PyObject *guard = PyDict_GetItemWithError(parts->dict, str_guard);
-    PyObject *waiters = guard == NULL ? NULL : PyDict_GetItemWithError(parts->dict, str_waiters);
-    if (waiters == NULL || !Py_IS_TYPE(guard, &GuardType) || !PyDict_CheckExact(waiters)) {
-        Py_CLEAR(parts->dict);
-        return PyErr_Occurred() ? -1 : 0;
-    }
-    parts->guard = (GuardObject *)guard;
-    parts->waiters = waiters;
+    parts->guard = (GuardObject *)Py_NewRef(guard);
+    parts->waiters = Py_NewRef(waiters);
     return 1;
+}
+
+static void
+semaphore_parts_done(SemaphoreParts *parts)
+{
+    guard_give(parts->guard);
+    Py_DECREF(parts->guard);
+    Py_DECREF(parts->waiters);
 }
 
 /* counter + change, stored back; -1 on error. */
 static int
-semaphore_count(PyObject *dict, PyObject *counter, long change)
+semaphore_count(PyObject *self, PyObject *counter, long change)
 {
     PyObject *amount = PyLong_FromLong(change);
     if (amount == NULL) {
@@ -1782,9 +1847,8 @@ semaphore_count(PyObject *dict, PyObject *counter, long change)
     if (changed == NULL) {
         return -1;
     }
-    int failed = PyDict_SetItem(dict, str_counter, changed);
-    Py_DECREF(changed);
-    return failed;
+    Py_XSETREF(SEMAPHORE_SLOT(self, semaphore_counter_offset), changed);
+    return 0;
 }
 
 static PyObject *
@@ -1792,29 +1856,27 @@ semaphore_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyOb
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     SemaphoreParts parts;
-    int whole = plain_arguments(args, nargs, kwnames, 0) ? semaphore_parts(self, &parts) : 0;
-    if (whole <= 0) {
-        return whole < 0 ? NULL : queue_python(str_python_acquire, self, args, nargs, kwnames);
+    if (!plain_arguments(args, nargs, kwnames, 0) || !semaphore_parts(self, &parts)) {
+        return queue_python(str_python_acquire, self, args, nargs, kwnames);
     }
     guard_take(parts.guard, -1);
-    PyObject *counter = PyDict_GetItemWithError(parts.dict, str_counter);
+    PyObject *counter = SEMAPHORE_SLOT(self, semaphore_counter_offset);
     if (counter == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_AttributeError, "counter");
-        }
+        PyErr_SetString(PyExc_AttributeError, "counter");
         goto error;
     }
     if (PyDict_GET_SIZE(parts.waiters) == 0) {
+        Py_INCREF(counter); /* the comparison may run Python code */
         int positive = PyObject_RichCompareBool(counter, zero, Py_GT);
+        if (positive > 0 && semaphore_count(self, counter, -1) < 0) {
+            positive = -1;
+        }
+        Py_DECREF(counter);
         if (positive < 0) {
             goto error;
         }
         if (positive) {
-            if (semaphore_count(parts.dict, counter, -1) < 0) {
-                goto error;
-            }
-            guard_give(parts.guard);
-            Py_DECREF(parts.dict);
+            semaphore_parts_done(&parts);
             Py_RETURN_TRUE;
         }
     }
@@ -1826,13 +1888,11 @@ semaphore_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyOb
         Py_DECREF(waiter);
         goto error;
     }
-    guard_give(parts.guard);
-    Py_DECREF(parts.dict);
+    semaphore_parts_done(&parts);
     return acquire_wait(self, waiter);
 
 error:
-    guard_give(parts.guard);
-    Py_DECREF(parts.dict);
+    semaphore_parts_done(&parts);
     return NULL;
 }
 
@@ -1842,9 +1902,8 @@ semaphore_release(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyOb
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     SemaphoreParts parts;
     int plain = (kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0) && nargs <= 1;
-    int whole = plain ? semaphore_parts(self, &parts) : 0;
-    if (whole <= 0) {
-        return whole < 0 ? NULL : queue_python(str_python_release, self, args, nargs, kwnames);
+    if (!plain || !semaphore_parts(self, &parts)) {
+        return queue_python(str_python_release, self, args, nargs, kwnames);
     }
     guard_take(parts.guard, -1);
     while (PyDict_GET_SIZE(parts.waiters) != 0) {
@@ -1866,29 +1925,27 @@ semaphore_release(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyOb
                 goto error;
             }
             Py_DECREF(done);
-            guard_give(parts.guard);
-            Py_DECREF(parts.dict);
+            semaphore_parts_done(&parts);
             Py_RETURN_TRUE;
         }
         Py_DECREF(waiter);
     }
-    PyObject *counter = PyDict_GetItemWithError(parts.dict, str_counter);
+    PyObject *counter = SEMAPHORE_SLOT(self, semaphore_counter_offset);
     if (counter == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_AttributeError, "counter");
-        }
+        PyErr_SetString(PyExc_AttributeError, "counter");
         goto error;
     }
-    if (semaphore_count(parts.dict, counter, 1) < 0) {
+    Py_INCREF(counter);
+    int failed = semaphore_count(self, counter, 1);
+    Py_DECREF(counter);
+    if (failed) {
         goto error;
     }
-    guard_give(parts.guard);
-    Py_DECREF(parts.dict);
+    semaphore_parts_done(&parts);
     Py_RETURN_TRUE;
 
 error:
-    guard_give(parts.guard);
-    Py_DECREF(parts.dict);
+    semaphore_parts_done(&parts);
     return NULL;
 }
 
@@ -1903,53 +1960,48 @@ static PyMethodDef semaphore_release_def = {
 /* -- the event ----------------------------------------------------------------------------------- */
 
 /* green.event.Event's wait (without a timeout), send (a value, no exception) and reset: the state is
- * the instance dict's `_result` (the module's _NOT_READY until sent), `_exception`, `_waiters` and
- * `_guard`. Other calls are the Python methods (`_python_wait`, `_python_send`, `_python_reset`,
- * and `_wait_abandoned` for a wait that ends without its wake-up). */
+ * the slots `_result` (the module's _NOT_READY until sent), `_exception`, `_waiters` and `_guard`,
+ * read at the offsets found when the methods were made (as the lock's). Other calls are the Python
+ * methods (`_python_wait`, `_python_send`, `_python_reset`, and `_wait_abandoned` for a wait that
+ * ends without its wake-up). */
 
 static PyObject *event_not_ready = NULL;
-static PyObject *str_result, *str_exception, *str_python_wait, *str_python_send, *str_python_reset,
-    *str_wait_abandoned;
+static PyObject *str_python_wait, *str_python_send, *str_python_reset, *str_wait_abandoned;
+static Py_ssize_t event_result_offset = -1, event_exception_offset = -1, event_waiters_offset = -1,
+                  event_guard_offset = -1;
+
+#define EVENT_SLOT(self, offset) (*(PyObject **)((char *)(self) + (offset)))
 
 /* The sent outcome: the value (new reference), or NULL with the sent exception raised. */
 static PyObject *
-event_outcome(PyObject *dict)
+event_outcome(PyObject *self)
 {
-    PyObject *exception = PyDict_GetItemWithError(dict, str_exception);
-    if (exception == NULL && PyErr_Occurred()) {
-        return NULL;
-    }
+    PyObject *exception = EVENT_SLOT(self, event_exception_offset);
     if (exception != NULL && exception != Py_None) {
         PyErr_SetObject((PyObject *)Py_TYPE(exception), exception);
         return NULL;
     }
-    PyObject *result = PyDict_GetItemWithError(dict, str_result);
-    if (result == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_AttributeError, "_result");
-        }
+    PyObject *result = EVENT_SLOT(self, event_result_offset);
+    if (result == NULL || exception == NULL) {
+        PyErr_SetString(PyExc_AttributeError, result == NULL ? "_result" : "_exception");
         return NULL;
     }
     return Py_NewRef(result);
 }
 
-/* The dict and guard of an event (1), 0 for the Python method, -1 on error. */
+/* The guard and waiters of an event, as new references (1), or 0 for the Python method (a slot
+ * deleted or of an unexpected type). */
 static int
-event_parts(PyObject *self, PyObject **dict, GuardObject **guard, PyObject **waiters)
+event_parts(PyObject *self, GuardObject **guard, PyObject **waiters)
 {
-    *dict = PyObject_GenericGetDict(self, NULL);
-    if (*dict == NULL) {
-        PyErr_Clear();
+    PyObject *found = EVENT_SLOT(self, event_guard_offset);
+    PyObject *listed = EVENT_SLOT(self, event_waiters_offset);
+    if (found == NULL || listed == NULL || !Py_IS_TYPE(found, &GuardType) || !PyDict_CheckExact(listed) ||
+        EVENT_SLOT(self, event_result_offset) == NULL || EVENT_SLOT(self, event_exception_offset) == NULL) {
         return 0;
     }
-    PyObject *found = PyDict_GetItemWithError(*dict, str_guard);
-    *waiters = found == NULL ? NULL : PyDict_GetItemWithError(*dict, str_waiters);
-    if (*waiters == NULL || !Py_IS_TYPE(found, &GuardType) || !PyDict_CheckExact(*waiters) ||
-        event_not_ready == NULL) {
-        Py_CLEAR(*dict);
-        return PyErr_Occurred() ? -1 : 0;
-    }
-    *guard = (GuardObject *)found;
+    *guard = (GuardObject *)Py_NewRef(found);
+    *waiters = Py_NewRef(listed);
     return 1;
 }
 
@@ -1958,43 +2010,33 @@ event_wait(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *k
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     int plain = (kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0) && (nargs == 0 || (nargs == 1 && args[0] == Py_None));
-    PyObject *dict, *waiters;
+    PyObject *waiters;
     GuardObject *guard;
-    int whole = plain ? event_parts(self, &dict, &guard, &waiters) : 0;
-    if (whole <= 0) {
-        return whole < 0 ? NULL : queue_python(str_python_wait, self, args, nargs, kwnames);
+    if (!plain || !event_parts(self, &guard, &waiters)) {
+        return queue_python(str_python_wait, self, args, nargs, kwnames);
     }
-    PyObject *result = PyDict_GetItemWithError(dict, str_result);
-    if (result == NULL) {
-        Py_DECREF(dict);
-        return PyErr_Occurred() ? NULL : queue_python(str_python_wait, self, args, nargs, kwnames);
-    }
-    if (result == event_not_ready) {
+    if (EVENT_SLOT(self, event_result_offset) == event_not_ready) {
         guard_take(guard, -1);
-        result = PyDict_GetItemWithError(dict, str_result);
-        if (result == event_not_ready) {
+        if (EVENT_SLOT(self, event_result_offset) == event_not_ready) {
             PyObject *waiter = PyObject_CallNoArgs(queue_waiter_class);
             if (waiter == NULL || PyDict_SetItem(waiters, waiter, Py_None) < 0) {
                 Py_XDECREF(waiter);
                 guard_give(guard);
-                Py_DECREF(dict);
-                return NULL;
+                goto error;
             }
             guard_give(guard);
             PyObject *resumed = waiter_wait((WaiterObject *)waiter, NULL, 0, NULL);
             if (resumed == NULL) { /* an exception: leave the list, then raise it */
                 call_keeping_error(self, str_wait_abandoned, waiter);
                 Py_DECREF(waiter);
-                Py_DECREF(dict);
-                return NULL;
+                goto error;
             }
             Py_DECREF(resumed);
             if (!((WaiterObject *)waiter)->woken) { /* resumed some other way: leave the list */
                 PyObject *left = PyObject_CallMethodOneArg(self, str_wait_abandoned, waiter);
                 if (left == NULL) {
                     Py_DECREF(waiter);
-                    Py_DECREF(dict);
-                    return NULL;
+                    goto error;
                 }
                 Py_DECREF(left);
             }
@@ -2004,9 +2046,14 @@ event_wait(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *k
             guard_give(guard);
         }
     }
-    PyObject *outcome = event_outcome(dict);
-    Py_DECREF(dict);
-    return outcome;
+    Py_DECREF(guard);
+    Py_DECREF(waiters);
+    return event_outcome(self);
+
+error:
+    Py_DECREF(guard);
+    Py_DECREF(waiters);
+    return NULL;
 }
 
 static PyObject *
@@ -2014,31 +2061,28 @@ event_send(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *k
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     int plain = (kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0) && nargs <= 1;
-    PyObject *dict, *waiters;
+    PyObject *waiters;
     GuardObject *guard;
-    int whole = plain ? event_parts(self, &dict, &guard, &waiters) : 0;
-    if (whole <= 0) {
-        return whole < 0 ? NULL : queue_python(str_python_send, self, args, nargs, kwnames);
+    if (!plain || !event_parts(self, &guard, &waiters)) {
+        return queue_python(str_python_send, self, args, nargs, kwnames);
     }
     guard_take(guard, -1);
-    PyObject *current = PyDict_GetItemWithError(dict, str_result);
-    if (current != event_not_ready) { /* already sent (or odd state): the Python method says so */
+    if (EVENT_SLOT(self, event_result_offset) != event_not_ready) {
+        /* already sent (or odd state): the Python method says so */
         guard_give(guard);
-        Py_DECREF(dict);
-        return PyErr_Occurred() ? NULL : queue_python(str_python_send, self, args, nargs, kwnames);
+        Py_DECREF(guard);
+        Py_DECREF(waiters);
+        return queue_python(str_python_send, self, args, nargs, kwnames);
     }
-    if (PyDict_SetItem(dict, str_result, nargs ? args[0] : Py_None) < 0) {
-        goto error;
-    }
+    Py_XSETREF(EVENT_SLOT(self, event_result_offset), Py_NewRef(nargs ? args[0] : Py_None));
     if (PyDict_GET_SIZE(waiters) != 0) {
-        Py_INCREF(waiters);
+        /* The waiters woken now leave the Event with their dict; a wait that starts meanwhile (a
+         * woken waiter's callback, another OS thread) joins a fresh one. */
         PyObject *fresh = PyDict_New();
-        if (fresh == NULL || PyDict_SetItem(dict, str_waiters, fresh) < 0) {
-            Py_XDECREF(fresh);
-            Py_DECREF(waiters);
+        if (fresh == NULL) {
             goto error;
         }
-        Py_DECREF(fresh);
+        Py_XSETREF(EVENT_SLOT(self, event_waiters_offset), fresh);
         Py_ssize_t position = 0;
         PyObject *waiter, *ignored;
         while (PyDict_Next(waiters, &position, &waiter, &ignored)) {
@@ -2046,46 +2090,43 @@ event_send(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *k
             PyObject *done = wake_waiter(waiter, Py_None);
             Py_DECREF(waiter);
             if (done == NULL) {
-                Py_DECREF(waiters);
                 goto error;
             }
             Py_DECREF(done);
         }
-        Py_DECREF(waiters);
     }
     guard_give(guard);
-    Py_DECREF(dict);
+    Py_DECREF(guard);
+    Py_DECREF(waiters);
     Py_RETURN_NONE;
 
 error:
     guard_give(guard);
-    Py_DECREF(dict);
+    Py_DECREF(guard);
+    Py_DECREF(waiters);
     return NULL;
 }
 
 static PyObject *
 event_reset(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *dict, *waiters;
+    PyObject *waiters;
     GuardObject *guard;
-    int whole = event_parts(self, &dict, &guard, &waiters);
-    if (whole <= 0) {
-        return whole < 0 ? NULL : queue_python(str_python_reset, self, NULL, 0, NULL);
+    if (!event_parts(self, &guard, &waiters)) {
+        return queue_python(str_python_reset, self, NULL, 0, NULL);
     }
+    Py_DECREF(waiters);
     guard_take(guard, -1);
-    PyObject *current = PyDict_GetItemWithError(dict, str_result);
-    if (current == NULL || current == event_not_ready) { /* never sent: the Python method says so */
+    if (EVENT_SLOT(self, event_result_offset) == event_not_ready) {
+        /* never sent: the Python method says so */
         guard_give(guard);
-        Py_DECREF(dict);
-        return PyErr_Occurred() ? NULL : queue_python(str_python_reset, self, NULL, 0, NULL);
+        Py_DECREF(guard);
+        return queue_python(str_python_reset, self, NULL, 0, NULL);
     }
-    int failed = PyDict_SetItem(dict, str_result, event_not_ready) < 0 ||
-                 PyDict_SetItem(dict, str_exception, Py_None) < 0;
+    Py_XSETREF(EVENT_SLOT(self, event_result_offset), Py_NewRef(event_not_ready));
+    Py_XSETREF(EVENT_SLOT(self, event_exception_offset), Py_NewRef(Py_None));
     guard_give(guard);
-    Py_DECREF(dict);
-    if (failed) {
-        return NULL;
-    }
+    Py_DECREF(guard);
     Py_RETURN_NONE;
 }
 
@@ -2127,6 +2168,16 @@ compiled_methods(PyObject *Py_UNUSED(module), PyObject *args)
     }
     PyMethodDef *const *defs;
     if (strcmp(kind, "queue") == 0) {
+        queue_guard_offset = slot_offset(cls, "_guard");
+        queue_getters_offset = queue_guard_offset < 0 ? -1 : slot_offset(cls, "_getters");
+        queue_putters_offset = queue_getters_offset < 0 ? -1 : slot_offset(cls, "_putters");
+        queue_items_offset = queue_putters_offset < 0 ? -1 : slot_offset(cls, "queue");
+        queue_maxsize_offset = queue_items_offset < 0 ? -1 : slot_offset(cls, "maxsize");
+        queue_shutdown_offset = queue_maxsize_offset < 0 ? -1 : slot_offset(cls, "is_shutdown");
+        queue_tasks_offset = queue_shutdown_offset < 0 ? -1 : slot_offset(cls, "unfinished_tasks");
+        if (queue_tasks_offset < 0) {
+            return NULL;
+        }
         defs = queue_defs;
     }
     else if (strcmp(kind, "lock") == 0) {
@@ -2139,9 +2190,22 @@ compiled_methods(PyObject *Py_UNUSED(module), PyObject *args)
         defs = lock_defs;
     }
     else if (strcmp(kind, "semaphore") == 0) {
+        semaphore_counter_offset = slot_offset(cls, "counter");
+        semaphore_waiters_offset = semaphore_counter_offset < 0 ? -1 : slot_offset(cls, "_waiters");
+        semaphore_guard_offset = semaphore_waiters_offset < 0 ? -1 : slot_offset(cls, "_guard");
+        if (semaphore_guard_offset < 0) {
+            return NULL;
+        }
         defs = semaphore_defs;
     }
     else if (strcmp(kind, "event") == 0) {
+        event_result_offset = slot_offset(cls, "_result");
+        event_exception_offset = event_result_offset < 0 ? -1 : slot_offset(cls, "_exception");
+        event_waiters_offset = event_exception_offset < 0 ? -1 : slot_offset(cls, "_waiters");
+        event_guard_offset = event_waiters_offset < 0 ? -1 : slot_offset(cls, "_guard");
+        if (event_guard_offset < 0) {
+            return NULL;
+        }
         Py_XSETREF(event_not_ready, Py_NewRef(not_ready));
         defs = event_defs;
     }
@@ -2259,13 +2323,6 @@ PyInit__core(void)
     INTERN(str_unschedule, "unschedule");
     INTERN(str_append, "append");
     INTERN(str_compiled_path, "_compiled_path");
-    INTERN(str_guard, "_guard");
-    INTERN(str_getters, "_getters");
-    INTERN(str_putters, "_putters");
-    INTERN(str_queue, "queue");
-    INTERN(str_is_shutdown, "is_shutdown");
-    INTERN(str_maxsize, "maxsize");
-    INTERN(str_unfinished_tasks, "unfinished_tasks");
     INTERN(str_python_get, "_python_get");
     INTERN(str_python_put, "_python_put");
     INTERN(str_get_abandoned, "_get_abandoned");
@@ -2273,14 +2330,10 @@ PyInit__core(void)
     INTERN(str_wake, "wake");
     INTERN(str_python_acquire, "_python_acquire");
     INTERN(str_python_release, "_python_release");
-    INTERN(str_counter, "counter");
-    INTERN(str_result, "_result");
-    INTERN(str_exception, "_exception");
     INTERN(str_python_wait, "_python_wait");
     INTERN(str_python_reset, "_python_reset");
     INTERN(str_python_send, "_python_send");
     INTERN(str_wait_abandoned, "_wait_abandoned");
-    INTERN(str_waiters, "_waiters");
     INTERN(str_acquire_abandoned, "_acquire_abandoned");
     INTERN(str_acquire_unwoken, "_acquire_unwoken");
 

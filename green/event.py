@@ -23,6 +23,10 @@ class Event:
     small real lock guards its state, and a waiter in another OS thread is woken through its hub.
     """
 
+    # Slots for the state (the compiled methods read them at fixed offsets, as the lock's), and a
+    # __dict__ for whatever else a program keeps on its Events.
+    __slots__ = ("_guard", "_waiters", "_result", "_exception", "__dict__", "__weakref__")
+
     def __init__(self) -> None:
         self._guard = _allocate_guard()
         self._waiters: dict[Waiter, None] = {}

@@ -48,7 +48,13 @@ __all__ = ["Empty", "Full", "LifoQueue", "LightQueue", "PriorityQueue", "Queue",
 _STORAGE_HOOKS = ("_init", "_qsize", "_put", "_get", "_put_back", "_counted", "_task_discarded")
 
 
+# The state the compiled get/put read at fixed offsets (LightQueue's slots).
+_STATE = ("maxsize", "_guard", "_getters", "_putters", "is_shutdown", "queue", "unfinished_tasks")
+
+
 def _compiled_path_of(cls: type) -> int:
+    if any(getattr(cls, name) is not LightQueue.__dict__[name] for name in _STATE):
+        return 0  # a subclass that made one of them a property or a class attribute
     hooks = [getattr(cls, name, None) for name in _STORAGE_HOOKS]
     if hooks == [getattr(LightQueue, name) for name in _STORAGE_HOOKS]:
         return 1
@@ -64,6 +70,10 @@ class LightQueue:
     # Which compiled get/put serves this class (green/_core.c): 1 with LightQueue's storage hooks,
     # 2 with Queue's, 0 (the Python methods) for a class that changes them. Set for every subclass.
     _compiled_path = 1
+
+    # Slots for the state (`unfinished_tasks` is Queue's), and a __dict__ for whatever else a
+    # subclass or a program keeps on its queues.
+    __slots__ = (*_STATE, "__dict__", "__weakref__")
 
     def __init_subclass__(cls, **keywords: Any) -> None:
         super().__init_subclass__(**keywords)

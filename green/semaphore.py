@@ -27,9 +27,20 @@ class Semaphore:
     # release check (BoundedSemaphore), served by the Python methods. Set for every subclass.
     _compiled_path = 1
 
+    # Slots for the state (the compiled methods read them at fixed offsets), and a __dict__ for
+    # whatever else a program keeps on its semaphores.
+    __slots__ = ("counter", "_guard", "_waiters", "__dict__", "__weakref__")
+
     def __init_subclass__(cls, **keywords: Any) -> None:
         super().__init_subclass__(**keywords)
-        cls._compiled_path = 1 if cls._check_release is Semaphore._check_release else 0
+        cls._compiled_path = (
+            1
+            if cls._check_release is Semaphore._check_release
+            and all(
+                getattr(cls, name) is Semaphore.__dict__[name] for name in ("counter", "_guard", "_waiters")
+            )
+            else 0
+        )
 
     def __init__(self, value: int = 1) -> None:
         if value < 0:

@@ -585,3 +585,48 @@ def test_the_event_wakes_every_waiter_and_raises_what_was_sent():
     thread.kill()
     event.send(1)
     assert event.wait() == 1 and not event._waiters  # type: ignore[attr-defined]
+
+
+def test_state_in_slots_leaves_programs_their_attributes_and_their_overrides():
+    # Queue, Semaphore and Event keep their state in slots (the compiled methods read them at
+    # fixed offsets) and keep a __dict__ for anything else.
+    from green import queue as green_queue
+    from green.semaphore import Semaphore
+
+    for made in (green_queue.Queue(), green_queue.LightQueue(), Semaphore(), green.Event()):
+        made.note = "kept"  # type: ignore[union-attr]
+        assert vars(made)["note"] == "kept" and weakref.ref(made)() is made
+        assert not {"_guard", "_waiters", "_getters", "counter", "_result"} & set(vars(made))
+
+    class Capped(green_queue.Queue):
+        @property
+        def maxsize(self) -> int:  # type: ignore[override]
+            return 1
+
+        @maxsize.setter
+        def maxsize(self, value: int) -> None:
+            pass
+
+    class Counting(Semaphore):
+        units = 0
+
+        @property  # type: ignore[override]
+        def counter(self) -> int:
+            return self.units
+
+        @counter.setter
+        def counter(self, value: int) -> None:
+            self.units = value
+
+    assert Capped._compiled_path == 0 and Counting._compiled_path == 0  # the Python methods
+    capped = Capped()
+    capped.put("a")
+    with pytest.raises(green_queue.Full):
+        capped.put("b", block=False)
+    counting = Counting(0)
+    waiting = green.spawn(counting.acquire)
+    green.sleep(0)
+    counting.release()
+    assert waiting.wait() is True and counting.units == 0
+    counting.release()
+    assert counting.units == 1 and counting.acquire() and counting.units == 0
