@@ -2138,6 +2138,100 @@ static PyMethodDef event_send_def = {
     "send(result=None, exc=None)\n--\n\nWake every waiter with `result` (or with `exc`, an exception or exc_info "
     "tuple)."};
 
+/* -- the hub's waits for I/O --------------------------------------------------------------------- */
+
+/* Hub.wait_readable / wait_writable (green/hubs/hub.py) for the steady state of a connection: no
+ * timeout, the fd already known to the hub and registered with the backend for that direction,
+ * nobody else waiting on it. The calling green thread is recorded in the fd's state (an _FdState:
+ * slots `reader`, `writer`, `registered`, read at the offsets found when the methods were made)
+ * and parks; the hub's poll loop clears the record and switches back. Everything else (a first
+ * wait, a registration to change, a timeout, an error to raise) is the Python method
+ * (`_python_wait_readable`, `_python_wait_writable`), which stays the reference. */
+
+static PyObject *fd_state_class = NULL;
+static Py_ssize_t fd_reader_offset = -1, fd_writer_offset = -1, fd_registered_offset = -1;
+static PyObject *str_python_wait_readable, *str_python_wait_writable;
+
+#define FD_SLOT(state, offset) (*(PyObject **)((char *)(state) + (offset)))
+
+static PyObject *
+hub_wait_io(PyObject *hub, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames, int writing)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *python = writing ? str_python_wait_writable : str_python_wait_readable;
+    if (nargs < 1 || nargs > 2 || (nargs == 2 && args[1] != Py_None) ||
+        (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+        return queue_python(python, hub, args, nargs, kwnames);
+    }
+    PyObject *park = PyObject_GetAttr(hub, str_park);
+    if (park == NULL) {
+        return NULL;
+    }
+    if (!Py_IS_TYPE(park, &ParkType) || ((ParkObject *)park)->hub != hub) {
+        Py_DECREF(park);
+        return queue_python(python, hub, args, nargs, kwnames);
+    }
+    PyObject *state = PyDict_GetItemWithError(((ParkObject *)park)->fds, args[0]);
+    if (state == NULL || !Py_IS_TYPE(state, (PyTypeObject *)fd_state_class)) {
+        Py_DECREF(park);
+        return PyErr_Occurred() ? NULL : queue_python(python, hub, args, nargs, kwnames);
+    }
+    Py_ssize_t offset = writing ? fd_writer_offset : fd_reader_offset;
+    PyObject *registered = FD_SLOT(state, fd_registered_offset);
+    long mask = registered != NULL && PyLong_CheckExact(registered) ? PyLong_AsLong(registered) : 0;
+    if (mask == -1 && PyErr_Occurred()) {
+        Py_DECREF(park);
+        return NULL;
+    }
+    PyObject *current = (PyObject *)PyGreenlet_GetCurrent();
+    if (current == NULL) {
+        Py_DECREF(park);
+        return NULL;
+    }
+    if (current == hub || FD_SLOT(state, offset) != Py_None || !(mask & (writing ? 2 : 1))) {
+        /* inside the hub, somebody already waiting, or a registration to make: the Python method
+         * raises or registers */
+        Py_DECREF(current);
+        Py_DECREF(park);
+        return queue_python(python, hub, args, nargs, kwnames);
+    }
+    Py_INCREF(state);
+    Py_XSETREF(FD_SLOT(state, offset), current); /* the slot takes our reference */
+    PyObject *result = park_run((ParkObject *)park);
+    /* `current` is the running greenlet: alive whatever the slot holds now. */
+    if (FD_SLOT(state, offset) == current) {
+        Py_XSETREF(FD_SLOT(state, offset), Py_NewRef(Py_None));
+    }
+    Py_DECREF(state);
+    Py_DECREF(park);
+    if (result == NULL) {
+        return NULL;
+    }
+    Py_DECREF(result);
+    Py_RETURN_TRUE;
+}
+
+static PyObject *
+hub_wait_readable(PyObject *hub, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    return hub_wait_io(hub, args, nargsf, kwnames, 0);
+}
+
+static PyObject *
+hub_wait_writable(PyObject *hub, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    return hub_wait_io(hub, args, nargsf, kwnames, 1);
+}
+
+static PyMethodDef hub_wait_readable_def = {
+    "wait_readable", (PyCFunction)(void (*)(void))hub_wait_readable, METH_FASTCALL | METH_KEYWORDS,
+    "wait_readable(fd, timeout=None)\n--\n\nPark the calling green thread until `fd` may be readable; False if "
+    "`timeout` passes first."};
+static PyMethodDef hub_wait_writable_def = {
+    "wait_writable", (PyCFunction)(void (*)(void))hub_wait_writable, METH_FASTCALL | METH_KEYWORDS,
+    "wait_writable(fd, timeout=None)\n--\n\nPark the calling green thread until `fd` may be writable; False if "
+    "`timeout` passes first."};
+
 /* -- installing the compiled methods ------------------------------------------------------------ */
 
 static PyMethodDef *const queue_defs[] = {&queue_get_def, &queue_put_def, NULL};
@@ -2149,10 +2243,35 @@ static PyMethodDef event_reset_def = {
     "reset()\n--\n\nMake a sent Event sendable again; raises AssertionError if it was never sent."};
 
 static PyMethodDef *const event_defs[] = {&event_wait_def, &event_send_def, &event_reset_def, NULL};
+static PyMethodDef *const hub_defs[] = {&hub_wait_readable_def, &hub_wait_writable_def, NULL};
+
+/* A tuple of `cls`'s method descriptors for `defs` (NULL-terminated). */
+static PyObject *
+method_descriptors(PyObject *cls, PyMethodDef *const *defs)
+{
+    Py_ssize_t count = 0;
+    while (defs[count] != NULL) {
+        count++;
+    }
+    PyObject *descriptors = PyTuple_New(count);
+    if (descriptors == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t index = 0; index < count; index++) {
+        PyObject *descriptor = PyDescr_NewMethod((PyTypeObject *)cls, defs[index]);
+        if (descriptor == NULL) {
+            Py_DECREF(descriptors);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(descriptors, index, descriptor);
+    }
+    return descriptors;
+}
 
 /* methods(kind, cls, Waiter, not_ready=None) -> the method descriptors of `cls` that the module
  * of `kind` installs: "queue" (get, put), "lock" (acquire, release, __enter__, __exit__),
- * "semaphore" (acquire, release), "event" (wait, send, reset; `not_ready` is green.event's marker). */
+ * "semaphore" (acquire, release), "event" (wait, send, reset; `not_ready` is green.event's marker),
+ * "hub" (wait_readable, wait_writable; the third argument is the hub's _FdState, not a Waiter). */
 static PyObject *
 compiled_methods(PyObject *Py_UNUSED(module), PyObject *args)
 {
@@ -2161,6 +2280,16 @@ compiled_methods(PyObject *Py_UNUSED(module), PyObject *args)
     if (!PyArg_ParseTuple(args, "sO!O!|O:methods", &kind, &PyType_Type, &cls, &PyType_Type, &waiter_class,
                           &not_ready)) {
         return NULL;
+    }
+    if (strcmp(kind, "hub") == 0) { /* `waiter_class` is the hub's _FdState here */
+        fd_reader_offset = slot_offset(waiter_class, "reader");
+        fd_writer_offset = fd_reader_offset < 0 ? -1 : slot_offset(waiter_class, "writer");
+        fd_registered_offset = fd_writer_offset < 0 ? -1 : slot_offset(waiter_class, "registered");
+        if (fd_registered_offset < 0) {
+            return NULL;
+        }
+        Py_XSETREF(fd_state_class, Py_NewRef(waiter_class));
+        return method_descriptors(cls, hub_defs);
     }
     if (!PyType_IsSubtype((PyTypeObject *)waiter_class, &WaiterType)) {
         PyErr_SetString(PyExc_TypeError, "methods() needs a subclass of green._core.Waiter");
@@ -2214,23 +2343,7 @@ compiled_methods(PyObject *Py_UNUSED(module), PyObject *args)
         return NULL;
     }
     Py_XSETREF(queue_waiter_class, Py_NewRef(waiter_class));
-    Py_ssize_t count = 0;
-    while (defs[count] != NULL) {
-        count++;
-    }
-    PyObject *descriptors = PyTuple_New(count);
-    if (descriptors == NULL) {
-        return NULL;
-    }
-    for (Py_ssize_t index = 0; index < count; index++) {
-        PyObject *descriptor = PyDescr_NewMethod((PyTypeObject *)cls, defs[index]);
-        if (descriptor == NULL) {
-            Py_DECREF(descriptors);
-            return NULL;
-        }
-        PyTuple_SET_ITEM(descriptors, index, descriptor);
-    }
-    return descriptors;
+    return method_descriptors(cls, defs);
 }
 
 /* -- the module ------------------------------------------------------------------------------- */
@@ -2257,7 +2370,7 @@ static PyMethodDef module_methods[] = {
      "green.greenthread.sleep: sleep(0) in C; other calls go to the Python function."},
     {"methods", compiled_methods, METH_VARARGS,
      "methods(kind, cls, Waiter, not_ready=None): the compiled methods green.queue, green.thread, "
-     "green.semaphore and green.event install."},
+     "green.semaphore, green.event and green.hubs.hub install."},
     {"forget_hub", forget_hub, METH_NOARGS,
      "forget_hub(): a thread's hub changed (green.hubs calls it; the core looks the hub up again)."},
     {"configure_sleep", configure_sleep, METH_O,
@@ -2313,6 +2426,8 @@ PyInit__core(void)
     INTERN(str_clock, "clock");
     INTERN(str_iterations, "iterations");
     INTERN(str_park, "park");
+    INTERN(str_python_wait_readable, "_python_wait_readable");
+    INTERN(str_python_wait_writable, "_python_wait_writable");
     INTERN(str_popleft, "popleft");
     INTERN(str_schedule_method, "_schedule");
     INTERN(str_block, "_block");

@@ -4,6 +4,7 @@ dropped, exceptions through its paths, kills while parked, wake-ups from other O
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import subprocess
@@ -630,3 +631,36 @@ def test_state_in_slots_leaves_programs_their_attributes_and_their_overrides():
     assert waiting.wait() is True and counting.units == 0
     counting.release()
     assert counting.units == 1 and counting.acquire() and counting.units == 0
+
+
+def test_a_wait_for_io_on_a_registered_fd_takes_the_compiled_path_with_the_same_outcomes():
+    from green.hubs.hub import Hub
+
+    assert (type(vars(Hub)["wait_readable"]).__name__ == "method_descriptor") == (core is not None)
+    assert (type(vars(Hub)["wait_writable"]).__name__ == "method_descriptor") == (core is not None)
+    socket = original("socket")
+    left, right = socket.socketpair()
+    try:
+        left.setblocking(False)
+        hub = get_hub()
+        fd = left.fileno()
+        for _ in range(3):  # the first wait registers the fd; the others find it so
+            green.spawn(right.send, b"x")
+            assert hub.wait_readable(fd) is True and left.recv(1) == b"x"
+        assert hub.wait_writable(fd) is True and hub.wait_writable(fd, None) is True
+        assert hub.wait_readable(fd, 0.01) is False  # a timeout: the Python method
+        parked = green.spawn(hub.wait_readable, fd)
+        green.sleep(0)
+        with pytest.raises(RuntimeError, match=f"fd {fd} is already waited on for reading"):
+            hub.wait_readable(fd)
+        parked.kill()  # leaves the fd's record as it found it: nobody waits to read any more
+        assert hub.wait_readable(fd, 0.01) is False
+        parked = green.spawn(hub.wait_readable, fd)
+        green.sleep(0)
+        hub.notify_closing(fd)
+        with pytest.raises(OSError) as closed:
+            parked.wait()
+        assert closed.value.errno == errno.EBADF
+    finally:
+        left.close()
+        right.close()

@@ -931,6 +931,15 @@ class Hub(greenlet):
                 pass
 
 
+if _core is not None:
+    # The compiled waits (green/_core.c) take a connection's steady state: no timeout, the fd
+    # registered for that direction already, nobody else waiting on it. The methods above take
+    # everything else.
+    Hub._python_wait_readable = Hub.wait_readable  # type: ignore[attr-defined]
+    Hub._python_wait_writable = Hub.wait_writable  # type: ignore[attr-defined]
+    Hub.wait_readable, Hub.wait_writable = _core.methods("hub", Hub, _FdState)  # type: ignore[method-assign]
+
+
 # -- across OS threads --------------------------------------------------------------------------
 #
 # Closing an fd in one OS thread must wake a green thread parked on it in another (a socket
