@@ -50,6 +50,11 @@ static PyObject *str_hub, *str_schedule, *str_clock, *str_iterations, *str_park,
 static PyObject *str_schedule_method, *str_block, *str_wait_timed, *str_wait_referenced;
 static PyObject *str_leave_queue, *str_quiet_threads, *str_append;
 
+/* The object slot at `offset` of `object` (an offset from slot_offset(): a `__slots__` entry of
+ * the class the compiled methods were made for). The queue, lock, semaphore, event and the hub's
+ * fd records keep their state in such slots. */
+#define OBJECT_SLOT(object, offset) (*(PyObject **)((char *)(object) + (offset)))
+
 /* -- exceptions: one raised object, on every supported Python -------------------------------- */
 
 static PyObject *
@@ -151,7 +156,7 @@ call_keeping_error(PyObject *target, PyObject *name, PyObject *argument)
     return NULL;
 }
 
-/* getattr(_hub_state, "hub", None), as a new reference. */
+/* _hub_state.hub (None in a thread without a hub), as a new reference; NULL on error. */
 static PyObject *
 existing_hub(void)
 {
@@ -172,14 +177,7 @@ existing_hub(void)
     }
     /* None (the class default of green.hubs._HubState) in a thread without a hub. */
     PyObject *hub = PyObject_GetAttr(hub_state, str_hub);
-    if (hub == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
-            return NULL;
-        }
-        PyErr_Clear();
-        Py_RETURN_NONE;
-    }
-    if (hub == Py_None) {
+    if (hub == NULL || hub == Py_None) {
         return hub;
     }
     PyObject *reference = PyWeakref_NewRef(hub, NULL);
@@ -1310,8 +1308,6 @@ static Py_ssize_t queue_guard_offset = -1, queue_getters_offset = -1, queue_putt
                   queue_items_offset = -1, queue_maxsize_offset = -1, queue_shutdown_offset = -1,
                   queue_tasks_offset = -1;
 
-#define QUEUE_SLOT(self, offset) (*(PyObject **)((char *)(self) + (offset)))
-
 typedef struct {
     GuardObject *guard;                   /* new reference */
     PyObject *getters, *putters, *items; /* new references */
@@ -1322,10 +1318,10 @@ typedef struct {
 static int
 queue_parts(PyObject *self, QueueParts *parts)
 {
-    PyObject *guard = QUEUE_SLOT(self, queue_guard_offset);
-    PyObject *getters = QUEUE_SLOT(self, queue_getters_offset);
-    PyObject *putters = QUEUE_SLOT(self, queue_putters_offset);
-    PyObject *items = QUEUE_SLOT(self, queue_items_offset);
+    PyObject *guard = OBJECT_SLOT(self, queue_guard_offset);
+    PyObject *getters = OBJECT_SLOT(self, queue_getters_offset);
+    PyObject *putters = OBJECT_SLOT(self, queue_putters_offset);
+    PyObject *items = OBJECT_SLOT(self, queue_items_offset);
     if (guard == NULL || getters == NULL || putters == NULL || items == NULL || !Py_IS_TYPE(guard, &GuardType) ||
         !PyDict_CheckExact(getters) || !PyDict_CheckExact(putters)) {
         return 0;
@@ -1360,7 +1356,7 @@ call_items(PyObject *name, PyObject *items, PyObject *argument)
 static int
 queue_counted(PyObject *self)
 {
-    PyObject *tasks = QUEUE_SLOT(self, queue_tasks_offset);
+    PyObject *tasks = OBJECT_SLOT(self, queue_tasks_offset);
     if (tasks == NULL) {
         PyErr_SetString(PyExc_AttributeError, "unfinished_tasks");
         return -1;
@@ -1369,7 +1365,7 @@ queue_counted(PyObject *self)
     if (more == NULL) {
         return -1;
     }
-    Py_XSETREF(QUEUE_SLOT(self, queue_tasks_offset), more);
+    Py_XSETREF(OBJECT_SLOT(self, queue_tasks_offset), more);
     return 0;
 }
 
@@ -1377,7 +1373,7 @@ queue_counted(PyObject *self)
 static int
 queue_shut(PyObject *self)
 {
-    PyObject *flag = QUEUE_SLOT(self, queue_shutdown_offset);
+    PyObject *flag = OBJECT_SLOT(self, queue_shutdown_offset);
     if (flag == NULL || flag == Py_False) {
         return 0;
     }
@@ -1547,7 +1543,7 @@ queue_put(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kw
         Py_DECREF(done);
         goto counted;
     }
-    PyObject *maxsize = QUEUE_SLOT(self, queue_maxsize_offset);
+    PyObject *maxsize = OBJECT_SLOT(self, queue_maxsize_offset);
     if (maxsize == NULL) {
         goto python;
     }
@@ -1633,13 +1629,11 @@ acquire_wait(PyObject *self, PyObject *waiter)
 
 static Py_ssize_t lock_locked_offset = -1, lock_waiters_offset = -1, lock_guard_offset = -1;
 
-#define LOCK_SLOT(self, offset) (*(PyObject **)((char *)(self) + (offset)))
-
 /* The guard of a lock (borrowed), or NULL with an exception set. */
 static GuardObject *
 lock_guard(PyObject *self)
 {
-    PyObject *guard = LOCK_SLOT(self, lock_guard_offset);
+    PyObject *guard = OBJECT_SLOT(self, lock_guard_offset);
     if (guard == NULL || !Py_IS_TYPE(guard, &GuardType)) {
         PyErr_SetString(PyExc_RuntimeError, "a green lock without its guard");
         return NULL;
@@ -1651,7 +1645,7 @@ static PyObject *
 lock_acquire_plain(PyObject *self)
 {
     GuardObject *guard = lock_guard(self);
-    PyObject *waiters = LOCK_SLOT(self, lock_waiters_offset);
+    PyObject *waiters = OBJECT_SLOT(self, lock_waiters_offset);
     if (guard == NULL || waiters == NULL) {
         if (!PyErr_Occurred()) {
             PyErr_SetString(PyExc_AttributeError, "_waiters");
@@ -1659,9 +1653,9 @@ lock_acquire_plain(PyObject *self)
         return NULL;
     }
     guard_take(guard, -1);
-    PyObject *locked = LOCK_SLOT(self, lock_locked_offset);
+    PyObject *locked = OBJECT_SLOT(self, lock_locked_offset);
     if (locked != Py_True) {
-        Py_XSETREF(LOCK_SLOT(self, lock_locked_offset), Py_NewRef(Py_True));
+        Py_XSETREF(OBJECT_SLOT(self, lock_locked_offset), Py_NewRef(Py_True));
         guard_give(guard);
         Py_RETURN_TRUE;
     }
@@ -1700,7 +1694,7 @@ static PyObject *
 lock_release(PyObject *self, PyObject *Py_UNUSED(unused))
 {
     GuardObject *guard = lock_guard(self);
-    PyObject *waiters = LOCK_SLOT(self, lock_waiters_offset);
+    PyObject *waiters = OBJECT_SLOT(self, lock_waiters_offset);
     if (guard == NULL || waiters == NULL) {
         if (!PyErr_Occurred()) {
             PyErr_SetString(PyExc_AttributeError, "_waiters");
@@ -1708,7 +1702,7 @@ lock_release(PyObject *self, PyObject *Py_UNUSED(unused))
         return NULL;
     }
     guard_take(guard, -1);
-    if (LOCK_SLOT(self, lock_locked_offset) != Py_True) {
+    if (OBJECT_SLOT(self, lock_locked_offset) != Py_True) {
         guard_give(guard);
         PyErr_SetString(PyExc_RuntimeError, "release unlocked lock");
         return NULL;
@@ -1743,7 +1737,7 @@ lock_release(PyObject *self, PyObject *Py_UNUSED(unused))
         Py_DECREF(done);
         Py_RETURN_NONE;
     }
-    Py_XSETREF(LOCK_SLOT(self, lock_locked_offset), Py_NewRef(Py_False));
+    Py_XSETREF(OBJECT_SLOT(self, lock_locked_offset), Py_NewRef(Py_False));
     guard_give(guard);
     Py_RETURN_NONE;
 }
@@ -1802,8 +1796,6 @@ slot_offset(PyObject *cls, const char *name)
 static PyObject *str_python_release;
 static Py_ssize_t semaphore_counter_offset = -1, semaphore_waiters_offset = -1, semaphore_guard_offset = -1;
 
-#define SEMAPHORE_SLOT(self, offset) (*(PyObject **)((char *)(self) + (offset)))
-
 typedef struct {
     GuardObject *guard; /* new reference */
     PyObject *waiters;  /* new reference */
@@ -1816,8 +1808,8 @@ semaphore_parts(PyObject *self, SemaphoreParts *parts)
     if (class_path(self) != 1) {
         return 0;
     }
-    PyObject *guard = SEMAPHORE_SLOT(self, semaphore_guard_offset);
-    PyObject *waiters = SEMAPHORE_SLOT(self, semaphore_waiters_offset);
+    PyObject *guard = OBJECT_SLOT(self, semaphore_guard_offset);
+    PyObject *waiters = OBJECT_SLOT(self, semaphore_waiters_offset);
     if (guard == NULL || waiters == NULL || !Py_IS_TYPE(guard, &GuardType) || !PyDict_CheckExact(waiters)) {
         return 0;
     }
@@ -1847,7 +1839,7 @@ semaphore_count(PyObject *self, PyObject *counter, long change)
     if (changed == NULL) {
         return -1;
     }
-    Py_XSETREF(SEMAPHORE_SLOT(self, semaphore_counter_offset), changed);
+    Py_XSETREF(OBJECT_SLOT(self, semaphore_counter_offset), changed);
     return 0;
 }
 
@@ -1860,7 +1852,7 @@ semaphore_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyOb
         return queue_python(str_python_acquire, self, args, nargs, kwnames);
     }
     guard_take(parts.guard, -1);
-    PyObject *counter = SEMAPHORE_SLOT(self, semaphore_counter_offset);
+    PyObject *counter = OBJECT_SLOT(self, semaphore_counter_offset);
     if (counter == NULL) {
         PyErr_SetString(PyExc_AttributeError, "counter");
         goto error;
@@ -1930,7 +1922,7 @@ semaphore_release(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyOb
         }
         Py_DECREF(waiter);
     }
-    PyObject *counter = SEMAPHORE_SLOT(self, semaphore_counter_offset);
+    PyObject *counter = OBJECT_SLOT(self, semaphore_counter_offset);
     if (counter == NULL) {
         PyErr_SetString(PyExc_AttributeError, "counter");
         goto error;
@@ -1970,18 +1962,16 @@ static PyObject *str_python_wait, *str_python_send, *str_python_reset, *str_wait
 static Py_ssize_t event_result_offset = -1, event_exception_offset = -1, event_waiters_offset = -1,
                   event_guard_offset = -1;
 
-#define EVENT_SLOT(self, offset) (*(PyObject **)((char *)(self) + (offset)))
-
 /* The sent outcome: the value (new reference), or NULL with the sent exception raised. */
 static PyObject *
 event_outcome(PyObject *self)
 {
-    PyObject *exception = EVENT_SLOT(self, event_exception_offset);
+    PyObject *exception = OBJECT_SLOT(self, event_exception_offset);
     if (exception != NULL && exception != Py_None) {
         PyErr_SetObject((PyObject *)Py_TYPE(exception), exception);
         return NULL;
     }
-    PyObject *result = EVENT_SLOT(self, event_result_offset);
+    PyObject *result = OBJECT_SLOT(self, event_result_offset);
     if (result == NULL || exception == NULL) {
         PyErr_SetString(PyExc_AttributeError, result == NULL ? "_result" : "_exception");
         return NULL;
@@ -1994,10 +1984,10 @@ event_outcome(PyObject *self)
 static int
 event_parts(PyObject *self, GuardObject **guard, PyObject **waiters)
 {
-    PyObject *found = EVENT_SLOT(self, event_guard_offset);
-    PyObject *listed = EVENT_SLOT(self, event_waiters_offset);
+    PyObject *found = OBJECT_SLOT(self, event_guard_offset);
+    PyObject *listed = OBJECT_SLOT(self, event_waiters_offset);
     if (found == NULL || listed == NULL || !Py_IS_TYPE(found, &GuardType) || !PyDict_CheckExact(listed) ||
-        EVENT_SLOT(self, event_result_offset) == NULL || EVENT_SLOT(self, event_exception_offset) == NULL) {
+        OBJECT_SLOT(self, event_result_offset) == NULL || OBJECT_SLOT(self, event_exception_offset) == NULL) {
         return 0;
     }
     *guard = (GuardObject *)Py_NewRef(found);
@@ -2015,9 +2005,9 @@ event_wait(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *k
     if (!plain || !event_parts(self, &guard, &waiters)) {
         return queue_python(str_python_wait, self, args, nargs, kwnames);
     }
-    if (EVENT_SLOT(self, event_result_offset) == event_not_ready) {
+    if (OBJECT_SLOT(self, event_result_offset) == event_not_ready) {
         guard_take(guard, -1);
-        if (EVENT_SLOT(self, event_result_offset) == event_not_ready) {
+        if (OBJECT_SLOT(self, event_result_offset) == event_not_ready) {
             PyObject *waiter = PyObject_CallNoArgs(queue_waiter_class);
             if (waiter == NULL || PyDict_SetItem(waiters, waiter, Py_None) < 0) {
                 Py_XDECREF(waiter);
@@ -2067,14 +2057,14 @@ event_send(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *k
         return queue_python(str_python_send, self, args, nargs, kwnames);
     }
     guard_take(guard, -1);
-    if (EVENT_SLOT(self, event_result_offset) != event_not_ready) {
+    if (OBJECT_SLOT(self, event_result_offset) != event_not_ready) {
         /* already sent (or odd state): the Python method says so */
         guard_give(guard);
         Py_DECREF(guard);
         Py_DECREF(waiters);
         return queue_python(str_python_send, self, args, nargs, kwnames);
     }
-    Py_XSETREF(EVENT_SLOT(self, event_result_offset), Py_NewRef(nargs ? args[0] : Py_None));
+    Py_XSETREF(OBJECT_SLOT(self, event_result_offset), Py_NewRef(nargs ? args[0] : Py_None));
     if (PyDict_GET_SIZE(waiters) != 0) {
         /* The waiters woken now leave the Event with their dict; a wait that starts meanwhile (a
          * woken waiter's callback, another OS thread) joins a fresh one. */
@@ -2082,7 +2072,7 @@ event_send(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *k
         if (fresh == NULL) {
             goto error;
         }
-        Py_XSETREF(EVENT_SLOT(self, event_waiters_offset), fresh);
+        Py_XSETREF(OBJECT_SLOT(self, event_waiters_offset), fresh);
         Py_ssize_t position = 0;
         PyObject *waiter, *ignored;
         while (PyDict_Next(waiters, &position, &waiter, &ignored)) {
@@ -2117,14 +2107,14 @@ event_reset(PyObject *self, PyObject *Py_UNUSED(ignored))
     }
     Py_DECREF(waiters);
     guard_take(guard, -1);
-    if (EVENT_SLOT(self, event_result_offset) == event_not_ready) {
+    if (OBJECT_SLOT(self, event_result_offset) == event_not_ready) {
         /* never sent: the Python method says so */
         guard_give(guard);
         Py_DECREF(guard);
         return queue_python(str_python_reset, self, NULL, 0, NULL);
     }
-    Py_XSETREF(EVENT_SLOT(self, event_result_offset), Py_NewRef(event_not_ready));
-    Py_XSETREF(EVENT_SLOT(self, event_exception_offset), Py_NewRef(Py_None));
+    Py_XSETREF(OBJECT_SLOT(self, event_result_offset), Py_NewRef(event_not_ready));
+    Py_XSETREF(OBJECT_SLOT(self, event_exception_offset), Py_NewRef(Py_None));
     guard_give(guard);
     Py_DECREF(guard);
     Py_RETURN_NONE;
@@ -2152,8 +2142,6 @@ static PyObject *fd_state_class = NULL;
 static Py_ssize_t fd_reader_offset = -1, fd_writer_offset = -1, fd_registered_offset = -1;
 static PyObject *str_python_wait_readable, *str_python_wait_writable;
 
-#define FD_SLOT(state, offset) (*(PyObject **)((char *)(state) + (offset)))
-
 static PyObject *
 hub_wait_io(PyObject *hub, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames, int writing)
 {
@@ -2177,7 +2165,7 @@ hub_wait_io(PyObject *hub, PyObject *const *args, Py_ssize_t nargsf, PyObject *k
         return PyErr_Occurred() ? NULL : queue_python(python, hub, args, nargs, kwnames);
     }
     Py_ssize_t offset = writing ? fd_writer_offset : fd_reader_offset;
-    PyObject *registered = FD_SLOT(state, fd_registered_offset);
+    PyObject *registered = OBJECT_SLOT(state, fd_registered_offset);
     long mask = registered != NULL && PyLong_CheckExact(registered) ? PyLong_AsLong(registered) : 0;
     if (mask == -1 && PyErr_Occurred()) {
         Py_DECREF(park);
@@ -2188,7 +2176,7 @@ hub_wait_io(PyObject *hub, PyObject *const *args, Py_ssize_t nargsf, PyObject *k
         Py_DECREF(park);
         return NULL;
     }
-    if (current == hub || FD_SLOT(state, offset) != Py_None || !(mask & (writing ? 2 : 1))) {
+    if (current == hub || OBJECT_SLOT(state, offset) != Py_None || !(mask & (writing ? 2 : 1))) {
         /* inside the hub, somebody already waiting, or a registration to make: the Python method
          * raises or registers */
         Py_DECREF(current);
@@ -2196,11 +2184,11 @@ hub_wait_io(PyObject *hub, PyObject *const *args, Py_ssize_t nargsf, PyObject *k
         return queue_python(python, hub, args, nargs, kwnames);
     }
     Py_INCREF(state);
-    Py_XSETREF(FD_SLOT(state, offset), current); /* the slot takes our reference */
+    Py_XSETREF(OBJECT_SLOT(state, offset), current); /* the slot takes our reference */
     PyObject *result = park_run((ParkObject *)park);
     /* `current` is the running greenlet: alive whatever the slot holds now. */
-    if (FD_SLOT(state, offset) == current) {
-        Py_XSETREF(FD_SLOT(state, offset), Py_NewRef(Py_None));
+    if (OBJECT_SLOT(state, offset) == current) {
+        Py_XSETREF(OBJECT_SLOT(state, offset), Py_NewRef(Py_None));
     }
     Py_DECREF(state);
     Py_DECREF(park);
