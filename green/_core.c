@@ -2220,6 +2220,255 @@ static PyMethodDef hub_wait_writable_def = {
     "wait_writable(fd, timeout=None)\n--\n\nPark the calling green thread until `fd` may be writable; False if "
     "`timeout` passes first."};
 
+/* -- the socket --------------------------------------------------------------------------------- */
+
+/* green.socket.socket's recv, recv_into, send and sendall for a socket without a timeout (a
+ * server's connections, most clients) called without flags, from a green thread of an OS thread
+ * that has a hub: the call on the non-blocking kernel socket and, when it finds nothing to read
+ * (or no room to write), the wait on the hub (`hub_wait_io` above) and the call again. The state
+ * is the class's slots `_sock`, `_timeout`, `_expect_wait`, read at the offsets found when the
+ * methods were made; a class that redefines one of them, or `_retry`, has `_compiled_path` 0.
+ * Everything else (a timeout, flags, keywords, no hub yet) is the Python method
+ * (`_python_recv`, ...), which stays the reference; the C path makes the same calls in the same
+ * order. */
+
+static Py_ssize_t socket_sock_offset = -1, socket_timeout_offset = -1, socket_expect_offset = -1;
+static PyObject *str_python_recv, *str_python_recv_into, *str_python_sendall; /* and str_python_send */
+static PyObject *str_recv, *str_recv_into, *str_send, *str_fileno, *str_sendall_rest, *str_end_of_stream,
+    *str_errno, *empty_bytes;
+
+/* The real socket (a new reference) when the call is one the C path takes: the class's path,
+ * `nargs` positional arguments between `least` and `most`, the one at `flags` (if given) the int
+ * 0, no keywords, no timeout. NULL (no error set) otherwise. */
+static PyObject *
+socket_plain(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, Py_ssize_t least,
+             Py_ssize_t most)
+{
+    if (nargs < least || nargs > most || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+        return NULL;
+    }
+    if (nargs == most && args[most - 1] != zero) { /* flags: the int 0 (a cached small int) only */
+        return NULL;
+    }
+    PyObject *sock = OBJECT_SLOT(self, socket_sock_offset);
+    if (sock == NULL || OBJECT_SLOT(self, socket_timeout_offset) != Py_None || class_path(self) != 1) {
+        return NULL;
+    }
+    return Py_NewRef(sock);
+}
+
+/* `sock.name(*args)` until it does not raise BlockingIOError, parking on the hub for `fd` between
+ * the tries (first, if `wait_first`); `*waited` tells whether it parked. */
+static PyObject *
+socket_retry(PyObject *hub, PyObject *sock, PyObject *name, PyObject *const *args, Py_ssize_t nargs, int writing,
+             int wait_first, int *waited)
+{
+    PyObject *stack[5] = {NULL, sock, NULL, NULL, NULL};
+    for (Py_ssize_t index = 0; index < nargs; index++) {
+        stack[2 + index] = args[index];
+    }
+    PyObject *fd = NULL;
+    *waited = 0;
+    for (;;) {
+        if (wait_first) {
+            if (fd == NULL) {
+                fd = PyObject_CallMethodNoArgs(sock, str_fileno);
+                if (fd == NULL) {
+                    return NULL;
+                }
+            }
+            PyObject *ready = hub_wait_io(hub, &fd, 1, NULL, writing);
+            if (ready == NULL) {
+                Py_DECREF(fd);
+                return NULL;
+            }
+            Py_DECREF(ready);
+            *waited = 1;
+        }
+        wait_first = 1;
+        PyObject *result = PyObject_VectorcallMethod(name, stack + 1, (nargs + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                                     NULL);
+        if (result != NULL || !PyErr_ExceptionMatches(PyExc_BlockingIOError)) {
+            Py_XDECREF(fd);
+            return result;
+        }
+        PyErr_Clear();
+    }
+}
+
+/* With an exception set: 1 (the exception cleared) if it is an OSError whose errno is in
+ * `self._end_of_stream_errnos`, 0 (the exception kept) if not, -1 on a new error. */
+static int
+socket_end_of_stream(PyObject *self)
+{
+    if (!PyErr_ExceptionMatches(PyExc_OSError)) {
+        return 0;
+    }
+    PyObject *error = fetch_error();
+    PyObject *errnos = PyObject_GetAttr(self, str_end_of_stream);
+    if (errnos == NULL) {
+        Py_XDECREF(error);
+        return -1;
+    }
+    int found = 0;
+    if (!PyAnySet_Check(errnos) || PySet_GET_SIZE(errnos) != 0) {
+        PyObject *number = PyObject_GetAttr(error, str_errno);
+        found = number == NULL ? -1 : PySequence_Contains(errnos, number);
+        Py_XDECREF(number);
+    }
+    Py_DECREF(errnos);
+    if (found == 0) {
+        restore_error(error);
+    }
+    else {
+        Py_DECREF(error);
+    }
+    return found;
+}
+
+/* The hub of this OS thread (a new reference), or NULL: on error, or (no error set) in a thread
+ * without one, where the Python method makes it. */
+static PyObject *
+socket_hub(void)
+{
+    PyObject *hub = existing_hub();
+    if (hub == Py_None) {
+        Py_DECREF(hub);
+        return NULL;
+    }
+    return hub;
+}
+
+/* recv and recv_into: `receive` names the real socket's method; `size_at` is where the size
+ * argument is (-1: none, recv_into with nbytes 0); the result is bytes or the count. */
+static PyObject *
+socket_receive(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames, int into)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *python = into ? str_python_recv_into : str_python_recv;
+    PyObject *sock = socket_plain(self, args, nargs, kwnames, 1, into ? 3 : 2);
+    if (sock == NULL) {
+        return queue_python(python, self, args, nargs, kwnames);
+    }
+    PyObject *hub = socket_hub();
+    if (hub == NULL) {
+        Py_DECREF(sock);
+        return PyErr_Occurred() ? NULL : queue_python(python, self, args, nargs, kwnames);
+    }
+    /* recv waits first when the last read had to wait and returned less than asked (a
+     * request/response peer): a recv that fails with EAGAIN costs more than the wait. */
+    int expect = !into && OBJECT_SLOT(self, socket_expect_offset) == Py_True;
+    int waited;
+    PyObject *result = socket_retry(hub, sock, into ? str_recv_into : str_recv, args, nargs, 0, expect, &waited);
+    Py_DECREF(hub);
+    Py_DECREF(sock);
+    if (result == NULL) {
+        int end = socket_end_of_stream(self);
+        if (end <= 0) {
+            return NULL;
+        }
+        return into ? Py_NewRef(zero) : Py_NewRef(empty_bytes);
+    }
+    if (!into && waited && PyBytes_CheckExact(result)) {
+        Py_ssize_t size = PyNumber_AsSsize_t(args[0], NULL);
+        if (size == -1 && PyErr_Occurred()) {
+            Py_DECREF(result);
+            return NULL;
+        }
+        PyObject *flag = PyBytes_GET_SIZE(result) < size ? Py_True : Py_False;
+        Py_XSETREF(OBJECT_SLOT(self, socket_expect_offset), Py_NewRef(flag));
+    }
+    return result;
+}
+
+static PyObject *
+socket_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    return socket_receive(self, args, nargsf, kwnames, 0);
+}
+
+static PyObject *
+socket_recv_into(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    return socket_receive(self, args, nargsf, kwnames, 1);
+}
+
+static PyObject *
+socket_send(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *sock = socket_plain(self, args, nargs, kwnames, 1, 2);
+    if (sock == NULL) {
+        return queue_python(str_python_send, self, args, nargs, kwnames);
+    }
+    PyObject *hub = socket_hub();
+    if (hub == NULL) {
+        Py_DECREF(sock);
+        return PyErr_Occurred() ? NULL : queue_python(str_python_send, self, args, nargs, kwnames);
+    }
+    int waited;
+    PyObject *result = socket_retry(hub, sock, str_send, args, nargs, 1, 0, &waited);
+    Py_DECREF(hub);
+    Py_DECREF(sock);
+    return result;
+}
+
+/* sendall: bytes sent whole by one send (the common case) in C; a partial write, or anything but
+ * bytes, goes on in `_sendall_rest` (the Python loop over a memoryview). */
+static PyObject *
+socket_sendall(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *sock = socket_plain(self, args, nargs, kwnames, 1, 2);
+    if (sock == NULL) {
+        return queue_python(str_python_sendall, self, args, nargs, kwnames);
+    }
+    PyObject *sent = NULL;
+    if (PyBytes_CheckExact(args[0])) {
+        PyObject *stack[3] = {sock, args[0], nargs == 2 ? args[1] : NULL};
+        sent = PyObject_VectorcallMethod(str_send, stack, (size_t)nargs + 1, NULL);
+        if (sent == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_BlockingIOError)) {
+                Py_DECREF(sock);
+                return NULL;
+            }
+            PyErr_Clear(); /* no timeout and no flags: the rest waits */
+        }
+        else if (PyLong_CheckExact(sent)) {
+            Py_ssize_t count = PyLong_AsSsize_t(sent);
+            if (count == PyBytes_GET_SIZE(args[0])) {
+                Py_DECREF(sent);
+                Py_DECREF(sock);
+                Py_RETURN_NONE;
+            }
+            if (count == -1 && PyErr_Occurred()) {
+                Py_DECREF(sent);
+                Py_DECREF(sock);
+                return NULL;
+            }
+        }
+    }
+    Py_DECREF(sock);
+    PyObject *stack[4] = {self, args[0], nargs == 2 ? args[1] : zero, sent != NULL ? sent : zero};
+    PyObject *result = PyObject_VectorcallMethod(str_sendall_rest, stack, 4, NULL);
+    Py_XDECREF(sent);
+    return result;
+}
+
+static PyMethodDef socket_recv_def = {
+    "recv", (PyCFunction)(void (*)(void))socket_recv, METH_FASTCALL | METH_KEYWORDS,
+    "recv(bufsize, flags=0)\n--\n\nReceive up to `bufsize` bytes (b\"\" at end of stream); waits cooperatively."};
+static PyMethodDef socket_recv_into_def = {
+    "recv_into", (PyCFunction)(void (*)(void))socket_recv_into, METH_FASTCALL | METH_KEYWORDS,
+    "recv_into(buffer, nbytes=0, flags=0)\n--\n\nReceive into `buffer`; returns the number of bytes received; "
+    "waits cooperatively."};
+static PyMethodDef socket_send_def = {
+    "send", (PyCFunction)(void (*)(void))socket_send, METH_FASTCALL | METH_KEYWORDS,
+    "send(data, flags=0)\n--\n\nSend some of `data`; returns the number of bytes sent; waits cooperatively."};
+static PyMethodDef socket_sendall_def = {
+    "sendall", (PyCFunction)(void (*)(void))socket_sendall, METH_FASTCALL | METH_KEYWORDS,
+    "sendall(data, flags=0)\n--\n\nSend all of `data`, across partial writes; waits cooperatively."};
+
 /* -- installing the compiled methods ------------------------------------------------------------ */
 
 static PyMethodDef *const queue_defs[] = {&queue_get_def, &queue_put_def, NULL};
@@ -2232,6 +2481,8 @@ static PyMethodDef event_reset_def = {
 
 static PyMethodDef *const event_defs[] = {&event_wait_def, &event_send_def, &event_reset_def, NULL};
 static PyMethodDef *const hub_defs[] = {&hub_wait_readable_def, &hub_wait_writable_def, NULL};
+static PyMethodDef *const socket_defs[] = {&socket_recv_def, &socket_recv_into_def, &socket_send_def,
+                                           &socket_sendall_def, NULL};
 
 /* A tuple of `cls`'s method descriptors for `defs` (NULL-terminated). */
 static PyObject *
@@ -2259,14 +2510,28 @@ method_descriptors(PyObject *cls, PyMethodDef *const *defs)
 /* methods(kind, cls, Waiter, not_ready=None) -> the method descriptors of `cls` that the module
  * of `kind` installs: "queue" (get, put), "lock" (acquire, release, __enter__, __exit__),
  * "semaphore" (acquire, release), "event" (wait, send, reset; `not_ready` is green.event's marker),
- * "hub" (wait_readable, wait_writable; the third argument is the hub's _FdState, not a Waiter). */
+ * "hub" (wait_readable, wait_writable; the third argument is the hub's _FdState, not a Waiter),
+ * "socket" (recv, recv_into, send, sendall; no third argument). */
 static PyObject *
 compiled_methods(PyObject *Py_UNUSED(module), PyObject *args)
 {
     const char *kind;
-    PyObject *cls, *waiter_class, *not_ready = Py_None;
-    if (!PyArg_ParseTuple(args, "sO!O!|O:methods", &kind, &PyType_Type, &cls, &PyType_Type, &waiter_class,
+    PyObject *cls, *waiter_class = NULL, *not_ready = Py_None;
+    if (!PyArg_ParseTuple(args, "sO!|O!O:methods", &kind, &PyType_Type, &cls, &PyType_Type, &waiter_class,
                           &not_ready)) {
+        return NULL;
+    }
+    if (strcmp(kind, "socket") == 0) {
+        socket_sock_offset = slot_offset(cls, "_sock");
+        socket_timeout_offset = socket_sock_offset < 0 ? -1 : slot_offset(cls, "_timeout");
+        socket_expect_offset = socket_timeout_offset < 0 ? -1 : slot_offset(cls, "_expect_wait");
+        if (socket_expect_offset < 0) {
+            return NULL;
+        }
+        return method_descriptors(cls, socket_defs);
+    }
+    if (waiter_class == NULL) {
+        PyErr_Format(PyExc_TypeError, "methods(): %s needs its third argument", kind);
         return NULL;
     }
     if (strcmp(kind, "hub") == 0) { /* `waiter_class` is the hub's _FdState here */
@@ -2439,6 +2704,20 @@ PyInit__core(void)
     INTERN(str_wait_abandoned, "_wait_abandoned");
     INTERN(str_acquire_abandoned, "_acquire_abandoned");
     INTERN(str_acquire_unwoken, "_acquire_unwoken");
+    INTERN(str_python_recv, "_python_recv");
+    INTERN(str_python_recv_into, "_python_recv_into");
+    INTERN(str_python_sendall, "_python_sendall");
+    INTERN(str_recv, "recv");
+    INTERN(str_recv_into, "recv_into");
+    INTERN(str_send, "send");
+    INTERN(str_fileno, "fileno");
+    INTERN(str_sendall_rest, "_sendall_rest");
+    INTERN(str_end_of_stream, "_end_of_stream_errnos");
+    INTERN(str_errno, "errno");
+    empty_bytes = PyBytes_FromStringAndSize(NULL, 0);
+    if (empty_bytes == NULL) {
+        return NULL;
+    }
 
     if (PyType_Ready(&TurnType) < 0 || PyType_Ready(&ParkType) < 0 || PyType_Ready(&WaiterType) < 0 ||
         PyType_Ready(&GuardType) < 0) {

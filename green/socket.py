@@ -47,6 +47,7 @@ import weakref as _weakref
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
+from green._compiled import core as _core
 from green._stdlib import original
 from green._stdlib import reexport as _reexport
 from green.hubs import deadline_after as _deadline_after
@@ -150,6 +151,20 @@ class socket:
     # reset). A subclass may name some: eventlet's GreenSocket (the alias) reads a reset as EOF,
     # as eventlet did. Consulted only on the error path, never when a call succeeds.
     _end_of_stream_errnos: frozenset[int] = frozenset()
+
+    # 1: the compiled recv, recv_into, send and sendall (green/_core.c) serve this class; 0: a
+    # subclass that redefines the state they read or the wait they flatten, served by the Python
+    # methods. Set for every subclass.
+    _compiled_path = 1
+
+    def __init_subclass__(cls, **keywords: Any) -> None:
+        super().__init_subclass__(**keywords)
+        cls._compiled_path = int(
+            all(
+                getattr(cls, name) is socket.__dict__[name]
+                for name in ("_sock", "_timeout", "_expect_wait", "_retry")
+            )
+        )
 
     def __init__(self, family: int = -1, type: int = -1, proto: int = -1, fileno: int | None = None) -> None:
         # -1 means what it means to the stdlib: AF_INET/SOCK_STREAM/0, or read from `fileno`.
@@ -811,6 +826,15 @@ def _forward_the_rest(cls: type) -> None:
 
 
 _forward_the_rest(socket)
+
+if _core is not None:
+    # A connection without a timeout, called without flags: the call, the wait on the hub and
+    # the call again in C; everything else goes to these Python methods.
+    socket._python_recv = socket.recv  # type: ignore[attr-defined]
+    socket._python_recv_into = socket.recv_into  # type: ignore[attr-defined]
+    socket._python_send = socket.send  # type: ignore[attr-defined]
+    socket._python_sendall = socket.sendall  # type: ignore[attr-defined]
+    socket.recv, socket.recv_into, socket.send, socket.sendall = _core.methods("socket", socket)  # type: ignore[method-assign]
 
 SocketType = socket
 

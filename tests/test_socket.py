@@ -892,3 +892,127 @@ def test_listener_dropped_with_its_killed_acceptor_leaves_no_stale_registration(
         client.close()
     finally:
         server.close()
+
+
+def _reset_connection() -> tuple[gsocket.socket, gsocket.socket]:
+    """A green TCP connection on loopback whose server side is closed with a reset (RST)."""
+    listener = gsocket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    client = gsocket.create_connection(listener.getsockname())
+    server, _ = listener.accept()
+    listener.close()
+    server.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_LINGER, struct.pack("ii", 1, 0))
+    return client, server
+
+
+def test_calls_without_a_timeout_wait_and_retry_with_the_stdlib_outcomes(pair):
+    # recv, recv_into, send and sendall of a socket without a timeout, called without flags, take
+    # the compiled core's path when it is built (green/_core.c); their outcomes are those of the
+    # Python methods, which take every other call.
+    from green._compiled import core
+
+    for name in ("recv", "recv_into", "send", "sendall"):
+        kind = type(vars(gsocket.socket)[name]).__name__
+        assert kind == ("method_descriptor" if core is not None else "function"), name
+    left, right = pair
+    assert left.gettimeout() is None
+    got: list[object] = []
+
+    def reader() -> None:
+        got.append(left.recv(100))  # waits
+        buffer = bytearray(10)
+        got.append((left.recv_into(buffer), bytes(buffer[:3])))  # waits
+        got.append(left.recv(100, stdsocket.MSG_PEEK))  # a flag: the Python method
+        got.append(left.recv(100))
+
+    thread = green.spawn(reader)
+    green.sleep(0)
+    right.sendall(b"first")
+    green.sleep(0)
+    right.sendall(b"xyz")
+    green.sleep(0)
+    right.send(b"last")
+    thread.wait()
+    assert got == [b"first", (3, b"xyz"), b"last", b"last"]
+    assert left._expect_wait  # the last wait returned less than asked: the next recv waits first
+
+    # A full send buffer: send and sendall park until the reader makes room; sendall sends all.
+    payload = os.urandom(3 * 1024 * 1024)
+    received = bytearray()
+
+    def drain() -> None:
+        while len(received) < len(payload) + 5:
+            received.extend(right.recv(65536))
+
+    drainer = green.spawn(drain)
+    left.sendall(payload)
+    sent = 0
+    while sent < 5:
+        sent += left.send(b"12345"[sent:])
+    drainer.wait()
+    assert bytes(received) == payload + b"12345"
+    left.sendall(bytearray(b"not bytes"))  # the Python loop over a memoryview
+    assert right.recv(100) == b"not bytes"
+
+    # A timeout: the Python methods, TimeoutError as the stdlib raises it.
+    left.settimeout(0.01)
+    with pytest.raises(TimeoutError, match="timed out"):
+        left.recv(10)
+    with pytest.raises(TimeoutError):
+        left.recv_into(bytearray(10))
+
+
+def test_a_reset_is_an_error_or_the_end_of_stream_as_the_class_says():
+    class ResetIsEnd(gsocket.socket):
+        __slots__ = ()
+        _end_of_stream_errnos = frozenset({errno.ECONNRESET})
+
+    for kind, expected in ((gsocket.socket, None), (ResetIsEnd, b"")):
+        client, server = _reset_connection()
+        client.__class__ = kind
+        try:
+            waiting = green.spawn(client.recv, 10)
+            green.sleep(0)  # parked in the wait
+            server.close()  # the peer resets the connection
+            if expected is None:
+                with pytest.raises(ConnectionResetError):
+                    waiting.wait()
+            else:
+                assert waiting.wait() == expected
+        finally:
+            client.close()
+    client, server = _reset_connection()
+    client.__class__ = ResetIsEnd
+    server.close()
+    try:
+        assert client.recv_into(bytearray(10)) == 0  # the error without a wait
+    finally:
+        client.close()
+
+
+def test_a_subclass_that_redefines_the_wait_keeps_it():
+    waits: list[bool] = []
+
+    class Counting(gsocket.socket):
+        __slots__ = ()
+
+        def _retry(self, method, args, writing):  # type: ignore[no-untyped-def]
+            waits.append(writing)
+            return super()._retry(method, args, writing)
+
+    class Plain(gsocket.socket):
+        __slots__ = ()
+
+    assert gsocket.socket._compiled_path == 1 and Plain._compiled_path == 1
+    assert Counting._compiled_path == 0
+    left, right = gsocket.socketpair()
+    left.__class__ = Counting
+    try:
+        reader = green.spawn(left.recv, 10)
+        green.sleep(0)
+        right.sendall(b"data")
+        assert reader.wait() == b"data" and waits == [False]
+    finally:
+        left.close()
+        right.close()
