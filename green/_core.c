@@ -2220,6 +2220,100 @@ static PyMethodDef hub_wait_writable_def = {
     "wait_writable(fd, timeout=None)\n--\n\nPark the calling green thread until `fd` may be writable; False if "
     "`timeout` passes first."};
 
+/* dispatch_io(hub, events, fds): the hub's loop over what one poll returned, a list of (fd, mask)
+ * (mask: READ 1, WRITE 2). An fd whose record (an _FdState in `fds`) has a green thread waiting
+ * for each event reported: that green thread is taken off the record and switched to, the reader
+ * first, as `Hub._io_event` does; any other event (the wake-up pipe, an fd nobody knows, a
+ * registration to narrow) is `hub._io_event(fd, mask)`, and an exception a woken green thread
+ * raises out of its switch is `hub._io_wake_failed(fd, error)`. */
+static PyObject *str_io_event, *str_io_wake_failed, *str_switch;
+
+/* Switch to the green thread in `state`'s slot at `offset` (clearing the slot); 0, or -1 with
+ * the exception handed to the hub (and -2 if the hub's handler raised). */
+static int
+dispatch_wake(PyObject *hub, PyObject *fd, PyObject *state, Py_ssize_t offset)
+{
+    PyObject *waiting = OBJECT_SLOT(state, offset); /* the slot's reference, ours now */
+    OBJECT_SLOT(state, offset) = Py_NewRef(Py_None);
+    PyObject *result = PyGreenlet_Check(waiting) ? PyGreenlet_Switch((PyGreenlet *)waiting, empty_tuple, NULL)
+                                                 : PyObject_CallMethodNoArgs(waiting, str_switch);
+    Py_DECREF(waiting);
+    if (result != NULL) {
+        Py_DECREF(result);
+        return 0;
+    }
+    PyObject *error = fetch_error();
+    if (error == NULL) {
+        return 0;
+    }
+    PyObject *done = PyObject_CallMethodObjArgs(hub, str_io_wake_failed, fd, error, NULL);
+    Py_DECREF(error);
+    if (done == NULL) {
+        return -2;
+    }
+    Py_DECREF(done);
+    return -1;
+}
+
+static PyObject *
+dispatch_io(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyList_CheckExact(args[1]) || !PyDict_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "dispatch_io(hub, events, fds) takes a list and a dict");
+        return NULL;
+    }
+    PyObject *hub = args[0], *events = args[1], *fds = args[2];
+    for (Py_ssize_t index = 0; index < PyList_GET_SIZE(events); index++) {
+        PyObject *event = PyList_GET_ITEM(events, index);
+        if (!PyTuple_CheckExact(event) || PyTuple_GET_SIZE(event) != 2) {
+            PyErr_SetString(PyExc_TypeError, "a poll event is an (fd, mask) tuple");
+            return NULL;
+        }
+        Py_INCREF(event);
+        PyObject *fd = PyTuple_GET_ITEM(event, 0);
+        long mask = PyLong_AsLong(PyTuple_GET_ITEM(event, 1));
+        if (mask == -1 && PyErr_Occurred()) {
+            Py_DECREF(event);
+            return NULL;
+        }
+        PyObject *state = PyDict_GetItemWithError(fds, fd);
+        if (state == NULL && PyErr_Occurred()) {
+            Py_DECREF(event);
+            return NULL;
+        }
+        int plain = state != NULL && Py_IS_TYPE(state, (PyTypeObject *)fd_state_class) &&
+                    (!(mask & 1) || OBJECT_SLOT(state, fd_reader_offset) != Py_None) &&
+                    (!(mask & 2) || OBJECT_SLOT(state, fd_writer_offset) != Py_None) &&
+                    OBJECT_SLOT(state, fd_reader_offset) != NULL && OBJECT_SLOT(state, fd_writer_offset) != NULL;
+        if (!plain) {
+            PyObject *done = PyObject_CallMethodObjArgs(hub, str_io_event, fd, PyTuple_GET_ITEM(event, 1), NULL);
+            Py_DECREF(event);
+            if (done == NULL) {
+                return NULL;
+            }
+            Py_DECREF(done);
+            continue;
+        }
+        Py_INCREF(state);
+        /* the writer waiting when the poll reported: woken only if the reader left it there */
+        PyObject *writer = (mask & 2) ? Py_NewRef(OBJECT_SLOT(state, fd_writer_offset)) : NULL;
+        int woken = 0;
+        if (mask & 1) {
+            woken = dispatch_wake(hub, fd, state, fd_reader_offset);
+        }
+        if (woken == 0 && writer != NULL && OBJECT_SLOT(state, fd_writer_offset) == writer) {
+            woken = dispatch_wake(hub, fd, state, fd_writer_offset);
+        }
+        Py_XDECREF(writer);
+        Py_DECREF(state);
+        Py_DECREF(event);
+        if (woken == -2) {
+            return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
 /* -- the socket --------------------------------------------------------------------------------- */
 
 /* green.socket.socket's recv, recv_into, send and sendall for a socket without a timeout (a
@@ -2624,6 +2718,9 @@ static PyMethodDef module_methods[] = {
     {"methods", compiled_methods, METH_VARARGS,
      "methods(kind, cls, Waiter, not_ready=None): the compiled methods green.queue, green.thread, "
      "green.semaphore, green.event and green.hubs.hub install."},
+    {"dispatch_io", (PyCFunction)(void (*)(void))dispatch_io, METH_FASTCALL,
+     "dispatch_io(hub, events, fds): wake the green threads waiting for what a poll returned "
+     "(green.hubs.hub's loop calls it)."},
     {"forget_hub", forget_hub, METH_NOARGS,
      "forget_hub(): a thread's hub changed (green.hubs calls it; the core looks the hub up again)."},
     {"configure_sleep", configure_sleep, METH_O,
@@ -2714,6 +2811,9 @@ PyInit__core(void)
     INTERN(str_sendall_rest, "_sendall_rest");
     INTERN(str_end_of_stream, "_end_of_stream_errnos");
     INTERN(str_errno, "errno");
+    INTERN(str_io_event, "_io_event");
+    INTERN(str_switch, "switch");
+    INTERN(str_io_wake_failed, "_io_wake_failed");
     empty_bytes = PyBytes_FromStringAndSize(NULL, 0);
     if (empty_bytes == NULL) {
         return NULL;

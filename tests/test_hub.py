@@ -377,3 +377,59 @@ def test_an_fd_closed_behind_the_hubs_back_while_a_dup_keeps_it_open_does_not_ma
     assert turns < 100, f"the hub spun {turns} times in 0.2 s"
     assert "rebuilt its backend" in capsys.readouterr().err
     assert fd not in hub.fds()
+
+
+def test_an_exception_out_of_an_io_wake_up_is_handled_and_the_loop_goes_on():
+    # A green thread woken for I/O that raises out of its switch: ValueError is reported (with
+    # its traceback) and the other wake-ups of the same poll still happen; SystemExit goes to the
+    # main green thread.
+    import greenlet
+
+    from green import socket as green_socket
+
+    hub = get_hub()
+    reports: list[tuple[str, object, object]] = []
+    previous = Hub.exception_handler
+    Hub.exception_handler = staticmethod(
+        lambda where, exc_info: reports.append((where, exc_info[1], exc_info[2]))
+    )
+    first, first_peer = green_socket.socketpair()
+    second, second_peer = green_socket.socketpair()
+    woken: list[int] = []
+    try:
+
+        def failing() -> None:
+            hub.wait_readable(first.fileno())
+            raise ValueError("raised after the wake-up")
+
+        def reading() -> None:
+            hub.wait_readable(second.fileno())
+            woken.append(second.fileno())
+
+        plain = greenlet.greenlet(failing, parent=hub)  # no GreenThread to catch it
+        hub.schedule((plain.switch, ()))
+        other = green.spawn(reading)
+        green.sleep(0)  # both wait
+        first_peer.sendall(b"x")
+        second_peer.sendall(b"x")
+        other.wait()
+        assert plain.dead and woken == [second.fileno()]
+        assert len(reports) == 1
+        where, error, traceback = reports[0]
+        assert where == f"I/O wake-up of fd {first.fileno()}" and isinstance(error, ValueError)
+        assert traceback is not None
+
+        def exiting() -> None:
+            hub.wait_readable(first.fileno())
+            raise SystemExit(3)
+
+        thread = green.spawn(exiting)
+        green.sleep(0)
+        first_peer.sendall(b"y")
+        with pytest.raises(SystemExit):
+            green.sleep(1)  # the main green thread gets it
+        assert thread.dead
+    finally:
+        Hub.exception_handler = previous
+        for sock in (first, first_peer, second, second_peer):
+            sock.close()

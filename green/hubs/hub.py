@@ -524,10 +524,11 @@ class Hub(greenlet):
                 return False
         return True
 
-    def report_exception(self, where: str) -> None:
-        """Pass the exception being handled to `exception_handler`, saying `where` it arose."""
+    def report_exception(self, where: str, exc_info: tuple | None = None) -> None:
+        """Pass the exception being handled (or `exc_info`) to `exception_handler`, saying
+        `where` it arose."""
         try:
-            type(self).exception_handler(where, sys.exc_info())
+            type(self).exception_handler(where, exc_info or sys.exc_info())
         except Exception:
             traceback.print_exc()
 
@@ -760,6 +761,10 @@ class Hub(greenlet):
         fds = self._fds
         heappop = heapq.heappop
         turn = self._turn
+        # The compiled core's loop over a poll's events (green/_core.c) wakes a green thread
+        # waiting for what its fd reported; it hands every other event to `_io_event`.
+        dispatch = _core.dispatch_io if _core is not None else None
+        io_event = self._io_event
         while True:
             self.iterations += 1
             # The turn runs the entries queued before it began (`turn.batch` of them; green threads
@@ -828,32 +833,46 @@ class Hub(greenlet):
                 self._raise_in_main(error)
                 continue
 
-            for fd, mask in events:
-                state = fds.get(fd)
-                if state is None:
-                    if fd == self._wakeup_read:
-                        self._drain_wakeup()
-                    else:
-                        self._drop_stray(fd)
-                    continue
-                reader = state.reader if mask & READ else None
-                writer = state.writer if mask & WRITE else None
-                if (mask & READ and reader is None) or (mask & WRITE and writer is None):
-                    self._narrow(fd, state)
-                try:
-                    if reader is not None:
-                        state.reader = None
-                        reader.switch()
-                    if writer is not None and state.writer is writer:
-                        state.writer = None
-                        writer.switch()
-                except (KeyboardInterrupt, SystemExit) as error:
-                    self._raise_in_main(error)
-                except BaseException:
-                    self.report_exception(f"I/O wake-up of fd {fd}")
+            if dispatch is not None:
+                dispatch(self, events, fds)
+            else:
+                for fd, mask in events:
+                    io_event(fd, mask)
 
             if timers and timers[0][0] <= self.clock():
                 self._run_timers()
+
+    def _io_event(self, fd: int, mask: int) -> None:
+        """Wake the green threads waiting on `fd` for what the poll reported (`mask`: READ,
+        WRITE); narrow the registration to what is still waited for."""
+        state = self._fds.get(fd)
+        if state is None:
+            if fd == self._wakeup_read:
+                self._drain_wakeup()
+            else:
+                self._drop_stray(fd)
+            return
+        reader = state.reader if mask & READ else None
+        writer = state.writer if mask & WRITE else None
+        if (mask & READ and reader is None) or (mask & WRITE and writer is None):
+            self._narrow(fd, state)
+        try:
+            if reader is not None:
+                state.reader = None
+                reader.switch()
+            if writer is not None and state.writer is writer:
+                state.writer = None
+                writer.switch()
+        except BaseException as error:
+            self._io_wake_failed(fd, error)
+
+    def _io_wake_failed(self, fd: int, error: BaseException) -> None:
+        """A green thread woken for `fd` raised `error` out of its switch: KeyboardInterrupt and
+        SystemExit go to the main green thread, anything else is reported."""
+        if isinstance(error, (KeyboardInterrupt, SystemExit)):
+            self._raise_in_main(error)
+        else:
+            self.report_exception(f"I/O wake-up of fd {fd}", (type(error), error, error.__traceback__))
 
     def _run_timers(self) -> None:
         timers = self._timers
