@@ -2563,6 +2563,137 @@ static PyMethodDef socket_sendall_def = {
     "sendall", (PyCFunction)(void (*)(void))socket_sendall, METH_FASTCALL | METH_KEYWORDS,
     "sendall(data, flags=0)\n--\n\nSend all of `data`, across partial writes; waits cooperatively."};
 
+/* -- spawn -------------------------------------------------------------------------------------- */
+
+/* green.greenthread.spawn from a green thread or the main greenlet of an OS thread with a hub: the
+ * GreenThread made without its Python __init__ (its slots filled here with what __init__ stores)
+ * and queued on the hub as `(thread.switch, ())`, the entry the Python spawn queues (one the
+ * parking shortcut does not take: new green threads start from the hub). Any other call (no hub
+ * yet) is the Python function given to configure_spawn. */
+
+static PyObject *pure_spawn = NULL;
+static PyTypeObject *spawn_class = NULL; /* GreenThread */
+#define SPAWN_SLOTS 13
+static const char *const spawn_slot_names[SPAWN_SLOTS] = {
+    "_hub",       "_function", "_args",   "_kwargs",       "_result",     "_exc_info", "_finished",
+    "_killed_before_start", "_exit_waiters", "_links", "_start_timer", "_name", "_waited"};
+static Py_ssize_t spawn_offsets[SPAWN_SLOTS];
+
+static PyObject *
+spawn_fast(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (pure_spawn == NULL || spawn_class == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "green._core is not configured (import green.greenthread)");
+        return NULL;
+    }
+    if (nargs < 1) {
+        return PyObject_Vectorcall(pure_spawn, args, nargs, kwnames);
+    }
+    PyObject *hub = existing_hub();
+    if (hub == NULL) {
+        return NULL;
+    }
+    if (hub == Py_None) {
+        Py_DECREF(hub);
+        return PyObject_Vectorcall(pure_spawn, args, nargs, kwnames);
+    }
+    PyObject *arguments = NULL, *keywords = NULL, *thread = NULL, *entry = NULL;
+    if (nargs == 1) {
+        arguments = Py_NewRef(empty_tuple);
+    }
+    else {
+        arguments = PyTuple_New(nargs - 1);
+        if (arguments == NULL) {
+            goto error;
+        }
+        for (Py_ssize_t index = 1; index < nargs; index++) {
+            PyTuple_SET_ITEM(arguments, index - 1, Py_NewRef(args[index]));
+        }
+    }
+    Py_ssize_t named = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    /* None without keywords (GreenThread's own default; run() calls function(*args) then) */
+    keywords = named == 0 ? Py_NewRef(Py_None) : PyDict_New();
+    if (keywords == NULL) {
+        goto error;
+    }
+    for (Py_ssize_t index = 0; index < named; index++) {
+        if (PyDict_SetItem(keywords, PyTuple_GET_ITEM(kwnames, index), args[nargs + index]) < 0) {
+            goto error;
+        }
+    }
+    thread = spawn_class->tp_new(spawn_class, empty_tuple, NULL);
+    if (thread == NULL) {
+        goto error;
+    }
+    if (PyGreenlet_SetParent((PyGreenlet *)thread, (PyGreenlet *)hub) < 0) {
+        goto error;
+    }
+    PyObject *values[SPAWN_SLOTS] = {hub,     args[0], arguments, keywords, Py_None, Py_None, Py_False,
+                                     Py_None, Py_None, Py_None,   Py_None,  Py_None, Py_False};
+    for (int index = 0; index < SPAWN_SLOTS; index++) {
+        Py_XSETREF(OBJECT_SLOT(thread, spawn_offsets[index]), Py_NewRef(values[index]));
+    }
+    Py_CLEAR(arguments);
+    Py_CLEAR(keywords);
+    PyObject *method = PyObject_GetAttr(thread, str_switch);
+    if (method == NULL) {
+        goto error;
+    }
+    entry = PyTuple_Pack(2, method, empty_tuple);
+    Py_DECREF(method);
+    if (entry == NULL) {
+        goto error;
+    }
+    PyObject *schedule = hub_schedule(hub);
+    if (schedule == NULL) {
+        goto error;
+    }
+    PyObject *done = PyObject_CallOneArg(schedule, entry);
+    Py_DECREF(schedule);
+    if (done == NULL) {
+        goto error;
+    }
+    Py_DECREF(done);
+    Py_DECREF(entry);
+    Py_DECREF(hub);
+    return thread;
+
+error:
+    Py_XDECREF(entry);
+    Py_XDECREF(thread);
+    Py_XDECREF(keywords);
+    Py_XDECREF(arguments);
+    Py_DECREF(hub);
+    return NULL;
+}
+
+/* configure_spawn(function, GreenThread): the Python spawn, for what the C path does not take,
+ * and the class whose slots it fills. */
+static PyObject *
+configure_spawn(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *function, *cls;
+    if (!PyArg_ParseTuple(args, "OO!:configure_spawn", &function, &PyType_Type, &cls)) {
+        return NULL;
+    }
+    if (!PyType_IsSubtype((PyTypeObject *)cls, &PyGreenlet_Type)) {
+        PyErr_SetString(PyExc_TypeError, "configure_spawn() needs a greenlet class");
+        return NULL;
+    }
+    Py_ssize_t offsets[SPAWN_SLOTS];
+    for (int index = 0; index < SPAWN_SLOTS; index++) {
+        offsets[index] = slot_offset(cls, spawn_slot_names[index]);
+        if (offsets[index] < 0) {
+            return NULL;
+        }
+    }
+    memcpy(spawn_offsets, offsets, sizeof(offsets));
+    Py_XSETREF(pure_spawn, Py_NewRef(function));
+    Py_XSETREF(spawn_class, (PyTypeObject *)Py_NewRef(cls));
+    Py_RETURN_NONE;
+}
+
 /* -- installing the compiled methods ------------------------------------------------------------ */
 
 static PyMethodDef *const queue_defs[] = {&queue_get_def, &queue_put_def, NULL};
@@ -2723,6 +2854,11 @@ static PyMethodDef module_methods[] = {
      "(green.hubs.hub's loop calls it)."},
     {"forget_hub", forget_hub, METH_NOARGS,
      "forget_hub(): a thread's hub changed (green.hubs calls it; the core looks the hub up again)."},
+    {"spawn", (PyCFunction)(void (*)(void))spawn_fast, METH_FASTCALL | METH_KEYWORDS,
+     "spawn(function, *args, **kwargs)\n--\n\n"
+     "green.greenthread.spawn: the GreenThread made and queued in C when the thread has a hub."},
+    {"configure_spawn", configure_spawn, METH_VARARGS,
+     "configure_spawn(function, GreenThread): the Python spawn, called for what the C path does not take."},
     {"configure_sleep", configure_sleep, METH_O,
      "configure_sleep(function): the Python sleep, called for what the C path does not take."},
     {"configure", configure, METH_VARARGS,

@@ -347,6 +347,14 @@ def spawn(function: Callable[..., Any], *args: Any, **kwargs: Any) -> GreenThrea
     return thread
 
 
+if _core is not None:
+    # The compiled core makes and queues the GreenThread when the calling OS thread has a hub;
+    # every other call runs the function above.
+    _python_spawn = spawn
+    _core.configure_spawn(spawn, GreenThread)
+    spawn = _core.spawn  # type: ignore[assignment]  # noqa: F811
+
+
 def spawn_n(function: Callable[..., Any], *args: Any, **kwargs: Any) -> greenlet:
     """`spawn` under eventlet's name for fire-and-forget work: the same GreenThread (which keeps
     its result, as every GreenThread does); an exception nobody waits for is reported."""

@@ -280,6 +280,48 @@ def test_sleep_takes_the_compiled_path_for_zero_only():
         green.sleep(0, 1)
 
 
+def test_spawn_makes_the_green_thread_the_python_function_makes():
+    # The compiled spawn fills GreenThread's slots without its Python __init__; the thread, its
+    # place in the ready queue and its outcome are those of the Python function.
+    from green import greenthread
+
+    assert (green.spawn is getattr(core, "spawn", None)) == (core is not None)
+    assert greenthread.spawn is green.spawn
+    python_spawn = greenthread.__dict__.get("_python_spawn", greenthread.spawn)
+    slots = [name for name in greenthread.GreenThread.__slots__ if name != "_kwargs"]
+    order: list[object] = []
+
+    def work(*args: object, **kwargs: object) -> object:
+        order.append((args, kwargs))
+        return len(order)
+
+    made = [
+        green.spawn(work),
+        green.spawn(work, 1, 2, 3, 4),
+        green.spawn(work, 1, key="value"),
+        python_spawn(work, 5),
+    ]
+    for thread in made:
+        assert type(thread) is greenthread.GreenThread and not thread and thread.parent is get_hub()
+        assert {name: getattr(thread, name) for name in slots if name not in ("_function", "_args")} == {
+            name: getattr(made[-1], name) for name in slots if name not in ("_function", "_args")
+        }
+    assert [thread.wait() for thread in made] == [1, 2, 3, 4]
+    assert order == [((), {}), ((1, 2, 3, 4), {}), ((1,), {"key": "value"}), ((5,), {})]
+    with pytest.raises(TypeError):
+        green.spawn()
+    # In an OS thread without a hub: the Python function, which makes the hub.
+    results: list[object] = []
+
+    def in_thread() -> None:
+        results.append(green.spawn(lambda: "there").wait())
+
+    worker = original("threading").Thread(target=in_thread)
+    worker.start()
+    worker.join(10)
+    assert results == ["there"]
+
+
 def test_an_exception_thrown_into_sleep_zero_takes_its_entry_off_the_ready_queue():
     outcome: list[Any] = []
     main = greenlet.getcurrent()
