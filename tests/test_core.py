@@ -84,6 +84,46 @@ def test_a_hand_off_keeps_no_reference_to_its_value():
     assert alive() is None
 
 
+def test_a_waiter_kept_for_the_next_wait_keeps_nothing_alive_and_serves_any_thread():
+    # The compiled paths keep the Waiter of a finished wait for the next one: it must not hold
+    # the OS thread's hub (or its green threads or the value), and a wait in another OS thread
+    # must park on that thread's hub.
+    hubs: list[weakref.ref] = []
+    results: list[object] = []
+
+    def in_thread() -> None:
+        hubs.append(weakref.ref(get_hub()))
+        from green.thread import allocate_lock
+
+        queue, lock, event = green.Queue(), allocate_lock(), green.Event()
+        lock.acquire()
+
+        def other() -> None:
+            queue.put("item")
+            lock.release()
+            event.send("sent")
+
+        green.spawn(other)
+        results.extend([queue.get(), lock.acquire(), event.wait()])  # each one waits
+
+    for _ in range(2):
+        worker = original("threading").Thread(target=in_thread)
+        worker.start()
+        worker.join(10)
+        assert not worker.is_alive()
+    assert results == ["item", True, "sent"] * 2
+    gc.collect()
+    for reference in hubs:  # (a hub parked in a finished OS thread lives on in greenlet's hands)
+        hub = reference()
+        assert hub is None or not [held for held in gc.get_referrers(hub) if isinstance(held, _waiter.Waiter)]
+    del hub
+    queue = green.Queue()
+    thread = green.spawn(queue.get)
+    green.sleep(0)
+    queue.put("here")  # and the main thread's own hub still serves the next wait
+    assert thread.wait() == "here"
+
+
 def test_reference_counts_are_stable_over_many_hand_offs():
     ping, pong = green.Queue(), green.Queue()
     token = object()
