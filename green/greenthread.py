@@ -217,6 +217,8 @@ class GreenThread(greenlet):
         A green thread killed with the default GreenletExit re-raises GreenletExit here.
         """
         self._waited = True
+        if self._finished and self._exc_info is None:
+            return self._result  # the common end: `_outcome` without its call
         if not self._finished:
             if self._hub is not _existing_hub():
                 self._wait_from_other_thread()
