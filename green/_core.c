@@ -44,11 +44,13 @@ static PyObject *hub_state = NULL;      /* green.hubs._state, the per-OS-thread 
 static PyObject *no_hub = NULL;         /* _no_hub(waiter) -> hub or None (a plain OS thread) */
 static PyObject *blocking_error = NULL; /* green.hubs.hub.BlockingInHubError */
 static PyObject *real_count = NULL;     /* the original _thread._count */
-static PyObject *waiter_globals = NULL; /* green._waiter's globals, for _quiet_threads */
+/* green._waiter._quiet_threads (green's own OS threads idling right now), kept here by
+ * set_quiet_threads(), which green._waiter._quiet calls under its lock whenever it changes. */
+static Py_ssize_t quiet_threads = 0;
 
 static PyObject *str_hub, *str_schedule, *str_clock, *str_iterations, *str_park, *str_popleft;
 static PyObject *str_schedule_method, *str_block, *str_wait_timed, *str_wait_referenced;
-static PyObject *str_leave_queue, *str_quiet_threads, *str_append;
+static PyObject *str_leave_queue, *str_append;
 
 /* The object slot at `offset` of `object` (an offset from slot_offset(): a `__slots__` entry of
  * the class the compiled methods were made for). The queue, lock, semaphore, event and the hub's
@@ -99,6 +101,23 @@ static PyObject *cached_hub = NULL; /* a weak reference to it */
  * every wake-up would otherwise look it up in the hub's instance dict. It holds the queue, not the
  * hub, so the cache keeps no hub alive. */
 static PyObject *cached_schedule = NULL;
+
+/* green.hubs.hub.Hub and the offset of its `park` slot (given by methods("hub", ...)). */
+static PyTypeObject *hub_class = NULL;
+static Py_ssize_t hub_park_offset = -1;
+
+/* hub.park as a new reference: read from the slot of a Hub, looked up on anything else. */
+static PyObject *
+hub_park(PyObject *hub)
+{
+    if (hub_class != NULL && PyObject_TypeCheck(hub, hub_class)) {
+        PyObject *park = OBJECT_SLOT(hub, hub_park_offset);
+        if (park != NULL) {
+            return Py_NewRef(park);
+        }
+    }
+    return PyObject_GetAttr(hub, str_park);
+}
 
 /* Whether `hub` (alive: the caller holds it) is the cached hub. */
 static int
@@ -489,7 +508,15 @@ take_entry:
     }
     {
         PyObject *result;
-        if (PyTuple_CheckExact(args)) {
+        if (callback == switch_into && PyTuple_CheckExact(args) && PyTuple_GET_SIZE(args) >= 1 &&
+            PyGreenlet_Check(PyTuple_GET_ITEM(args, 0))) {
+            /* greenlet.switch(thread, *rest) without the method call around it */
+            PyObject *rest = PyTuple_GetSlice(args, 1, PyTuple_GET_SIZE(args));
+            result = rest == NULL ? NULL
+                                  : PyGreenlet_Switch((PyGreenlet *)PyTuple_GET_ITEM(args, 0), rest, NULL);
+            Py_XDECREF(rest);
+        }
+        else if (PyTuple_CheckExact(args)) {
             result = PyObject_Call(callback, args, NULL);
         }
         else {
@@ -667,7 +694,7 @@ waiter_init(WaiterObject *self, PyObject *args, PyObject *kwds)
 static PyObject *
 call_park(PyObject *hub)
 {
-    PyObject *park = PyObject_GetAttr(hub, str_park);
+    PyObject *park = hub_park(hub);
     if (park == NULL) {
         return NULL;
     }
@@ -731,21 +758,13 @@ waiter_wait(WaiterObject *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
         Py_DECREF(hub);
         return NULL;
     }
-    PyObject *quiet = PyDict_GetItemWithError(waiter_globals, str_quiet_threads);
-    if (quiet == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_NameError, "name '_quiet_threads' is not defined");
-        }
-        Py_DECREF(count);
-        Py_DECREF(hub);
-        return NULL;
-    }
-    int others = PyObject_RichCompareBool(count, quiet, Py_GT);
+    Py_ssize_t threads = PyLong_AsSsize_t(count);
     Py_DECREF(count);
-    if (others < 0) {
+    if (threads == -1 && PyErr_Occurred()) {
         Py_DECREF(hub);
         return NULL;
     }
+    int others = threads > quiet_threads;
     if (others) {
         PyObject *result = PyObject_CallMethodObjArgs((PyObject *)self, str_wait_referenced, hub, timeout, NULL);
         Py_DECREF(hub);
@@ -976,7 +995,7 @@ sleep_fast(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs,
     if (hub == NULL) {
         return NULL;
     }
-    PyObject *park = hub == Py_None ? NULL : PyObject_GetAttr(hub, str_park);
+    PyObject *park = hub == Py_None ? NULL : hub_park(hub);
     if (park == NULL || !Py_IS_TYPE(park, &ParkType)) {
         PyErr_Clear();
         Py_XDECREF(park);
@@ -1004,7 +1023,9 @@ sleep_fast(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs,
         Py_DECREF(hub);
         return NULL;
     }
-    PyObject *done = PyObject_CallMethodOneArg(((ParkObject *)park)->ready, str_append, entry);
+    PyObject *schedule = hub_schedule(hub);
+    PyObject *done = schedule == NULL ? NULL : PyObject_CallOneArg(schedule, entry);
+    Py_XDECREF(schedule);
     if (done == NULL) {
         Py_DECREF(entry);
         Py_DECREF(park);
@@ -1038,14 +1059,25 @@ configure_sleep(PyObject *Py_UNUSED(module), PyObject *function)
 
 /* The small real lock green's synchronisation objects keep for their own state (held for a few
  * bytecodes, never across a switch): the same calls as a `_thread` lock (acquire, release,
- * locked, the context manager), at a fraction of the cost of one (no argument parsing, no clock
- * read for a free lock), and taken directly by the C paths below. A wait for it, which happens
- * only while another OS thread holds it, releases the GIL. */
+ * locked, the context manager), at a fraction of the cost of one, and taken directly by the C
+ * paths below.
+ *
+ * With a GIL, the guard is a flag: taking a free guard and giving it back are two stores made
+ * while holding the GIL, which no other OS thread can interleave with. A real lock is used only
+ * to wait: a thread that finds the guard held counts itself in `waiters` and sleeps on `signal`
+ * (kept acquired while nobody is signalled) with the GIL released; whoever gives the guard back
+ * while somebody waits releases `signal` once, and the woken thread takes the guard if it is
+ * still free or waits again. Without a GIL (a free-threaded build) the guard is the real lock
+ * itself. */
 
 typedef struct {
     PyObject_HEAD
     PyThread_type_lock lock;
     char locked;
+#ifndef Py_GIL_DISABLED
+    char signalled;    /* `lock` released for a waiter, not yet taken back by one */
+    Py_ssize_t waiters; /* OS threads sleeping on `lock` for the guard */
+#endif
 } GuardObject;
 
 static PyTypeObject GuardType;
@@ -1068,6 +1100,11 @@ guard_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     self->locked = 0;
+#ifndef Py_GIL_DISABLED
+    PyThread_acquire_lock(self->lock, WAIT_LOCK); /* nobody signalled */
+    self->signalled = 0;
+    self->waiters = 0;
+#endif
     return (PyObject *)self;
 }
 
@@ -1075,13 +1112,21 @@ static void
 guard_dealloc(GuardObject *self)
 {
     if (self->lock != NULL) {
+#ifdef Py_GIL_DISABLED
         if (self->locked) {
             PyThread_release_lock(self->lock);
         }
+#else
+        if (!self->signalled) {
+            PyThread_release_lock(self->lock);
+        }
+#endif
         PyThread_free_lock(self->lock);
     }
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
+
+#ifdef Py_GIL_DISABLED
 
 /* Take the guard, waiting (GIL released) as long as `microseconds` says (-1: no limit);
  * 1 taken, 0 not. */
@@ -1110,6 +1155,71 @@ guard_give(GuardObject *self)
     self->locked = 0;
     PyThread_release_lock(self->lock);
 }
+
+#else
+
+/* Microseconds of the monotonic clock. */
+static PY_TIMEOUT_T
+guard_clock(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyTime_t now;
+    PyTime_MonotonicRaw(&now);
+    return (PY_TIMEOUT_T)(now / 1000);
+#else
+    return (PY_TIMEOUT_T)(_PyTime_GetMonotonicClock() / 1000);
+#endif
+}
+
+/* Take the guard (the GIL held), waiting with the GIL released as long as `microseconds` says
+ * (-1: no limit); 1 taken, 0 not. */
+static int
+guard_take(GuardObject *self, PY_TIMEOUT_T microseconds)
+{
+    if (!self->locked) {
+        self->locked = 1;
+        return 1;
+    }
+    if (microseconds == 0) {
+        return 0;
+    }
+    PY_TIMEOUT_T deadline = microseconds > 0 ? guard_clock() + microseconds : 0;
+    PY_TIMEOUT_T wait = microseconds;
+    self->waiters += 1;
+    for (;;) {
+        PyLockStatus status;
+        Py_BEGIN_ALLOW_THREADS
+        status = PyThread_acquire_lock_timed(self->lock, wait, 0);
+        Py_END_ALLOW_THREADS
+        if (status == PY_LOCK_ACQUIRED) {
+            self->signalled = 0;
+        }
+        if (!self->locked) {
+            self->waiters -= 1;
+            self->locked = 1;
+            return 1;
+        }
+        if (microseconds > 0) {
+            wait = deadline - guard_clock();
+            if (wait <= 0) {
+                self->waiters -= 1;
+                return 0;
+            }
+        }
+    }
+}
+
+static void
+guard_give(GuardObject *self)
+{
+    self->locked = 0;
+    if (self->waiters && !self->signalled) {
+        self->signalled = 1;
+        PyThread_release_lock(self->lock);
+    }
+}
+
+#endif
 
 static PyObject *
 guard_acquire(GuardObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -2115,7 +2225,26 @@ event_send(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *k
         return queue_python(str_python_send, self, args, nargs, kwnames);
     }
     Py_XSETREF(OBJECT_SLOT(self, event_result_offset), Py_NewRef(nargs ? args[0] : Py_None));
-    if (PyDict_GET_SIZE(waiters) != 0) {
+    if (PyDict_GET_SIZE(waiters) == 1) {
+        /* One waiter (a hand-off): taken out of the dict, which stays, then woken; a wait that
+         * starts meanwhile joins the emptied dict, as it would join a fresh one. */
+        Py_ssize_t position = 0;
+        PyObject *waiter, *ignored;
+        if (PyDict_Next(waiters, &position, &waiter, &ignored)) {
+            Py_INCREF(waiter);
+            if (PyDict_DelItem(waiters, waiter) < 0) {
+                Py_DECREF(waiter);
+                goto error;
+            }
+            PyObject *done = wake_waiter(waiter, Py_None);
+            Py_DECREF(waiter);
+            if (done == NULL) {
+                goto error;
+            }
+            Py_DECREF(done);
+        }
+    }
+    else if (PyDict_GET_SIZE(waiters) != 0) {
         /* The waiters woken now leave the Event with their dict; a wait that starts meanwhile (a
          * woken waiter's callback, another OS thread) joins a fresh one. */
         PyObject *fresh = PyDict_New();
@@ -2201,7 +2330,7 @@ hub_wait_io(PyObject *hub, PyObject *const *args, Py_ssize_t nargsf, PyObject *k
         (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
         return queue_python(python, hub, args, nargs, kwnames);
     }
-    PyObject *park = PyObject_GetAttr(hub, str_park);
+    PyObject *park = hub_park(hub);
     if (park == NULL) {
         return NULL;
     }
@@ -2817,6 +2946,11 @@ compiled_methods(PyObject *Py_UNUSED(module), PyObject *args)
             return NULL;
         }
         Py_XSETREF(fd_state_class, Py_NewRef(waiter_class));
+        hub_park_offset = slot_offset(cls, "park");
+        if (hub_park_offset < 0) {
+            return NULL;
+        }
+        Py_XSETREF(hub_class, (PyTypeObject *)Py_NewRef(cls));
         return method_descriptors(cls, hub_defs);
     }
     if (!PyType_IsSubtype((PyTypeObject *)waiter_class, &WaiterType)) {
@@ -2879,16 +3013,25 @@ compiled_methods(PyObject *Py_UNUSED(module), PyObject *args)
 static PyObject *
 configure(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    PyObject *state, *fallback, *error, *counter, *globals;
-    if (!PyArg_ParseTuple(args, "OOOOO!:configure", &state, &fallback, &error, &counter, &PyDict_Type,
-                          &globals)) {
+    PyObject *state, *fallback, *error, *counter;
+    if (!PyArg_ParseTuple(args, "OOOO:configure", &state, &fallback, &error, &counter)) {
         return NULL;
     }
     Py_XSETREF(hub_state, Py_NewRef(state));
     Py_XSETREF(no_hub, Py_NewRef(fallback));
     Py_XSETREF(blocking_error, Py_NewRef(error));
     Py_XSETREF(real_count, Py_NewRef(counter));
-    Py_XSETREF(waiter_globals, Py_NewRef(globals));
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+set_quiet_threads(PyObject *Py_UNUSED(module), PyObject *number)
+{
+    Py_ssize_t value = PyLong_AsSsize_t(number);
+    if (value == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    quiet_threads = value;
     Py_RETURN_NONE;
 }
 
@@ -2912,8 +3055,9 @@ static PyMethodDef module_methods[] = {
     {"configure_sleep", configure_sleep, METH_O,
      "configure_sleep(function): the Python sleep, called for what the C path does not take."},
     {"configure", configure, METH_VARARGS,
-     "configure(hub_state, no_hub, BlockingInHubError, real_count, waiter_globals): called once by "
-     "green._waiter."},
+     "configure(hub_state, no_hub, BlockingInHubError, real_count): called once by green._waiter."},
+    {"set_quiet_threads", set_quiet_threads, METH_O,
+     "set_quiet_threads(number): green._waiter._quiet_threads changed (green._waiter._quiet calls it)."},
     {NULL},
 };
 
@@ -2970,7 +3114,6 @@ PyInit__core(void)
     INTERN(str_wait_timed, "_wait_timed");
     INTERN(str_wait_referenced, "_wait_referenced");
     INTERN(str_leave_queue, "_leave_queue");
-    INTERN(str_quiet_threads, "_quiet_threads");
     INTERN(str_unschedule, "unschedule");
     INTERN(str_append, "append");
     INTERN(str_compiled_path, "_compiled_path");

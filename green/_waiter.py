@@ -71,6 +71,8 @@ def _quiet(change: int) -> None:
     global _quiet_threads
     with _quiet_lock:
         _quiet_threads += change
+        if _core is not None:
+            _core.set_quiet_threads(_quiet_threads)
 
 
 class Waiter:
@@ -250,4 +252,4 @@ if _core is not None:
         _expire = PureWaiter._expire
         _wait_timed = _wait_timed
 
-    _core.configure(_hub_state, _no_hub, BlockingInHubError, _real_count, globals())  # type: ignore[has-type]
+    _core.configure(_hub_state, _no_hub, BlockingInHubError, _real_count)  # type: ignore[has-type]

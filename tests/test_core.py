@@ -521,6 +521,38 @@ def test_the_guard_behaves_as_a_thread_lock():
     guard.release()
 
 
+def test_the_guard_keeps_out_os_threads_that_contend_for_it():
+    # Four OS threads add to one counter under the guard, each giving the GIL away inside (a real
+    # sleep) so that the others find it held and wait; half of them take it with a timeout.
+    guard = _waiter.allocate_guard()
+    real_sleep = original("time").sleep
+    box, misses, rounds, threads = [0], [0], 300, 4
+    finished = _real_thread.allocate_lock()
+    finished.acquire()
+    left, count_lock = [threads], _real_thread.allocate_lock()
+
+    def worker(timed: bool) -> None:
+        for _ in range(rounds):
+            if timed:
+                while not guard.acquire(True, 0.0005):
+                    misses[0] += 1
+            else:
+                guard.acquire()
+            value = box[0]
+            real_sleep(0)
+            box[0] = value + 1
+            guard.release()
+        with count_lock:
+            left[0] -= 1
+            if left[0] == 0:
+                finished.release()
+
+    for number in range(threads):
+        _real_thread.start_new_thread(worker, (number % 2 == 0,))
+    assert finished.acquire(True, 60)
+    assert box[0] == rounds * threads and not guard.locked()
+
+
 def test_a_hub_installed_for_a_while_is_the_one_waiters_and_wake_ups_use():
     from green.hubs import install_hub
     from green.hubs.hub import Hub

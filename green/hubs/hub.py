@@ -214,7 +214,13 @@ def _default_exception_handler(where: str, exc_info: tuple) -> None:
     sys.stderr.flush()
 
 
-class Hub(greenlet):
+class _ParkSlot(greenlet):
+    # The hub's `park` in a slot: every wait reads it, and the compiled core reads it at the
+    # slot's offset. Everything else a hub keeps lives in the instance dict greenlets have.
+    __slots__ = ("park",)
+
+
+class Hub(_ParkSlot):
     """The event loop of one OS thread. Get it with `green.hubs.get_hub()`."""
 
     # Applied to every hub: route reports of exceptions nobody else will see (a failing timer
