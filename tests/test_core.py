@@ -320,6 +320,26 @@ def test_sleep_takes_the_compiled_path_for_zero_only():
         green.sleep(0, 1)
 
 
+def test_finished_green_threads_leave_their_frame_stacks_to_the_next():
+    # From CPython 3.11 each greenlet gets a frame stack of its own (mapped when it starts,
+    # unmapped when it ends); the compiled core keeps freed ones for the next green thread.
+    if core is None or core.frame_chunks() is None:
+        # the pure-Python path, and CPython 3.10 (its frames are heap objects)
+        assert core is None or sys.version_info < (3, 11)
+        return
+    kept, limit, reuses = core.frame_chunks()
+    assert 0 <= kept <= limit
+
+    def nested(depth: int) -> int:
+        return depth if depth == 0 else nested(depth - 1) + 1
+
+    for depth in (0, 200, 0):  # 200 frames need a larger chunk than the first
+        for _ in range(50):
+            assert green.spawn(nested, depth).wait() == depth
+    assert core.frame_chunks()[2] - reuses >= 140
+    assert core.frame_chunks()[0] <= limit
+
+
 def test_spawn_makes_the_green_thread_the_python_function_makes():
     # The compiled spawn fills GreenThread's slots without its Python __init__; the thread, its
     # place in the ready queue and its outcome are those of the Python function.
