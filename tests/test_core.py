@@ -124,6 +124,36 @@ def test_a_waiter_kept_for_the_next_wait_keeps_nothing_alive_and_serves_any_thre
     assert thread.wait() == "here"
 
 
+def test_values_handed_over_are_not_kept_by_the_hand_off():
+    # A kept Waiter refills its last ready-queue entry for its next wake-up: what the entry
+    # carried (the value, the green thread) must be let go when the wait ends, and a value that
+    # only the queued entry holds must survive a collection while it waits there.
+    class Item:
+        def __init__(self) -> None:
+            self.cycle = self
+
+    queue = green.Queue()
+    references: list[weakref.ref] = []
+
+    def getter() -> None:
+        for _ in range(20):
+            item = queue.get()
+            assert isinstance(item, Item)
+            references.append(weakref.ref(item))
+            del item
+            gc.collect()
+
+    thread = green.spawn(getter)
+    for _ in range(20):
+        green.sleep(0)  # the getter parks
+        queue.put(Item())
+        gc.collect()  # the item is in the queued wake-up only (and the getter's Waiter)
+    thread.wait()
+    del thread
+    gc.collect()
+    assert len(references) == 20 and all(reference() is None for reference in references)
+
+
 def test_reference_counts_are_stable_over_many_hand_offs():
     ping, pong = green.Queue(), green.Queue()
     token = object()
