@@ -1740,6 +1740,42 @@ wake_waiter(PyObject *waiter, PyObject *item)
     return PyObject_CallMethodOneArg(waiter, str_wake, item);
 }
 
+/* The longest-waiting Waiter, taken out of `waiters` (a dict used as an ordered set): a new
+ * reference, or NULL (an exception set, or none: the dict is empty). */
+static PyObject *
+take_first(PyObject *waiters)
+{
+    Py_ssize_t position = 0;
+    PyObject *waiter, *ignored;
+    if (!PyDict_Next(waiters, &position, &waiter, &ignored)) {
+        return NULL;
+    }
+    Py_INCREF(waiter);
+    if (PyDict_DelItem(waiters, waiter) < 0) {
+        Py_DECREF(waiter);
+        return NULL;
+    }
+    return waiter;
+}
+
+/* The longest-waiting Waiter taken out of `waiters` and woken with `value`: 1 done, 0 nobody
+ * waits, -1 error. */
+static int
+wake_first(PyObject *waiters, PyObject *value)
+{
+    PyObject *waiter = take_first(waiters);
+    if (waiter == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    PyObject *done = wake_waiter(waiter, value);
+    Py_DECREF(waiter);
+    if (done == NULL) {
+        return -1;
+    }
+    Py_DECREF(done);
+    return 1;
+}
+
 static PyObject *
 queue_put(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
 {
@@ -1767,22 +1803,13 @@ queue_put(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kw
     }
     if (size == 0 && PyDict_GET_SIZE(parts.getters) != 0) {
         /* Hand the item to the longest waiting getter. */
-        Py_ssize_t position = 0;
-        PyObject *waiter, *ignored;
-        if (!PyDict_Next(parts.getters, &position, &waiter, &ignored)) {
+        int woken = wake_first(parts.getters, item);
+        if (woken < 0) {
+            goto error;
+        }
+        if (woken == 0) {
             goto python;
         }
-        Py_INCREF(waiter);
-        if (PyDict_DelItem(parts.getters, waiter) < 0) {
-            Py_DECREF(waiter);
-            goto error;
-        }
-        PyObject *done = wake_waiter(waiter, item);
-        Py_DECREF(waiter);
-        if (done == NULL) {
-            goto error;
-        }
-        Py_DECREF(done);
         goto counted;
     }
     PyObject *maxsize = OBJECT_SLOT(self, queue_maxsize_offset);
@@ -2141,15 +2168,12 @@ semaphore_release(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyOb
     }
     guard_take(parts.guard, -1);
     while (PyDict_GET_SIZE(parts.waiters) != 0) {
-        Py_ssize_t position = 0;
-        PyObject *waiter, *ignored;
-        if (!PyDict_Next(parts.waiters, &position, &waiter, &ignored)) {
+        PyObject *waiter = take_first(parts.waiters);
+        if (waiter == NULL) {
+            if (PyErr_Occurred()) {
+                goto error;
+            }
             break;
-        }
-        Py_INCREF(waiter);
-        if (PyDict_DelItem(parts.waiters, waiter) < 0) {
-            Py_DECREF(waiter);
-            goto error;
         }
         int woken = PyObject_TypeCheck(waiter, &WaiterType) ? ((WaiterObject *)waiter)->woken : 0;
         if (!woken) {
@@ -2310,20 +2334,8 @@ event_send(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *k
     if (PyDict_GET_SIZE(waiters) == 1) {
         /* One waiter (a hand-off): taken out of the dict, which stays, then woken; a wait that
          * starts meanwhile joins the emptied dict, as it would join a fresh one. */
-        Py_ssize_t position = 0;
-        PyObject *waiter, *ignored;
-        if (PyDict_Next(waiters, &position, &waiter, &ignored)) {
-            Py_INCREF(waiter);
-            if (PyDict_DelItem(waiters, waiter) < 0) {
-                Py_DECREF(waiter);
-                goto error;
-            }
-            PyObject *done = wake_waiter(waiter, Py_None);
-            Py_DECREF(waiter);
-            if (done == NULL) {
-                goto error;
-            }
-            Py_DECREF(done);
+        if (wake_first(waiters, Py_None) < 0) {
+            goto error;
         }
     }
     else if (PyDict_GET_SIZE(waiters) != 0) {
