@@ -1146,10 +1146,10 @@ configure_sleep(PyObject *Py_UNUSED(module), PyObject *function)
  *
  * With a GIL, the guard is a flag: taking a free guard and giving it back are two stores made
  * while holding the GIL, which no other OS thread can interleave with. A real lock is used only
- * to wait: a thread that finds the guard held counts itself in `waiters` and sleeps on `signal`
+ * to wait: a thread that finds the guard held counts itself in `waiters` and sleeps on `lock`
  * (kept acquired while nobody is signalled) with the GIL released; whoever gives the guard back
- * while somebody waits releases `signal` once, and the woken thread takes the guard if it is
- * still free or waits again. Without a GIL (a free-threaded build) the guard is the real lock
+ * while somebody waits releases `lock` once (`signalled` until a waiter takes it back), and the
+ * woken thread takes the guard if it is still free or waits again. Without a GIL (a free-threaded build) the guard is the real lock
  * itself. */
 
 typedef struct {
