@@ -172,3 +172,38 @@ def test_execute_inside_hub_is_refused():
     hub.call_soon(in_hub)
     green.sleep(0)
     assert errors
+
+
+def _may_use_batch_policy() -> bool:
+    """Can a plain OS thread here switch itself to SCHED_BATCH (Linux, not forbidden)?"""
+    import os
+
+    if not hasattr(os, "SCHED_BATCH"):
+        return False
+    outcome: list[bool] = []
+    done = original("_thread").allocate_lock()
+    done.acquire()
+
+    def probe() -> None:
+        try:
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+            outcome.append(os.sched_getscheduler(0) == os.SCHED_BATCH)
+        except OSError:
+            outcome.append(False)
+        finally:
+            done.release()
+
+    original("_thread").start_new_thread(probe, ())
+    done.acquire()
+    return outcome[0]
+
+
+def test_workers_run_under_the_batch_policy_and_leave_the_caller_alone():
+    import os
+
+    if not _may_use_batch_policy():
+        pytest.skip("this system has no SCHED_BATCH or forbids setting it; workers keep the default")
+    before = os.sched_getscheduler(0)
+    assert tpool.execute(os.sched_getscheduler, 0) == os.SCHED_BATCH
+    # Only the worker's own thread changed policy.
+    assert os.sched_getscheduler(0) == before
