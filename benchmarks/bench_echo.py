@@ -17,6 +17,9 @@ eventlet  ``eventlet.listen`` + ``accept`` loop, ``eventlet.spawn`` per connecti
 gevent    ``gevent.socket`` listening socket + ``accept`` loop, ``gevent.spawn`` per connection
 uvloop    asyncio ``Protocol`` server on uvloop (``data_received`` writes the data back);
           skipped with a message if uvloop is not installed
+c-epoll   echo_epoll.c: one thread, one epoll loop over non-blocking sockets, in C -- what the
+          machine can do without Python; compiled here with the system's C compiler (``cc``),
+          skipped with a message if there is none. green's row states its target as a share of it.
 
 Each server sets TCP_NODELAY on accepted connections (uvloop does this itself). Run
 ``python benchmarks/bench_echo.py --help``; ``--duration 5`` is the reported configuration.
@@ -25,11 +28,14 @@ Each server sets TCP_NODELAY on accepted connections (uvloop does this itself). 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -38,7 +44,8 @@ import _common  # noqa: E402
 from _common import Row  # noqa: E402
 
 SCRIPT = os.path.abspath(__file__)
-SERVERS = ("green", "eventlet", "gevent", "uvloop")
+SERVERS = ("green", "eventlet", "gevent", "uvloop", "c-epoll")
+C_SOURCE = os.path.join(os.path.dirname(SCRIPT), "echo_epoll.c")
 MESSAGE_SIZE = 64
 BACKLOG = 2048
 SERVER_CPU = 0
@@ -123,7 +130,36 @@ def serve_uvloop() -> None:
 SERVE = {"green": serve_green, "eventlet": serve_eventlet, "gevent": serve_gevent, "uvloop": serve_uvloop}
 
 
+def c_server() -> str | None:
+    """The compiled C reference server (built once per version of its source), or None."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return None
+    with open(C_SOURCE, "rb") as source:
+        digest = hashlib.sha256(source.read()).hexdigest()[:16]
+    binary = os.path.join(tempfile.gettempdir(), f"green-bench-echo-epoll-{digest}")
+    if not os.path.exists(binary):
+        partial = f"{binary}.{os.getpid()}"
+        built = subprocess.run([compiler, "-O2", "-o", partial, C_SOURCE], capture_output=True, text=True)
+        if built.returncode != 0:
+            sys.stderr.write(f"could not compile {C_SOURCE}:\n{built.stderr[-2000:]}\n")
+            return None
+        os.replace(partial, binary)
+    return binary
+
+
+def _compiler_version() -> str:
+    compiler = shutil.which("cc") or shutil.which("gcc") or "cc"
+    try:
+        first = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout.splitlines()
+    except OSError:
+        return "cc"
+    return f"{first[0]} -O2" if first else "cc -O2"
+
+
 def library_available(library: str) -> bool:
+    if library == "c-epoll":
+        return c_server() is not None
     return _common.installed(library)
 
 
@@ -153,12 +189,19 @@ def generate_load(params: dict[str, Any]) -> dict[str, Any]:
 def run_pair(library: str, connections: int, duration: float, warmup: float, pin: bool) -> dict[str, Any]:
     """Start a `library` echo server, aim the load generator at it, return the load's result."""
     environment = dict(os.environ, PYTHONWARNINGS="ignore")
-    server_command = [sys.executable, SCRIPT, "--serve", library]
-    if pin:
-        server_command += ["--cpu", str(SERVER_CPU)]
+    if library == "c-epoll":
+        binary = c_server()
+        assert binary is not None
+        server_command = [binary]
+    else:
+        server_command = [sys.executable, SCRIPT, "--serve", library]
+        if pin:
+            server_command += ["--cpu", str(SERVER_CPU)]
     server = subprocess.Popen(
         server_command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
     )
+    if pin and library == "c-epoll":
+        os.sched_setaffinity(server.pid, {SERVER_CPU})
     try:
         assert server.stdout is not None
         line = server.stdout.readline()
@@ -208,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = arguments.rounds if arguments.rounds is not None else (1 if arguments.quick else 3)
     servers = []
     for server in arguments.servers:
-        if server not in SERVE:
+        if server not in SERVERS:
             parser.error(f"unknown server {server!r}; choose from {', '.join(SERVERS)}")
         if library_available(server):
             servers.append(server)
@@ -234,27 +277,27 @@ def main(argv: list[str] | None = None) -> int:
         def medians(key: str, results: dict[str, list[dict[str, Any]]] = results) -> dict[str, float | None]:
             return {library: _common.median_of(runs, key) for library, runs in results.items()}
 
-        target = {100: 1.3, 1000: 1.2}.get(connections)
-        rows.append(
-            Row(
-                f"echo {connections} conns",
-                "round trips/s",
-                True,
-                medians("per_second"),
-                ("gevent", target) if target else None,
-            )
-        )
+        # The target: 65% of the C server on the same pinning, or twice gevent without it.
+        target = ("c-epoll", 0.65) if "c-epoll" in servers else ("gevent", 2.0)
+        rows.append(Row(f"echo {connections} conns", "round trips/s", True, medians("per_second"), target))
         rows.append(Row("  latency p50", "us", False, medians("p50_us")))
         rows.append(Row("  latency p99", "us", False, medians("p99_us")))
         rows.append(Row("  server CPU", "% of a core", False, medians("server_cpu")))
-        rows.append(Row("  server CPU per round trip", "us", False, medians("server_us_per_trip")))
+        # The same target in CPU: a server doing 65% of the C server's work per CPU second spends
+        # at most 1/0.65 of its CPU time per round trip; this holds when the load generator, not
+        # the server, is what limits the C server's round trips (its CPU below 100% of a core).
+        cpu_target = ("c-epoll", round(1 / 0.65, 2)) if "c-epoll" in servers else None
+        rows.append(
+            Row("  server CPU per round trip", "us", False, medians("server_us_per_trip"), cpu_target)
+        )
         rows.append(Row("  load generator CPU", "% of a core", False, medians("load_cpu")))
     sys.stderr.write("\n")
     placement = f"server pinned to CPU {SERVER_CPU}, load to CPU {LOAD_CPU}" if pin else "not pinned"
     title = (
         f"TCP echo, {MESSAGE_SIZE}-byte messages, one in flight per connection, {duration:g} s measured "
         f"after {arguments.warmup:g} s warm-up, median of {rounds} round(s); {placement}\n"
-        f"({_common.versions_line([s for s in servers if s != 'green'] + ['green'])})"
+        f"({_common.versions_line([s for s in servers if s not in ('green', 'c-epoll')] + ['green'])}"
+        f"{'; c-epoll: ' + _compiler_version() if 'c-epoll' in servers else ''})"
     )
     _common.print_table(title, rows, servers)
     return 0
