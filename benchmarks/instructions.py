@@ -13,6 +13,8 @@ Cases (each library's own primitives):
 pingpong   a round trip of a token through two queues between two green threads
 sleep0     one ``sleep(0)`` of one of 100 green threads
 handoff    a round trip through two semaphores of counter 0 between two green threads
+event      a round trip through two events between two green threads (set, then wait and clear:
+           eventlet's and green's send/wait/reset, gevent's set/wait/clear, as bound methods)
 spawnjoin  spawn a green thread running an empty function, then join it (all spawned first)
 sockpp     a round trip of 64 bytes through a socketpair between two green threads
 """
@@ -24,7 +26,7 @@ import shutil
 import subprocess
 import sys
 
-CASES = ("pingpong", "sleep0", "handoff", "spawnjoin", "sockpp")
+CASES = ("pingpong", "sleep0", "handoff", "event", "spawnjoin", "sockpp")
 SIZES = (10_000, 30_000)
 
 CHILD = r"""
@@ -35,16 +37,21 @@ if library == "green":
     from green import socket as green_socket
     from green.semaphore import Semaphore
     spawn, sleep, Queue, join, sock = green.spawn, green.sleep, green.Queue, (lambda t: t.wait()), green_socket
+    Event, SET, CLEAR = green.Event, "send", "reset"
 elif library == "gevent":
     import gevent, gevent.lock, gevent.queue
     from gevent import socket as gevent_socket
     spawn, sleep, Queue, join, sock = gevent.spawn, gevent.sleep, gevent.queue.Queue, (lambda t: t.join()), gevent_socket
     Semaphore = gevent.lock.Semaphore
+    import gevent.event
+    Event, SET, CLEAR = gevent.event.Event, "set", "clear"
 else:
     import eventlet, eventlet.queue, eventlet.semaphore
     from eventlet.green import socket as eventlet_socket
     spawn, sleep, Queue, join, sock = eventlet.spawn, eventlet.sleep, eventlet.queue.Queue, (lambda t: t.wait()), eventlet_socket
     Semaphore = eventlet.semaphore.Semaphore
+    import eventlet.event
+    Event, SET, CLEAR = eventlet.event.Event, "send", "reset"
 
 def pingpong():
     ping, pong = Queue(), Queue()
@@ -74,6 +81,22 @@ def handoff():
     for _ in range(count):
         first.release()
         second.acquire()
+    join(thread)
+
+def event():
+    ping, pong = Event(), Event()
+    ping_wait, ping_clear, ping_set = ping.wait, getattr(ping, CLEAR), getattr(ping, SET)
+    pong_wait, pong_clear, pong_set = pong.wait, getattr(pong, CLEAR), getattr(pong, SET)
+    def other():
+        for _ in range(count):
+            ping_wait()
+            ping_clear()
+            pong_set()
+    thread = spawn(other)
+    for _ in range(count):
+        ping_set()
+        pong_wait()
+        pong_clear()
     join(thread)
 
 def spawnjoin():

@@ -2252,7 +2252,7 @@ event_parts(PyObject *self, GuardObject **guard, PyObject **waiters)
 {
     PyObject *found = OBJECT_SLOT(self, event_guard_offset);
     PyObject *listed = OBJECT_SLOT(self, event_waiters_offset);
-    if (found == NULL || listed == NULL || !Py_IS_TYPE(found, &GuardType) || !PyDict_CheckExact(listed) ||
+    if (found == NULL || listed == NULL || !Py_IS_TYPE(found, &GuardType) || !PyList_CheckExact(listed) ||
         OBJECT_SLOT(self, event_result_offset) == NULL || OBJECT_SLOT(self, event_exception_offset) == NULL) {
         return 0;
     }
@@ -2275,7 +2275,7 @@ event_wait(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *k
         guard_take(guard, -1);
         if (OBJECT_SLOT(self, event_result_offset) == event_not_ready) {
             PyObject *waiter = take_waiter();
-            if (waiter == NULL || PyDict_SetItem(waiters, waiter, Py_None) < 0) {
+            if (waiter == NULL || PyList_Append(waiters, waiter) < 0) {
                 Py_XDECREF(waiter);
                 guard_give(guard);
                 goto error;
@@ -2331,25 +2331,37 @@ event_send(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *k
         return queue_python(str_python_send, self, args, nargs, kwnames);
     }
     Py_XSETREF(OBJECT_SLOT(self, event_result_offset), Py_NewRef(nargs ? args[0] : Py_None));
-    if (PyDict_GET_SIZE(waiters) == 1) {
-        /* One waiter (a hand-off): taken out of the dict, which stays, then woken; a wait that
-         * starts meanwhile joins the emptied dict, as it would join a fresh one. */
-        if (wake_first(waiters, Py_None) < 0) {
+    if (PyList_GET_SIZE(waiters) == 1) {
+        /* One waiter (a hand-off): taken out of the list, which stays (and keeps its storage for
+         * the next wait), then woken; a wait that starts meanwhile joins the emptied list, as it
+         * would join a fresh one. */
+        PyObject *waiter = PyList_GET_ITEM(waiters, 0); /* the list's reference, now ours */
+#ifdef Py_GIL_DISABLED
+        Py_INCREF(waiter);
+        if (PyList_SetSlice(waiters, 0, 1, NULL) < 0) {
+            Py_DECREF(waiter);
             goto error;
         }
+#else
+        Py_SET_SIZE((PyVarObject *)waiters, 0);
+#endif
+        PyObject *done = wake_waiter(waiter, Py_None);
+        Py_DECREF(waiter);
+        if (done == NULL) {
+            goto error;
+        }
+        Py_DECREF(done);
     }
-    else if (PyDict_GET_SIZE(waiters) != 0) {
-        /* The waiters woken now leave the Event with their dict; a wait that starts meanwhile (a
+    else if (PyList_GET_SIZE(waiters) != 0) {
+        /* The waiters woken now leave the Event with their list; a wait that starts meanwhile (a
          * woken waiter's callback, another OS thread) joins a fresh one. */
-        PyObject *fresh = PyDict_New();
+        PyObject *fresh = PyList_New(0);
         if (fresh == NULL) {
             goto error;
         }
         Py_XSETREF(OBJECT_SLOT(self, event_waiters_offset), fresh);
-        Py_ssize_t position = 0;
-        PyObject *waiter, *ignored;
-        while (PyDict_Next(waiters, &position, &waiter, &ignored)) {
-            Py_INCREF(waiter);
+        for (Py_ssize_t index = 0; index < PyList_GET_SIZE(waiters); index++) {
+            PyObject *waiter = Py_NewRef(PyList_GET_ITEM(waiters, index));
             PyObject *done = wake_waiter(waiter, Py_None);
             Py_DECREF(waiter);
             if (done == NULL) {

@@ -29,7 +29,9 @@ class Event:
 
     def __init__(self) -> None:
         self._guard = _allocate_guard()
-        self._waiters: dict[Waiter, None] = {}
+        # A list: a wait appends, `send` takes them all; an abandoned wait (timeout, kill) removes
+        # its own, most often the first or the only one.
+        self._waiters: list[Waiter] = []
         self._result: Any = _NOT_READY
         self._exception: BaseException | None = None
 
@@ -74,7 +76,7 @@ class Event:
             try:
                 waiter = Waiter() if self._result is _NOT_READY else None
                 if waiter is not None:
-                    self._waiters[waiter] = None
+                    self._waiters.append(waiter)
             finally:
                 guard.release()
             if waiter is not None:
@@ -93,7 +95,10 @@ class Event:
 
     def _wait_abandoned(self, waiter: Waiter) -> None:
         with self._guard:
-            self._waiters.pop(waiter, None)
+            try:
+                self._waiters.remove(waiter)
+            except ValueError:
+                pass  # taken by a `send` meanwhile
 
     def send(self, result: Any = None, exc: Any = None) -> None:
         """Wake every waiter with `result` (or with `exc`, an exception or exc_info tuple)."""
@@ -110,7 +115,7 @@ class Event:
                 self._result = result
             waiters = self._waiters
             if waiters:
-                self._waiters = {}
+                self._waiters = []
                 for waiter in waiters:
                     waiter.wake()
         finally:

@@ -96,3 +96,37 @@ def test_timeout_then_send_does_not_wake_stale_waiter():
     other.send("right")
     thread.wait()
     assert results == [None, "right"]
+
+
+def test_abandoned_waits_leave_only_themselves_and_the_rest_are_woken():
+    # Waits that end by timeout or kill, at the front, in the middle and at the back of the
+    # waiters, take out their own entry and nobody else's; a poll loop of timed waits on an
+    # Event never sent leaves nothing behind.
+    event = green.Event()
+    results: dict[int, object] = {}
+
+    def waiter(index: int, timeout: float | None) -> None:
+        results[index] = event.wait(timeout)
+
+    threads = [green.spawn(waiter, index, 0.01 if index in (0, 3, 7) else None) for index in range(8)]
+    green.sleep(0)
+    threads[5].kill()
+    for index in (0, 3, 7):  # the three timed waits expire
+        threads[index].wait()
+    assert len(event._waiters) == 4
+    for _ in range(100):
+        assert event.wait(0) is None
+    assert len(event._waiters) == 4
+    event.send("sent")
+    for index, thread in enumerate(threads):
+        if index != 5:
+            thread.wait()
+    assert results == {0: None, 3: None, 7: None, 1: "sent", 2: "sent", 4: "sent", 6: "sent"}
+    assert not event._waiters
+    # A hand-off on the emptied list: one waiter, taken and woken, then a fresh wait.
+    event.reset()
+    thread = green.spawn(event.wait)
+    green.sleep(0)
+    event.send("again")
+    assert thread.wait() == "again"
+    assert not event._waiters
