@@ -586,7 +586,7 @@ def build_rows(
                 "KB",
                 False,
                 medians("rss", "bytes_per_thread", 1 / 1024),
-                target_value=6.0,
+                target_value=6.5,  # issue 13: no worse than the 6.5 KB measured when it was filed
             )
         )
     return rows
