@@ -1565,7 +1565,7 @@ queue_parts(PyObject *self, QueueParts *parts)
     PyObject *putters = OBJECT_SLOT(self, queue_putters_offset);
     PyObject *items = OBJECT_SLOT(self, queue_items_offset);
     if (guard == NULL || getters == NULL || putters == NULL || items == NULL || !Py_IS_TYPE(guard, &GuardType) ||
-        !PyDict_CheckExact(getters) || !PyDict_CheckExact(putters)) {
+        !PyList_CheckExact(getters) || !PyDict_CheckExact(putters)) {
         return 0;
     }
     parts->guard = (GuardObject *)Py_NewRef(guard);
@@ -1691,7 +1691,7 @@ queue_get(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kw
     if (waiter == NULL) {
         goto error;
     }
-    if (PyDict_SetItem(parts.getters, waiter, Py_None) < 0) {
+    if (PyList_Append(parts.getters, waiter) < 0) {
         Py_DECREF(waiter);
         goto error;
     }
@@ -1740,32 +1740,38 @@ wake_waiter(PyObject *waiter, PyObject *item)
     return PyObject_CallMethodOneArg(waiter, str_wake, item);
 }
 
-/* The longest-waiting Waiter, taken out of `waiters` (a dict used as an ordered set): a new
- * reference, or NULL (an exception set, or none: the dict is empty). */
+/* The first item of a non-empty list taken out (a new reference). A list left empty keeps its
+ * storage for the next append (deleting the last item with PyList_SetSlice frees it): a waiters
+ * list of one hand-off after another then allocates nothing. */
 static PyObject *
-take_first(PyObject *waiters)
+list_take_first(PyObject *list)
 {
-    Py_ssize_t position = 0;
-    PyObject *waiter, *ignored;
-    if (!PyDict_Next(waiters, &position, &waiter, &ignored)) {
+    PyObject *first = PyList_GET_ITEM(list, 0);
+#ifndef Py_GIL_DISABLED
+    if (PyList_GET_SIZE(list) == 1) {
+        Py_SET_SIZE((PyVarObject *)list, 0); /* the list's reference is now ours */
+        return first;
+    }
+#endif
+    Py_INCREF(first);
+    if (PyList_SetSlice(list, 0, 1, NULL) < 0) {
+        Py_DECREF(first);
         return NULL;
     }
-    Py_INCREF(waiter);
-    if (PyDict_DelItem(waiters, waiter) < 0) {
-        Py_DECREF(waiter);
-        return NULL;
-    }
-    return waiter;
+    return first;
 }
 
-/* The longest-waiting Waiter taken out of `waiters` and woken with `value`: 1 done, 0 nobody
- * waits, -1 error. */
+/* The longest-waiting Waiter taken out of `waiters` (a list, in arrival order) and woken with
+ * `value`: 1 done, 0 nobody waits, -1 error. */
 static int
 wake_first(PyObject *waiters, PyObject *value)
 {
-    PyObject *waiter = take_first(waiters);
+    if (PyList_GET_SIZE(waiters) == 0) {
+        return 0;
+    }
+    PyObject *waiter = list_take_first(waiters);
     if (waiter == NULL) {
-        return PyErr_Occurred() ? -1 : 0;
+        return -1;
     }
     PyObject *done = wake_waiter(waiter, value);
     Py_DECREF(waiter);
@@ -1801,7 +1807,7 @@ queue_put(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kw
     if (size < 0) {
         goto error;
     }
-    if (size == 0 && PyDict_GET_SIZE(parts.getters) != 0) {
+    if (size == 0 && PyList_GET_SIZE(parts.getters) != 0) {
         /* Hand the item to the longest waiting getter. */
         int woken = wake_first(parts.getters, item);
         if (woken < 0) {
@@ -2079,7 +2085,7 @@ semaphore_parts(PyObject *self, SemaphoreParts *parts)
     }
     PyObject *guard = OBJECT_SLOT(self, semaphore_guard_offset);
     PyObject *waiters = OBJECT_SLOT(self, semaphore_waiters_offset);
-    if (guard == NULL || waiters == NULL || !Py_IS_TYPE(guard, &GuardType) || !PyDict_CheckExact(waiters)) {
+    if (guard == NULL || waiters == NULL || !Py_IS_TYPE(guard, &GuardType) || !PyList_CheckExact(waiters)) {
         return 0;
     }
     parts->guard = (GuardObject *)Py_NewRef(guard);
@@ -2126,7 +2132,7 @@ semaphore_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyOb
         PyErr_SetString(PyExc_AttributeError, "counter");
         goto error;
     }
-    if (PyDict_GET_SIZE(parts.waiters) == 0) {
+    if (PyList_GET_SIZE(parts.waiters) == 0) {
         Py_INCREF(counter); /* the comparison may run Python code */
         int positive = PyObject_RichCompareBool(counter, zero, Py_GT);
         if (positive > 0 && semaphore_count(self, counter, -1) < 0) {
@@ -2145,7 +2151,7 @@ semaphore_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyOb
     if (waiter == NULL) {
         goto error;
     }
-    if (PyDict_SetItem(parts.waiters, waiter, Py_None) < 0) {
+    if (PyList_Append(parts.waiters, waiter) < 0) {
         Py_DECREF(waiter);
         goto error;
     }
@@ -2167,13 +2173,10 @@ semaphore_release(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyOb
         return queue_python(str_python_release, self, args, nargs, kwnames);
     }
     guard_take(parts.guard, -1);
-    while (PyDict_GET_SIZE(parts.waiters) != 0) {
-        PyObject *waiter = take_first(parts.waiters);
+    while (PyList_GET_SIZE(parts.waiters) != 0) {
+        PyObject *waiter = list_take_first(parts.waiters);
         if (waiter == NULL) {
-            if (PyErr_Occurred()) {
-                goto error;
-            }
-            break;
+            goto error;
         }
         int woken = PyObject_TypeCheck(waiter, &WaiterType) ? ((WaiterObject *)waiter)->woken : 0;
         if (!woken) {
@@ -2335,16 +2338,10 @@ event_send(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *k
         /* One waiter (a hand-off): taken out of the list, which stays (and keeps its storage for
          * the next wait), then woken; a wait that starts meanwhile joins the emptied list, as it
          * would join a fresh one. */
-        PyObject *waiter = PyList_GET_ITEM(waiters, 0); /* the list's reference, now ours */
-#ifdef Py_GIL_DISABLED
-        Py_INCREF(waiter);
-        if (PyList_SetSlice(waiters, 0, 1, NULL) < 0) {
-            Py_DECREF(waiter);
+        PyObject *waiter = list_take_first(waiters);
+        if (waiter == NULL) {
             goto error;
         }
-#else
-        Py_SET_SIZE((PyVarObject *)waiters, 0);
-#endif
         PyObject *done = wake_waiter(waiter, Py_None);
         Py_DECREF(waiter);
         if (done == NULL) {

@@ -82,7 +82,9 @@ class LightQueue:
     def __init__(self, maxsize: int | None = 0) -> None:
         self.maxsize = maxsize if maxsize is not None and maxsize > 0 else 0
         self._guard = _allocate_guard()
-        self._getters: dict[Waiter, None] = {}
+        # Getters in the order they came (put hands to the first; an abandoned get removes its
+        # own); putters keep the item each one brings.
+        self._getters: list[Waiter] = []
         self._putters: dict[Waiter, Any] = {}
         self.is_shutdown = False
         self._init(self.maxsize)
@@ -147,8 +149,7 @@ class LightQueue:
             if self.is_shutdown:
                 raise ShutDown
             if self._getters and not self._qsize():
-                waiter = next(iter(self._getters))
-                del self._getters[waiter]
+                waiter = self._getters.pop(0)
                 waiter.wake(item)
                 self._counted()
                 return
@@ -200,7 +201,7 @@ class LightQueue:
             if timeout is not None and timeout < 0:
                 raise ValueError("'timeout' must be a non-negative number")
             waiter = Waiter()
-            self._getters[waiter] = None
+            self._getters.append(waiter)
         finally:
             guard.release()
         try:
@@ -220,7 +221,7 @@ class LightQueue:
         # A parked get resumed by an exception (killed, a Timeout): if an item was handed to it
         # meanwhile, the next getter gets it.
         with self._guard:
-            self._getters.pop(waiter, None)
+            self._forget_getter(waiter)
             if waiter.woken and waiter.exception is None:
                 self._put_back(waiter.value)
                 self._wake_getter()
@@ -229,7 +230,7 @@ class LightQueue:
         # A parked get resumed without a wake-up seen (its timeout): a wake-up may still have come
         # in between, under the guard.
         with self._guard:
-            self._getters.pop(waiter, None)
+            self._forget_getter(waiter)
         if waiter.woken:
             if waiter.exception is not None:
                 raise waiter.exception
@@ -238,14 +239,19 @@ class LightQueue:
             raise Empty
         raise AssertionError("getter resumed without a wake-up")  # pragma: no cover
 
+    def _forget_getter(self, waiter: Waiter) -> None:
+        """Take `waiter` off the getters, if a put has not already (called with the guard held)."""
+        try:
+            self._getters.remove(waiter)
+        except ValueError:
+            pass
+
     def get_nowait(self) -> Any:
         return self.get(False)
 
     def _wake_getter(self) -> None:
         if self._getters and self._qsize():
-            waiter = next(iter(self._getters))
-            del self._getters[waiter]
-            waiter.wake(self._get())
+            self._getters.pop(0).wake(self._get())
 
     def _admit_putters(self) -> None:
         while self._putters and (not self.maxsize or self._qsize() < self.maxsize):

@@ -47,7 +47,9 @@ class Semaphore:
             raise ValueError(f"Semaphore value must be >= 0, not {value!r}")
         self.counter = value
         self._guard = _allocate_guard()
-        self._waiters: dict[Waiter, None] = {}
+        # In the order they came: acquire appends, release takes the first, an abandoned acquire
+        # (timeout, kill) removes its own.
+        self._waiters: list[Waiter] = []
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} counter={self.counter} waiters={len(self._waiters)}>"
@@ -73,7 +75,7 @@ class Semaphore:
             if not blocking:
                 return False
             waiter = Waiter()
-            self._waiters[waiter] = None
+            self._waiters.append(waiter)
         finally:
             guard.release()
         try:
@@ -88,7 +90,7 @@ class Semaphore:
     def _acquire_abandoned(self, waiter: Waiter) -> None:
         # A waiting acquire resumed by an exception (killed, a Timeout).
         with self._guard:
-            self._waiters.pop(waiter, None)
+            self._forget(waiter)
             handed = waiter.woken
         if handed:  # the unit was handed to us; pass it on
             self.release()
@@ -97,8 +99,15 @@ class Semaphore:
         # A waiting acquire resumed without a hand-off seen (its timeout); woken is set under the
         # guard, with the removal from _waiters.
         with self._guard:
-            self._waiters.pop(waiter, None)
+            self._forget(waiter)
         return waiter.woken
+
+    def _forget(self, waiter: Waiter) -> None:
+        """Take `waiter` off the list, if a release has not already (called with the guard held)."""
+        try:
+            self._waiters.remove(waiter)
+        except ValueError:
+            pass
 
     def _check_release(self) -> None:
         """Raise if a release is not allowed (called with the guard held)."""
@@ -110,8 +119,7 @@ class Semaphore:
             self._check_release()
             waiters = self._waiters
             while waiters:
-                waiter = next(iter(waiters))
-                del waiters[waiter]
+                waiter = waiters.pop(0)
                 if not waiter.woken:
                     waiter.wake(True)
                     return True

@@ -190,3 +190,29 @@ def test_ping_pong_between_threads():
         ping.put(index)
         assert pong.get() == index
     thread.wait()
+
+
+def test_abandoned_gets_leave_only_themselves_and_order_holds():
+    # Gets that end by timeout or kill, at the front, in the middle and at the back, take out
+    # their own place; the other getters get the items in the order they came.
+    queue = green.Queue()
+    got: list[tuple[int, object]] = []
+
+    def getter(index: int, timeout: float | None) -> None:
+        try:
+            got.append((index, queue.get(timeout=timeout)))
+        except stdlib_queue.Empty:
+            got.append((index, "empty"))
+
+    threads = [green.spawn(getter, index, 0.01 if index in (0, 3, 7) else None) for index in range(8)]
+    green.sleep(0)
+    threads[5].kill()
+    for index in (0, 3, 7):
+        threads[index].wait()
+    assert queue.getting() == 4
+    for item in "abcd":
+        queue.put(item)
+    for index in (1, 2, 4, 6):
+        threads[index].wait()
+    assert got == [(0, "empty"), (3, "empty"), (7, "empty"), (1, "a"), (2, "b"), (4, "c"), (6, "d")]
+    assert queue.getting() == 0 and queue.qsize() == 0

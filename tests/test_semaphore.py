@@ -111,3 +111,38 @@ def test_capped_semaphore_acquire_that_gives_up_withdraws_its_room():
     assert semaphore.release(blocking=False) is False  # at the limit again, as before
     assert semaphore.acquire() is True
     assert semaphore.counter == 0 and semaphore.release(blocking=False) is True
+
+
+def test_abandoned_acquires_leave_only_themselves_and_order_holds():
+    # Acquires that end by timeout or kill, at the front, in the middle and at the back, take out
+    # their own place; the others get the units in the order they came; a timed acquire polled
+    # in a loop leaves nothing behind.
+    semaphore = green.Semaphore(0)
+    order: list[int] = []
+
+    def worker(index: int, timeout: float | None) -> None:
+        if semaphore.acquire(timeout=timeout):
+            order.append(index)
+
+    threads = [green.spawn(worker, index, 0.01 if index in (0, 3, 7) else None) for index in range(8)]
+    green.sleep(0)
+    threads[5].kill()
+    for index in (0, 3, 7):
+        threads[index].wait()
+    assert semaphore.balance == -4
+    for _ in range(100):
+        assert semaphore.acquire(timeout=0) is False
+    assert semaphore.balance == -4
+    for _ in range(4):
+        semaphore.release()
+    for index in (1, 2, 4, 6):
+        threads[index].wait()
+    assert order == [1, 2, 4, 6]
+    assert semaphore.balance == 0
+    # Hand-offs one at a time on the emptied list.
+    for round_ in range(3):
+        thread = green.spawn(semaphore.acquire)
+        green.sleep(0)
+        semaphore.release()
+        assert thread.wait() is True, round_
+    assert semaphore.balance == 0

@@ -72,7 +72,7 @@ class _Channel:
 
     _plain_class: type
     _guard: Any
-    _getters: dict[Waiter, None]
+    _getters: list[Waiter]
     _putters: dict[Waiter, Any]
     is_shutdown: bool
 
@@ -84,8 +84,7 @@ class _Channel:
             if self.is_shutdown:
                 raise ShutDown
             if self._getters:
-                waiter = next(iter(self._getters))
-                del self._getters[waiter]
+                waiter = self._getters.pop(0)
                 waiter.wake(item)
                 self._counted()  # type: ignore[attr-defined]
                 handed = True
@@ -142,19 +141,19 @@ class _Channel:
             if timeout is not None and timeout < 0:
                 raise ValueError("'timeout' must be a non-negative number")
             waiter = Waiter()
-            self._getters[waiter] = None
+            self._getters.append(waiter)
         try:
             result = waiter.wait(timeout)
         except BaseException:
             with guard:
-                self._getters.pop(waiter, None)
+                self._forget_getter(waiter)  # type: ignore[attr-defined]
                 if waiter.woken and waiter.exception is None:
                     self._put_back(waiter.value)  # type: ignore[attr-defined]
                     self._wake_getter()  # type: ignore[attr-defined]
             raise
         if not waiter.woken:
             with guard:
-                self._getters.pop(waiter, None)
+                self._forget_getter(waiter)  # type: ignore[attr-defined]
         if waiter.woken:
             if waiter.exception is not None:
                 raise waiter.exception
@@ -171,8 +170,7 @@ class _Channel:
         self._wake_getter()  # type: ignore[attr-defined]
         while self._putters and self._getters:
             putter = next(iter(self._putters))
-            getter = next(iter(self._getters))
-            del self._getters[getter]
+            getter = self._getters.pop(0)
             getter.wake(self._putters.pop(putter))
             self._counted()  # type: ignore[attr-defined]
             putter.wake()
