@@ -2338,16 +2338,9 @@ event_send(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *k
         /* One waiter (a hand-off): taken out of the list, which stays (and keeps its storage for
          * the next wait), then woken; a wait that starts meanwhile joins the emptied list, as it
          * would join a fresh one. */
-        PyObject *waiter = list_take_first(waiters);
-        if (waiter == NULL) {
+        if (wake_first(waiters, Py_None) < 0) {
             goto error;
         }
-        PyObject *done = wake_waiter(waiter, Py_None);
-        Py_DECREF(waiter);
-        if (done == NULL) {
-            goto error;
-        }
-        Py_DECREF(done);
     }
     else if (PyList_GET_SIZE(waiters) != 0) {
         /* The waiters woken now leave the Event with their list; a wait that starts meanwhile (a

@@ -75,6 +75,15 @@ def _quiet(change: int) -> None:
             _core.set_quiet_threads(_quiet_threads)
 
 
+def forget_waiter(waiters: Any, waiter: Any) -> None:
+    """Take `waiter` off `waiters` (a synchronisation object's list or deque, its guard held)
+    unless its wake-up already took it: what a wait that ends another way (timeout, kill) does."""
+    try:
+        waiters.remove(waiter)
+    except ValueError:
+        pass
+
+
 class Waiter:
     __slots__ = ("hub", "greenlet", "value", "woken", "exception", "_blocker", "_entry")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from green._compiled import core as _core
-from green._waiter import Waiter
+from green._waiter import Waiter, forget_waiter
 from green._waiter import allocate_guard as _allocate_guard
 from green.greenthread import _exception_from
 from green.hubs.hub import TIMED_OUT
@@ -95,10 +95,7 @@ class Event:
 
     def _wait_abandoned(self, waiter: Waiter) -> None:
         with self._guard:
-            try:
-                self._waiters.remove(waiter)
-            except ValueError:
-                pass  # taken by a `send` meanwhile
+            forget_waiter(self._waiters, waiter)
 
     def send(self, result: Any = None, exc: Any = None) -> None:
         """Wake every waiter with `result` (or with `exc`, an exception or exc_info tuple)."""

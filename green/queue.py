@@ -22,7 +22,7 @@ from typing import Any
 
 from green._compiled import core as _core
 from green._stdlib import original
-from green._waiter import Waiter
+from green._waiter import Waiter, forget_waiter
 from green._waiter import allocate_guard as _allocate_guard
 from green.hubs.hub import TIMED_OUT
 
@@ -221,7 +221,7 @@ class LightQueue:
         # A parked get resumed by an exception (killed, a Timeout): if an item was handed to it
         # meanwhile, the next getter gets it.
         with self._guard:
-            self._forget_getter(waiter)
+            forget_waiter(self._getters, waiter)
             if waiter.woken and waiter.exception is None:
                 self._put_back(waiter.value)
                 self._wake_getter()
@@ -230,7 +230,7 @@ class LightQueue:
         # A parked get resumed without a wake-up seen (its timeout): a wake-up may still have come
         # in between, under the guard.
         with self._guard:
-            self._forget_getter(waiter)
+            forget_waiter(self._getters, waiter)
         if waiter.woken:
             if waiter.exception is not None:
                 raise waiter.exception
@@ -238,13 +238,6 @@ class LightQueue:
         if result is TIMED_OUT:
             raise Empty
         raise AssertionError("getter resumed without a wake-up")  # pragma: no cover
-
-    def _forget_getter(self, waiter: Waiter) -> None:
-        """Take `waiter` off the getters, if a put has not already (called with the guard held)."""
-        try:
-            self._getters.remove(waiter)
-        except ValueError:
-            pass
 
     def get_nowait(self) -> Any:
         return self.get(False)

@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from green._compiled import core as _core
-from green._waiter import Waiter
+from green._waiter import Waiter, forget_waiter
 from green._waiter import allocate_guard as _allocate_guard
 
 __all__ = ["BoundedSemaphore", "CappedSemaphore", "Semaphore"]
@@ -90,7 +90,7 @@ class Semaphore:
     def _acquire_abandoned(self, waiter: Waiter) -> None:
         # A waiting acquire resumed by an exception (killed, a Timeout).
         with self._guard:
-            self._forget(waiter)
+            forget_waiter(self._waiters, waiter)
             handed = waiter.woken
         if handed:  # the unit was handed to us; pass it on
             self.release()
@@ -99,15 +99,8 @@ class Semaphore:
         # A waiting acquire resumed without a hand-off seen (its timeout); woken is set under the
         # guard, with the removal from _waiters.
         with self._guard:
-            self._forget(waiter)
+            forget_waiter(self._waiters, waiter)
         return waiter.woken
-
-    def _forget(self, waiter: Waiter) -> None:
-        """Take `waiter` off the list, if a release has not already (called with the guard held)."""
-        try:
-            self._waiters.remove(waiter)
-        except ValueError:
-            pass
 
     def _check_release(self) -> None:
         """Raise if a release is not allowed (called with the guard held)."""

@@ -47,7 +47,7 @@ from green._greenlets import throw_if_alive as _throw_if_alive
 from green._local import local as _green_local
 from green._stdlib import original
 from green._stdlib import reexport as _reexport
-from green._waiter import Waiter
+from green._waiter import Waiter, forget_waiter
 from green._waiter import allocate_guard as _allocate_guard
 from green.hubs import get_hub
 
@@ -134,7 +134,7 @@ class LockType:
                 handed = True
             else:
                 handed = False
-                self._forget(waiter)
+                forget_waiter(self._waiters, waiter)
         if handed:  # the lock was handed to us as we left: pass it on
             self.release()
 
@@ -143,14 +143,8 @@ class LockType:
         with self._guard:
             if waiter.woken:
                 return True
-            self._forget(waiter)
+            forget_waiter(self._waiters, waiter)
             return False
-
-    def _forget(self, waiter: Waiter) -> None:
-        try:
-            self._waiters.remove(waiter)
-        except ValueError:
-            pass
 
     def release(self) -> None:
         """Release the lock, handing it to the longest waiting green thread if there is one.

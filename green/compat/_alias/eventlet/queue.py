@@ -22,7 +22,7 @@ from typing import Any
 from greenlet import getcurrent
 
 import green.queue as _green_queue
-from green._waiter import Waiter
+from green._waiter import Waiter, forget_waiter
 from green.hubs import get_hub
 from green.hubs.hub import TIMED_OUT
 from green.queue import Empty, Full, ShutDown
@@ -146,14 +146,14 @@ class _Channel:
             result = waiter.wait(timeout)
         except BaseException:
             with guard:
-                self._forget_getter(waiter)  # type: ignore[attr-defined]
+                forget_waiter(self._getters, waiter)
                 if waiter.woken and waiter.exception is None:
                     self._put_back(waiter.value)  # type: ignore[attr-defined]
                     self._wake_getter()  # type: ignore[attr-defined]
             raise
         if not waiter.woken:
             with guard:
-                self._forget_getter(waiter)  # type: ignore[attr-defined]
+                forget_waiter(self._getters, waiter)
         if waiter.woken:
             if waiter.exception is not None:
                 raise waiter.exception
