@@ -28,6 +28,15 @@
 
 #include "greenlet.h"
 
+#include <errno.h>
+#include <unistd.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define NOT_INLINED __attribute__((noinline))
+#else
+#define NOT_INLINED
+#endif
+
 #ifndef Py_TPFLAGS_HAVE_VECTORCALL
 #define Py_TPFLAGS_HAVE_VECTORCALL _Py_TPFLAGS_HAVE_VECTORCALL
 #endif
@@ -44,8 +53,9 @@ static PyObject *hub_state = NULL;      /* green.hubs._state, the per-OS-thread 
 static PyObject *no_hub = NULL;         /* _no_hub(waiter) -> hub or None (a plain OS thread) */
 static PyObject *blocking_error = NULL; /* green.hubs.hub.BlockingInHubError */
 static PyObject *real_count = NULL;     /* the original _thread._count */
-/* green._waiter._quiet_threads (green's own OS threads idling right now), kept here by
- * set_quiet_threads(), which green._waiter._quiet calls under its lock whenever it changes. */
+/* green's own OS threads idling right now (green._waiter._quiet_threads of the Python path),
+ * counted by quiet(change), which is green._waiter._quiet when the core is built: the calling
+ * thread holds the GIL, so the change needs no other lock. */
 static Py_ssize_t quiet_threads = 0;
 
 static PyObject *str_hub, *str_schedule, *str_clock, *str_iterations, *str_park, *str_popleft;
@@ -2495,13 +2505,180 @@ static PyMethodDef hub_wait_writable_def = {
     "wait_writable(fd, timeout=None)\n--\n\nPark the calling green thread until `fd` may be writable; False if "
     "`timeout` passes first."};
 
-/* dispatch_io(hub, events, fds): the hub's loop over what one poll returned, a list of (fd, mask)
- * (mask: READ 1, WRITE 2). An fd whose record (an _FdState in `fds`) has a green thread waiting
- * for each event reported: that green thread is taken off the record and switched to, the reader
- * first, as `Hub._io_event` does; any other event (the wake-up pipe, an fd nobody knows, a
- * registration to narrow) is `hub._io_event(fd, mask)`, and an exception a woken green thread
- * raises out of its switch is `hub._io_wake_failed(fd, error)`. */
-static PyObject *str_io_event, *str_io_wake_failed, *str_switch;
+/* -- the loop ---------------------------------------------------------------------------------- */
+
+/* run_hub(...): Hub.run (green/hubs/hub.py), the same steps in the same order on the hub's own
+ * objects; the rare paths (a failing callback, the idle exit, due timers) are the hub's Python
+ * methods, called by name. Returns only by raising, as the Python loop does. */
+static PyObject *str_io_event, *str_io_wake_failed, *str_switch, *str_callback_failed, *str_idle_exit,
+    *str_idle_forever, *str_run_timers, *str_raise_in_main, *str_backend, *str_poll, *str_cancelled_timers,
+    *str_callback, *str_wakeup_read, *str_wakeup_pending, *word_callback;
+
+/* hub.method(), result dropped: 0, or -1 with the exception set. */
+static int
+call_hub(PyObject *hub, PyObject *name)
+{
+    PyObject *result = PyObject_CallMethodNoArgs(hub, name);
+    if (result == NULL) {
+        return -1;
+    }
+    Py_DECREF(result);
+    return 0;
+}
+
+/* hub.clock(), a new reference. */
+static PyObject *
+hub_now(PyObject *hub)
+{
+    PyObject *clock = PyObject_GetAttr(hub, str_clock);
+    if (clock == NULL) {
+        return NULL;
+    }
+    PyObject *now = PyObject_CallNoArgs(clock);
+    Py_DECREF(clock);
+    return now;
+}
+
+/* `timers[0][0]` of a heap that is not empty, a new reference. */
+static PyObject *
+first_deadline(PyObject *timers)
+{
+    PyObject *first = Py_NewRef(PyList_GET_ITEM(timers, 0));
+    PyObject *when = PySequence_GetItem(first, 0);
+    Py_DECREF(first);
+    return when;
+}
+
+/* `timers and timers[0][0] <= hub.clock()`: 1, 0, or -1 on error. */
+static int
+timer_due(PyObject *hub, PyObject *timers)
+{
+    if (PyList_GET_SIZE(timers) == 0) {
+        return 0;
+    }
+    PyObject *when = first_deadline(timers);
+    if (when == NULL) {
+        return -1;
+    }
+    PyObject *now = hub_now(hub);
+    if (now == NULL) {
+        Py_DECREF(when);
+        return -1;
+    }
+    int due = PyObject_RichCompareBool(when, now, Py_LE);
+    Py_DECREF(when);
+    Py_DECREF(now);
+    return due;
+}
+
+/* `hub.iterations += 1` */
+static int
+count_turn(PyObject *hub)
+{
+    PyObject *iterations = PyObject_GetAttr(hub, str_iterations);
+    if (iterations == NULL) {
+        return -1;
+    }
+    PyObject *counted = PyNumber_Add(iterations, one);
+    Py_DECREF(iterations);
+    if (counted == NULL) {
+        return -1;
+    }
+    int failed = PyObject_SetAttr(hub, str_iterations, counted);
+    Py_DECREF(counted);
+    return failed;
+}
+
+/* turn.batch = count */
+static int
+set_batch(TurnObject *turn, Py_ssize_t count)
+{
+    PyObject *batch = PyLong_FromSsize_t(count);
+    if (batch == NULL) {
+        return -1;
+    }
+    Py_XSETREF(turn->batch, batch);
+    return 0;
+}
+
+/* monotonic() as a double: 0, or -1 on error. */
+static int
+seconds_now(PyObject *monotonic, double *seconds)
+{
+    PyObject *now = PyObject_CallNoArgs(monotonic);
+    if (now == NULL) {
+        return -1;
+    }
+    *seconds = PyFloat_AsDouble(now);
+    Py_DECREF(now);
+    return (*seconds == -1.0 && PyErr_Occurred()) ? -1 : 0;
+}
+
+/* Run one ready-queue entry, `callback(*args)` (steals `entry`); an exception it raises goes to
+ * hub._callback_failed("callback", callback, error). 0, or -1 when that (or unpacking the entry)
+ * raised. */
+static int
+run_entry(PyObject *hub, PyObject *entry)
+{
+    PyObject *callback, *args;
+    if (PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 2) {
+        callback = Py_NewRef(PyTuple_GET_ITEM(entry, 0));
+        args = Py_NewRef(PyTuple_GET_ITEM(entry, 1));
+        Py_DECREF(entry);
+    }
+    else {
+        PyObject *items = PySequence_Tuple(entry);
+        Py_DECREF(entry);
+        if (items == NULL) {
+            return -1;
+        }
+        if (PyTuple_GET_SIZE(items) != 2) {
+            PyErr_Format(PyExc_ValueError, "a ready-queue entry must be (callback, args), not %R", items);
+            Py_DECREF(items);
+            return -1;
+        }
+        callback = Py_NewRef(PyTuple_GET_ITEM(items, 0));
+        args = Py_NewRef(PyTuple_GET_ITEM(items, 1));
+        Py_DECREF(items);
+    }
+    PyObject *result;
+    if (callback == switch_into && PyTuple_CheckExact(args) && PyTuple_GET_SIZE(args) >= 1 &&
+        PyGreenlet_Check(PyTuple_GET_ITEM(args, 0))) {
+        /* greenlet.switch(thread, *rest) without the method call around it; the entry is let go
+         * first, as park does (keep_entry) */
+        PyObject *thread = Py_NewRef(PyTuple_GET_ITEM(args, 0));
+        PyObject *rest = PyTuple_GetSlice(args, 1, PyTuple_GET_SIZE(args));
+        Py_DECREF(args);
+        result = rest == NULL ? NULL : PyGreenlet_Switch((PyGreenlet *)thread, rest, NULL);
+        Py_XDECREF(rest);
+        Py_DECREF(thread);
+    }
+    else {
+        if (PyTuple_CheckExact(args)) {
+            result = PyObject_Call(callback, args, NULL);
+        }
+        else {
+            PyObject *tuple = PySequence_Tuple(args);
+            result = tuple == NULL ? NULL : PyObject_Call(callback, tuple, NULL);
+            Py_XDECREF(tuple);
+        }
+        Py_DECREF(args);
+    }
+    if (result != NULL) {
+        Py_DECREF(result);
+        Py_DECREF(callback);
+        return 0;
+    }
+    PyObject *error = fetch_error();
+    PyObject *done = PyObject_CallMethodObjArgs(hub, str_callback_failed, word_callback, callback, error, NULL);
+    Py_DECREF(callback);
+    Py_XDECREF(error);
+    if (done == NULL) {
+        return -1;
+    }
+    Py_DECREF(done);
+    return 0;
+}
 
 /* Switch to the green thread in `state`'s slot at `offset` (clearing the slot); 0, or -1 with
  * the exception handed to the hub (and -2 if the hub's handler raised). */
@@ -2530,31 +2707,82 @@ dispatch_wake(PyObject *hub, PyObject *fd, PyObject *state, Py_ssize_t offset)
     return -1;
 }
 
-static PyObject *
-dispatch_io(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+/* `fd` has no record: if it is the hub's wake-up pipe, empty it and clear the flag, as
+ * Hub._drain_wakeup does (one read; nothing to read is no error); 1 when it was, 0 when it is
+ * another fd, -1 on error. Never inlined: its buffer would grow the loop's C frame, and the
+ * hub's stack is copied out and back at every switch into and out of the hub. */
+NOT_INLINED static int
+drain_wakeup(PyObject *hub, PyObject *fd)
 {
-    if (nargs != 3 || !PyList_CheckExact(args[1]) || !PyDict_CheckExact(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "dispatch_io(hub, events, fds) takes a list and a dict");
-        return NULL;
+    PyObject *wakeup = PyObject_GetAttr(hub, str_wakeup_read);
+    if (wakeup == NULL) {
+        return -1;
     }
-    PyObject *hub = args[0], *events = args[1], *fds = args[2];
+    int same = PyObject_RichCompareBool(fd, wakeup, Py_EQ);
+    long number = same == 1 ? PyLong_AsLong(wakeup) : -1;
+    Py_DECREF(wakeup);
+    if (same != 1) {
+        return same;
+    }
+    if (number == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    char buffer[4096];
+    while (read((int)number, buffer, sizeof(buffer)) < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            break;
+        }
+        if (errno != EINTR) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        if (PyErr_CheckSignals() < 0) {
+            return -1;
+        }
+    }
+    return PyObject_SetAttr(hub, str_wakeup_pending, Py_False) < 0 ? -1 : 1;
+}
+
+/* The hub's loop over what one poll returned, a list of (fd, mask) (mask: READ 1, WRITE 2). An
+ * fd whose record (an _FdState in `fds`) has a green thread waiting for each event reported:
+ * that green thread is taken off the record and switched to, the reader first, as
+ * `Hub._io_event` does; the wake-up pipe is emptied here; any other event (an fd nobody knows, a
+ * registration to narrow) is `hub._io_event(fd, mask)`, and an exception a woken green thread
+ * raises out of its switch is `hub._io_wake_failed(fd, error)`. 0, or -1 on error. */
+static int
+dispatch_events(PyObject *hub, PyObject *events, PyObject *fds)
+{
+    if (!PyList_CheckExact(events)) {
+        PyErr_SetString(PyExc_TypeError, "a backend's poll() returns a list of (fd, mask)");
+        return -1;
+    }
     for (Py_ssize_t index = 0; index < PyList_GET_SIZE(events); index++) {
         PyObject *event = PyList_GET_ITEM(events, index);
         if (!PyTuple_CheckExact(event) || PyTuple_GET_SIZE(event) != 2) {
             PyErr_SetString(PyExc_TypeError, "a poll event is an (fd, mask) tuple");
-            return NULL;
+            return -1;
         }
         Py_INCREF(event);
         PyObject *fd = PyTuple_GET_ITEM(event, 0);
         long mask = PyLong_AsLong(PyTuple_GET_ITEM(event, 1));
         if (mask == -1 && PyErr_Occurred()) {
             Py_DECREF(event);
-            return NULL;
+            return -1;
         }
         PyObject *state = PyDict_GetItemWithError(fds, fd);
         if (state == NULL && PyErr_Occurred()) {
             Py_DECREF(event);
-            return NULL;
+            return -1;
+        }
+        if (state == NULL) {
+            int drained = drain_wakeup(hub, fd);
+            if (drained != 0) {
+                Py_DECREF(event);
+                if (drained < 0) {
+                    return -1;
+                }
+                continue;
+            }
         }
         int plain = state != NULL && Py_IS_TYPE(state, (PyTypeObject *)fd_state_class) &&
                     (!(mask & 1) || OBJECT_SLOT(state, fd_reader_offset) != Py_None) &&
@@ -2564,7 +2792,7 @@ dispatch_io(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
             PyObject *done = PyObject_CallMethodObjArgs(hub, str_io_event, fd, PyTuple_GET_ITEM(event, 1), NULL);
             Py_DECREF(event);
             if (done == NULL) {
-                return NULL;
+                return -1;
             }
             Py_DECREF(done);
             continue;
@@ -2583,10 +2811,303 @@ dispatch_io(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
         Py_DECREF(state);
         Py_DECREF(event);
         if (woken == -2) {
-            return NULL;
+            return -1;
         }
     }
-    Py_RETURN_NONE;
+    return 0;
+}
+
+/* to_events(kernel_events, read_bits, write_bits): a poll's (fd, kernel mask) pairs as the
+ * hub's (fd, READ | WRITE), the loop in green.hubs.epoll and green.hubs.poll. */
+static PyObject *
+to_events(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyList_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "to_events(kernel_events, read_bits, write_bits) takes a list");
+        return NULL;
+    }
+    long read_bits = PyLong_AsLong(args[1]);
+    long write_bits = PyLong_AsLong(args[2]);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *kernel = args[0];
+    Py_ssize_t size = PyList_GET_SIZE(kernel);
+    PyObject *events = PyList_New(size);
+    if (events == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t index = 0; index < size; index++) {
+        PyObject *pair = PyList_GET_ITEM(kernel, index);
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_TypeError, "a kernel event is an (fd, mask) tuple");
+            Py_DECREF(events);
+            return NULL;
+        }
+        long bits = PyLong_AsLong(PyTuple_GET_ITEM(pair, 1));
+        if (bits == -1 && PyErr_Occurred()) {
+            Py_DECREF(events);
+            return NULL;
+        }
+        PyObject *event = PyTuple_New(2);
+        if (event == NULL) {
+            Py_DECREF(events);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(event, 0, Py_NewRef(PyTuple_GET_ITEM(pair, 0)));
+        PyTuple_SET_ITEM(event, 1, PyLong_FromLong(((bits & read_bits) ? 1 : 0) | ((bits & write_bits) ? 2 : 0)));
+        PyList_SET_ITEM(events, index, event);
+    }
+    return events;
+}
+
+/* Drop the cancelled timers at the top of the heap (`timer.callback is None`), counting them off
+ * `hub._cancelled_timers`: 0, or -1 on error. */
+static int
+drop_cancelled_timers(PyObject *hub, PyObject *timers, PyObject *heappop)
+{
+    while (PyList_GET_SIZE(timers)) {
+        PyObject *first = Py_NewRef(PyList_GET_ITEM(timers, 0));
+        PyObject *timer = PySequence_GetItem(first, 2);
+        Py_DECREF(first);
+        if (timer == NULL) {
+            return -1;
+        }
+        PyObject *callback = PyObject_GetAttr(timer, str_callback);
+        Py_DECREF(timer);
+        if (callback == NULL) {
+            return -1;
+        }
+        int live = callback != Py_None;
+        Py_DECREF(callback);
+        if (live) {
+            return 0;
+        }
+        PyObject *dropped = PyObject_CallOneArg(heappop, timers);
+        if (dropped == NULL) {
+            return -1;
+        }
+        Py_DECREF(dropped);
+        PyObject *cancelled = PyObject_GetAttr(hub, str_cancelled_timers);
+        if (cancelled == NULL) {
+            return -1;
+        }
+        PyObject *fewer = PyNumber_Subtract(cancelled, one);
+        Py_DECREF(cancelled);
+        if (fewer == NULL) {
+            return -1;
+        }
+        int failed = PyObject_SetAttr(hub, str_cancelled_timers, fewer);
+        Py_DECREF(fewer);
+        if (failed) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* What the poll should wait for after a turn (Hub.run's choice): a new reference to the timeout
+ * (0.0, seconds to the first timer, or None), NULL with `*again` set when the loop should start
+ * its next turn without polling, NULL with an exception on error. */
+static PyObject *
+poll_timeout(PyObject *hub, PyObject *ready, PyObject *timers, PyObject *fds, int *again)
+{
+    *again = 0;
+    Py_ssize_t waiting = PyObject_Size(ready);
+    if (waiting < 0) {
+        return NULL;
+    }
+    if (waiting) {
+        if (PyDict_GET_SIZE(fds) == 0) {
+            /* only callbacks to run: no fd could become ready, so no poll */
+            int due = timer_due(hub, timers);
+            if (due < 0 || (due && call_hub(hub, str_run_timers) < 0)) {
+                return NULL;
+            }
+            *again = 1;
+            return NULL;
+        }
+        return PyFloat_FromDouble(0.0);
+    }
+    if (PyList_GET_SIZE(timers)) {
+        PyObject *when = first_deadline(timers);
+        if (when == NULL) {
+            return NULL;
+        }
+        PyObject *now = hub_now(hub);
+        if (now == NULL) {
+            Py_DECREF(when);
+            return NULL;
+        }
+        PyObject *timeout = PyNumber_Subtract(when, now);
+        Py_DECREF(when);
+        Py_DECREF(now);
+        if (timeout == NULL) {
+            return NULL;
+        }
+        PyObject *nothing = PyFloat_FromDouble(0.0);
+        if (nothing == NULL) {
+            Py_DECREF(timeout);
+            return NULL;
+        }
+        int negative = PyObject_RichCompareBool(timeout, nothing, Py_LT);
+        if (negative != 0) {
+            Py_DECREF(timeout);
+            if (negative < 0) {
+                Py_DECREF(nothing);
+                return NULL;
+            }
+            return nothing;
+        }
+        Py_DECREF(nothing);
+        return timeout;
+    }
+    PyObject *idle = PyObject_CallMethodNoArgs(hub, str_idle_forever);
+    if (idle == NULL) {
+        return NULL;
+    }
+    int forever = PyObject_IsTrue(idle);
+    Py_DECREF(idle);
+    if (forever < 0) {
+        return NULL;
+    }
+    if (forever) {
+        if (call_hub(hub, str_idle_exit) < 0) {
+            return NULL;
+        }
+        *again = 1;
+        return NULL;
+    }
+    return Py_NewRef(Py_None);
+}
+
+/* One poll of hub.backend and the wake-ups it reports: 0, or -1 on error. */
+static int
+poll_and_dispatch(PyObject *hub, PyObject *timeout, PyObject *fds)
+{
+    PyObject *backend = PyObject_GetAttr(hub, str_backend);
+    if (backend == NULL) {
+        return -1;
+    }
+    PyObject *events = PyObject_CallMethodOneArg(backend, str_poll, timeout);
+    Py_DECREF(backend);
+    if (events == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_InterruptedError)) {
+            PyErr_Clear();
+            return 0;
+        }
+        /* a signal handler raised while the hub slept: it belongs to the main green thread */
+        PyObject *error = fetch_error();
+        PyObject *done = PyObject_CallMethodOneArg(hub, str_raise_in_main, error);
+        Py_XDECREF(error);
+        if (done == NULL) {
+            return -1;
+        }
+        Py_DECREF(done);
+        return 0;
+    }
+    int failed = dispatch_events(hub, events, fds);
+    Py_DECREF(events);
+    return failed;
+}
+
+static PyObject *
+run_hub(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 10 || !PyGreenlet_Check(args[0]) || !Py_IS_TYPE(args[2], &TurnType) || !PyList_CheckExact(args[3]) ||
+        !PyDict_CheckExact(args[4])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "run_hub(hub, ready, turn, timers, fds, monotonic, heappop, slice_check, "
+                        "batch_seconds, direct) takes a hub, a Turn, a list and a dict");
+        return NULL;
+    }
+    PyObject *hub = args[0], *ready = args[1], *timers = args[3], *fds = args[4];
+    PyObject *monotonic = args[5], *heappop = args[6];
+    TurnObject *turn = (TurnObject *)args[2];
+    Py_ssize_t slice_check = PyLong_AsSsize_t(args[7]);
+    double batch_seconds = PyFloat_AsDouble(args[8]);
+    Py_ssize_t direct = PyLong_AsSsize_t(args[9]);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (slice_check < 1) {
+        PyErr_SetString(PyExc_ValueError, "slice_check must be at least 1");
+        return NULL;
+    }
+    PyObject *popleft = PyObject_GetAttr(ready, str_popleft);
+    if (popleft == NULL) {
+        return NULL;
+    }
+    for (;;) {
+        if (count_turn(hub) < 0) {
+            break;
+        }
+        /* the turn runs the entries queued before it began, in slices (see the Python loop) */
+        Py_ssize_t count = PyObject_Size(ready);
+        if (count < 0 || set_batch(turn, count) < 0) {
+            break;
+        }
+        turn->direct = direct;
+        int sliced = count > slice_check;
+        double slice_end = 0.0;
+        if (sliced) {
+            if (seconds_now(monotonic, &slice_end) < 0) {
+                break;
+            }
+            slice_end += batch_seconds;
+        }
+        turn->slice_end = slice_end;
+        int failed = 0;
+        for (;;) {
+            Py_ssize_t batch = PyLong_AsSsize_t(turn->batch);
+            if (batch == -1 && PyErr_Occurred()) {
+                failed = 1;
+                break;
+            }
+            if (batch == 0) {
+                break;
+            }
+            count = batch - 1;
+            PyObject *entry;
+            if (set_batch(turn, count) < 0 || (entry = PyObject_CallNoArgs(popleft)) == NULL ||
+                run_entry(hub, entry) < 0) {
+                failed = 1;
+                break;
+            }
+            if (sliced && count % slice_check == 0) {
+                double now;
+                if (seconds_now(monotonic, &now) < 0) {
+                    failed = 1;
+                    break;
+                }
+                if (now > slice_end) {
+                    break;
+                }
+            }
+        }
+        if (failed || set_batch(turn, 0) < 0 || drop_cancelled_timers(hub, timers, heappop) < 0) {
+            break;
+        }
+        int again;
+        PyObject *timeout = poll_timeout(hub, ready, timers, fds, &again);
+        if (timeout == NULL) {
+            if (again) {
+                continue;
+            }
+            break;
+        }
+        failed = poll_and_dispatch(hub, timeout, fds);
+        Py_DECREF(timeout);
+        if (failed) {
+            break;
+        }
+        int due = timer_due(hub, timers);
+        if (due < 0 || (due && call_hub(hub, str_run_timers) < 0)) {
+            break;
+        }
+    }
+    Py_DECREF(popleft);
+    return NULL;
 }
 
 /* -- the socket --------------------------------------------------------------------------------- */
@@ -3210,13 +3731,13 @@ configure(PyObject *Py_UNUSED(module), PyObject *args)
 }
 
 static PyObject *
-set_quiet_threads(PyObject *Py_UNUSED(module), PyObject *number)
+quiet(PyObject *Py_UNUSED(module), PyObject *number)
 {
-    Py_ssize_t value = PyLong_AsSsize_t(number);
-    if (value == -1 && PyErr_Occurred()) {
+    Py_ssize_t change = PyLong_AsSsize_t(number);
+    if (change == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    quiet_threads = value;
+    quiet_threads += change;
     Py_RETURN_NONE;
 }
 
@@ -3227,9 +3748,9 @@ static PyMethodDef module_methods[] = {
     {"methods", compiled_methods, METH_VARARGS,
      "methods(kind, cls, Waiter, not_ready=None): the compiled methods green.queue, green.thread, "
      "green.semaphore, green.event and green.hubs.hub install."},
-    {"dispatch_io", (PyCFunction)(void (*)(void))dispatch_io, METH_FASTCALL,
-     "dispatch_io(hub, events, fds): wake the green threads waiting for what a poll returned "
-     "(green.hubs.hub's loop calls it)."},
+    {"run_hub", (PyCFunction)(void (*)(void))run_hub, METH_FASTCALL,
+     "run_hub(hub, ready, turn, timers, fds, monotonic, heappop, slice_check, batch_seconds, direct): "
+     "green.hubs.hub.Hub.run's loop; returns only by raising."},
     {"forget_hub", forget_hub, METH_NOARGS,
      "forget_hub(): a thread's hub changed (green.hubs calls it; the core looks the hub up again)."},
     {"spawn", (PyCFunction)(void (*)(void))spawn_fast, METH_FASTCALL | METH_KEYWORDS,
@@ -3244,8 +3765,12 @@ static PyMethodDef module_methods[] = {
     {"frame_chunks", frame_chunks, METH_NOARGS,
      "frame_chunks(): (kept, limit, reuses) of the frame-stack chunks kept for new green threads, or "
      "None where the core does not keep them."},
-    {"set_quiet_threads", set_quiet_threads, METH_O,
-     "set_quiet_threads(number): green._waiter._quiet_threads changed (green._waiter._quiet calls it)."},
+    {"to_events", (PyCFunction)(void (*)(void))to_events, METH_FASTCALL,
+     "to_events(kernel_events, read_bits, write_bits): a poll's (fd, kernel mask) pairs as the hub's "
+     "(fd, READ | WRITE) (green.hubs.epoll and green.hubs.poll)."},
+    {"quiet", quiet, METH_O,
+     "quiet(change): count the calling OS thread in (+1) or out (-1) of green's idle threads "
+     "(green._waiter._quiet)."},
     {NULL},
 };
 
@@ -3331,6 +3856,18 @@ PyInit__core(void)
     INTERN(str_io_event, "_io_event");
     INTERN(str_switch, "switch");
     INTERN(str_io_wake_failed, "_io_wake_failed");
+    INTERN(str_callback_failed, "_callback_failed");
+    INTERN(str_idle_exit, "_idle_exit");
+    INTERN(str_idle_forever, "idle_forever");
+    INTERN(str_run_timers, "_run_timers");
+    INTERN(str_raise_in_main, "_raise_in_main");
+    INTERN(str_backend, "backend");
+    INTERN(str_poll, "poll");
+    INTERN(str_cancelled_timers, "_cancelled_timers");
+    INTERN(str_callback, "callback");
+    INTERN(str_wakeup_read, "_wakeup_read");
+    INTERN(str_wakeup_pending, "_wakeup_pending");
+    word_callback = str_callback;
     empty_bytes = PyBytes_FromStringAndSize(NULL, 0);
     if (empty_bytes == NULL) {
         return NULL;

@@ -71,8 +71,12 @@ def _quiet(change: int) -> None:
     global _quiet_threads
     with _quiet_lock:
         _quiet_threads += change
-        if _core is not None:
-            _core.set_quiet_threads(_quiet_threads)
+
+
+if _core is not None:
+    # With the compiled core the count lives there, where its waits read it; a tpool worker
+    # changes it twice per job, and one C call, made holding the GIL, needs no lock.
+    _quiet = _core.quiet  # noqa: F811
 
 
 def forget_waiter(waiters: Any, waiter: Any) -> None:

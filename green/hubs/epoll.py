@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from green._compiled import core as _core
 from green._stdlib import original
 from green.hubs.hub import READ, WRITE
 
@@ -38,6 +39,8 @@ class Backend:
         events = self._epoll.poll(-1 if timeout is None else timeout, self._maxevents)
         if len(events) == self._maxevents:
             self._maxevents *= 2
+        if _core is not None:
+            return _core.to_events(events, _IN, _OUT)  # type: ignore[no-any-return]
         return [
             (fd, (READ if kernel_mask & _IN else 0) | (WRITE if kernel_mask & _OUT else 0))
             for fd, kernel_mask in events

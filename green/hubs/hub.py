@@ -761,15 +761,28 @@ class Hub(_ParkSlot):
         main.throw(error)
 
     def run(self) -> None:  # type: ignore[override]
+        if _core is not None:
+            # The same loop in C (green/_core.c's run_hub), step for step; it returns only by
+            # raising, as this one does.
+            _core.run_hub(
+                self,
+                self._ready,
+                self._turn,
+                self._timers,
+                self._fds,
+                monotonic,
+                heapq.heappop,
+                _SLICE_CHECK,
+                _BATCH_SECONDS,
+                _DIRECT_WAKEUPS,
+            )
+            return
         ready = self._ready
         popleft = ready.popleft
         timers = self._timers
         fds = self._fds
         heappop = heapq.heappop
         turn = self._turn
-        # The compiled core's loop over a poll's events (green/_core.c) wakes a green thread
-        # waiting for what its fd reported; it hands every other event to `_io_event`.
-        dispatch = _core.dispatch_io if _core is not None else None
         io_event = self._io_event
         while True:
             self.iterations += 1
@@ -787,12 +800,8 @@ class Hub(_ParkSlot):
                 callback, args = popleft()
                 try:
                     callback(*args)
-                except (KeyboardInterrupt, SystemExit) as error:
-                    self._raise_in_main(error)
-                except GreenletExit:
-                    pass
-                except BaseException:
-                    self.report_exception(f"callback {callback!r}")
+                except BaseException as error:
+                    self._callback_failed("callback", callback, error)
                 if sliced and not count % _SLICE_CHECK and monotonic() > slice_end:
                     break
             turn.batch = 0
@@ -818,15 +827,7 @@ class Hub(_ParkSlot):
             else:
                 timeout = None
                 if self.idle_forever():
-                    try:
-                        self._raise_in_main(
-                            LoopExit(
-                                "this wait would block forever: no green thread can run, no fd "
-                                "is waited on and no timer is pending"
-                            )
-                        )
-                    except (KeyboardInterrupt, SystemExit) as error:
-                        self._raise_in_main(error)
+                    self._idle_exit()
                     continue
             try:
                 events = self.backend.poll(timeout)
@@ -839,14 +840,32 @@ class Hub(_ParkSlot):
                 self._raise_in_main(error)
                 continue
 
-            if dispatch is not None:
-                dispatch(self, events, fds)
-            else:
-                for fd, mask in events:
-                    io_event(fd, mask)
+            for fd, mask in events:
+                io_event(fd, mask)
 
             if timers and timers[0][0] <= self.clock():
                 self._run_timers()
+
+    def _callback_failed(self, kind: str, callback: Callable[..., Any], error: BaseException) -> None:
+        """A callback or timer of the loop raised `error`: KeyboardInterrupt and SystemExit go to
+        the main green thread, GreenletExit ends only the callback, anything else is reported."""
+        if isinstance(error, (KeyboardInterrupt, SystemExit)):
+            self._raise_in_main(error)
+        elif not isinstance(error, GreenletExit):
+            self.report_exception(f"{kind} {callback!r}", (type(error), error, error.__traceback__))
+
+    def _idle_exit(self) -> None:
+        """Nothing can ever happen again: raise LoopExit in the main green thread (whatever it
+        throws back here on its way, KeyboardInterrupt or SystemExit, goes back to it)."""
+        try:
+            self._raise_in_main(
+                LoopExit(
+                    "this wait would block forever: no green thread can run, no fd "
+                    "is waited on and no timer is pending"
+                )
+            )
+        except (KeyboardInterrupt, SystemExit) as error:
+            self._raise_in_main(error)
 
     def _io_event(self, fd: int, mask: int) -> None:
         """Wake the green threads waiting on `fd` for what the poll reported (`mask`: READ,
@@ -892,12 +911,8 @@ class Hub(_ParkSlot):
             timer.callback = None
             try:
                 callback(*timer.args)
-            except (KeyboardInterrupt, SystemExit) as error:
-                self._raise_in_main(error)
-            except GreenletExit:
-                pass
-            except BaseException:
-                self.report_exception(f"timer {callback!r}")
+            except BaseException as error:
+                self._callback_failed("timer", callback, error)
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from green._compiled import core as _core
 from green._stdlib import original
 from green.hubs.hub import READ, WRITE
 
@@ -43,9 +44,12 @@ class Backend:
     def poll(self, timeout: float | None) -> list[tuple[int, int]]:
         # Milliseconds, rounded up: rounding a 0.4 ms timeout down to 0 would spin.
         milliseconds = None if timeout is None else math.ceil(timeout * 1000.0)
+        events = self._poll.poll(milliseconds)
+        if _core is not None:
+            return _core.to_events(events, _IN, _OUT)  # type: ignore[no-any-return]
         return [
             (fd, (READ if kernel_mask & _IN else 0) | (WRITE if kernel_mask & _OUT else 0))
-            for fd, kernel_mask in self._poll.poll(milliseconds)
+            for fd, kernel_mask in events
         ]
 
     def close(self) -> None:
