@@ -12,6 +12,7 @@
  *           are the Python methods of the subclass in green/_waiter.py, called by name from here.
  *   Guard   the small real lock of the synchronisation objects (green._waiter.allocate_guard).
  *   sleep   green.greenthread.sleep for sleep()/sleep(0) from a green thread.
+ *   run_hub Hub.run's loop, with to_events for the epoll and poll backends' results.
  *   methods the common calls of LightQueue/Queue (get, put), green's lock (acquire, release,
  *           with), Semaphore (acquire, release) and Event (wait, send), as method descriptors the
  *           Python modules install over their own methods, which they keep under `_python_*`

@@ -11,6 +11,7 @@ import sys
 import time
 import tracemalloc
 
+import greenlet
 import pytest
 from patched import skip_loop_exit_if_patched, start_os_thread
 
@@ -218,6 +219,40 @@ def test_exception_handler_hook():
     finally:
         Hub.exception_handler = previous
     assert reports and reports[0][1] is KeyError
+
+
+def test_failing_callbacks_and_timers_are_reported_by_name_and_greenlet_exit_ends_only_its_own():
+    reports = []
+    previous = Hub.exception_handler
+    Hub.exception_handler = staticmethod(lambda where, exc_info: reports.append((where, exc_info)))
+    seen = []
+
+    def missing():
+        return {}["missing"]
+
+    def leave():
+        raise greenlet.GreenletExit
+
+    hub = get_hub()
+    try:
+        hub.call_soon(seen.append, 1)
+        hub.call_soon(missing)
+        hub.call_soon(leave)
+        hub.call_soon(seen.append, 2)
+        hub.call_later(0, leave)
+        hub.call_later(0, missing)
+        green.sleep(0.001)
+    finally:
+        Hub.exception_handler = previous
+    assert seen == [1, 2]
+    assert len(reports) == 2
+    # The callbacks run at the hub's next turn, the timers when it next looks at its heap:
+    # which comes first depends on where the hub's loop was.
+    for (where, (kind, error, trace)), prefix in zip(
+        sorted(reports, key=lambda report: report[0]), ("callback ", "timer "), strict=True
+    ):
+        assert where.startswith(prefix) and "missing" in where
+        assert kind is KeyError and isinstance(error, KeyError) and trace is error.__traceback__
 
 
 @skip_loop_exit_if_patched

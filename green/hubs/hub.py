@@ -157,25 +157,32 @@ class Timer:
 class Handle:
     """A callback queued by `call_soon`; `cancel()` before it runs prevents it."""
 
-    __slots__ = ("callback", "args")
+    __slots__ = ("callback", "args", "_cancelled")
 
     def __init__(self, callback: Callable[..., Any], args: tuple) -> None:
         self.callback: Callable[..., Any] | None = callback
         self.args = args
+        self._cancelled = False
 
     def cancel(self) -> None:
+        self._cancelled = True
         self.callback = None
         self.args = ()
 
     @property
     def cancelled(self) -> bool:
-        return self.callback is None
+        """True once `cancel()` was called (a callback that ran is not cancelled)."""
+        return self._cancelled
 
     def _run(self) -> None:
-        callback = self.callback
+        # The callback stays named after it ran: a report of its failure shows this Handle.
+        callback, args = self.callback, self.args
         if callback is not None:
-            self.callback = None
-            callback(*self.args)
+            self.args = ()
+            callback(*args)
+
+    def __repr__(self) -> str:
+        return f"<Handle {'cancelled' if self._cancelled else repr(self.callback)}>"
 
 
 class _FdState:
