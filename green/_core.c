@@ -307,36 +307,75 @@ typedef struct {
 
 static PyTypeObject ParkType;
 
-/* `not timers or timers[0][0] > hub.clock()`: 1, 0, or -1 on error. */
-static int
-no_timer_due(ParkObject *self)
+/* hub.clock(), a new reference. */
+static PyObject *
+hub_now(PyObject *hub)
 {
-    PyObject *timers = self->timers;
-    if (PyList_GET_SIZE(timers) == 0) {
-        return 1;
-    }
-    PyObject *first = PyList_GET_ITEM(timers, 0);
-    Py_INCREF(first);
-    PyObject *when = PySequence_GetItem(first, 0);
-    Py_DECREF(first);
-    if (when == NULL) {
-        return -1;
-    }
-    PyObject *clock = PyObject_GetAttr(self->hub, str_clock);
+    PyObject *clock = PyObject_GetAttr(hub, str_clock);
     if (clock == NULL) {
-        Py_DECREF(when);
-        return -1;
+        return NULL;
     }
     PyObject *now = PyObject_CallNoArgs(clock);
     Py_DECREF(clock);
+    return now;
+}
+
+/* `timers[0][0]` of a heap that is not empty, a new reference. */
+static PyObject *
+first_deadline(PyObject *timers)
+{
+    PyObject *first = Py_NewRef(PyList_GET_ITEM(timers, 0));
+    PyObject *when = PySequence_GetItem(first, 0);
+    Py_DECREF(first);
+    return when;
+}
+
+/* `timers and timers[0][0] <= hub.clock()`: 1, 0, or -1 on error. */
+static int
+timer_due(PyObject *hub, PyObject *timers)
+{
+    if (PyList_GET_SIZE(timers) == 0) {
+        return 0;
+    }
+    PyObject *when = first_deadline(timers);
+    if (when == NULL) {
+        return -1;
+    }
+    PyObject *now = hub_now(hub);
     if (now == NULL) {
         Py_DECREF(when);
         return -1;
     }
-    int later = PyObject_RichCompareBool(when, now, Py_GT);
+    int due = PyObject_RichCompareBool(when, now, Py_LE);
     Py_DECREF(when);
     Py_DECREF(now);
-    return later;
+    return due;
+}
+
+/* `hub.iterations += 1` */
+static int
+count_turn(PyObject *hub)
+{
+    PyObject *iterations = PyObject_GetAttr(hub, str_iterations);
+    if (iterations == NULL) {
+        return -1;
+    }
+    PyObject *counted = PyNumber_Add(iterations, one);
+    Py_DECREF(iterations);
+    if (counted == NULL) {
+        return -1;
+    }
+    int failed = PyObject_SetAttr(hub, str_iterations, counted);
+    Py_DECREF(counted);
+    return failed;
+}
+
+/* `not timers or timers[0][0] > hub.clock()`: 1, 0, or -1 on error. */
+static int
+no_timer_due(ParkObject *self)
+{
+    int due = timer_due(self->hub, self->timers);
+    return due < 0 ? -1 : !due;
 }
 
 /* ready.popleft(), result dropped. */
@@ -494,18 +533,7 @@ park_run(ParkObject *self)
         if (drop_first(self) < 0) {
             return NULL;
         }
-        PyObject *iterations = PyObject_GetAttr(self->hub, str_iterations);
-        if (iterations == NULL) {
-            return NULL;
-        }
-        PyObject *counted = PyNumber_Add(iterations, one);
-        Py_DECREF(iterations);
-        if (counted == NULL) {
-            return NULL;
-        }
-        int failed = PyObject_SetAttr(self->hub, str_iterations, counted);
-        Py_DECREF(counted);
-        if (failed) {
+        if (count_turn(self->hub) < 0) {
             return NULL;
         }
         Py_RETURN_NONE;
@@ -2525,69 +2553,6 @@ call_hub(PyObject *hub, PyObject *name)
     }
     Py_DECREF(result);
     return 0;
-}
-
-/* hub.clock(), a new reference. */
-static PyObject *
-hub_now(PyObject *hub)
-{
-    PyObject *clock = PyObject_GetAttr(hub, str_clock);
-    if (clock == NULL) {
-        return NULL;
-    }
-    PyObject *now = PyObject_CallNoArgs(clock);
-    Py_DECREF(clock);
-    return now;
-}
-
-/* `timers[0][0]` of a heap that is not empty, a new reference. */
-static PyObject *
-first_deadline(PyObject *timers)
-{
-    PyObject *first = Py_NewRef(PyList_GET_ITEM(timers, 0));
-    PyObject *when = PySequence_GetItem(first, 0);
-    Py_DECREF(first);
-    return when;
-}
-
-/* `timers and timers[0][0] <= hub.clock()`: 1, 0, or -1 on error. */
-static int
-timer_due(PyObject *hub, PyObject *timers)
-{
-    if (PyList_GET_SIZE(timers) == 0) {
-        return 0;
-    }
-    PyObject *when = first_deadline(timers);
-    if (when == NULL) {
-        return -1;
-    }
-    PyObject *now = hub_now(hub);
-    if (now == NULL) {
-        Py_DECREF(when);
-        return -1;
-    }
-    int due = PyObject_RichCompareBool(when, now, Py_LE);
-    Py_DECREF(when);
-    Py_DECREF(now);
-    return due;
-}
-
-/* `hub.iterations += 1` */
-static int
-count_turn(PyObject *hub)
-{
-    PyObject *iterations = PyObject_GetAttr(hub, str_iterations);
-    if (iterations == NULL) {
-        return -1;
-    }
-    PyObject *counted = PyNumber_Add(iterations, one);
-    Py_DECREF(iterations);
-    if (counted == NULL) {
-        return -1;
-    }
-    int failed = PyObject_SetAttr(hub, str_iterations, counted);
-    Py_DECREF(counted);
-    return failed;
 }
 
 /* turn.batch = count */
