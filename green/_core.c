@@ -396,6 +396,57 @@ park_to_hub(ParkObject *self)
     return PyGreenlet_Switch((PyGreenlet *)self->hub, empty_tuple, NULL);
 }
 
+/* A ready-queue entry `(callback, args)` taken apart (steals `entry`): new references in
+ * `*callback` and `*args`; 0, or -1 (ValueError for an entry of another shape). */
+static int
+split_entry(PyObject *entry, PyObject **callback, PyObject **args)
+{
+    PyObject *items = (PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 2) ? Py_NewRef(entry)
+                                                                                  : PySequence_Tuple(entry);
+    Py_DECREF(entry);
+    if (items == NULL) {
+        return -1;
+    }
+    if (PyTuple_GET_SIZE(items) != 2) {
+        PyErr_Format(PyExc_ValueError, "a ready-queue entry must be (callback, args), not %R", items);
+        Py_DECREF(items);
+        return -1;
+    }
+    *callback = Py_NewRef(PyTuple_GET_ITEM(items, 0));
+    *args = Py_NewRef(PyTuple_GET_ITEM(items, 1));
+    Py_DECREF(items);
+    return 0;
+}
+
+/* `callback(*args)` of a ready-queue entry (steals `args`). greenlet.switch(thread, *rest) is
+ * made without the method call around it, and `args` is let go before the switch, so that the
+ * woken thread's Waiter finds its entry held by nobody else (keep_entry). */
+static PyObject *
+call_entry(PyObject *callback, PyObject *args)
+{
+    PyObject *result;
+    if (callback == switch_into && PyTuple_CheckExact(args) && PyTuple_GET_SIZE(args) >= 1 &&
+        PyGreenlet_Check(PyTuple_GET_ITEM(args, 0))) {
+        PyObject *thread = Py_NewRef(PyTuple_GET_ITEM(args, 0));
+        PyObject *rest = PyTuple_GetSlice(args, 1, PyTuple_GET_SIZE(args));
+        Py_DECREF(args);
+        result = rest == NULL ? NULL : PyGreenlet_Switch((PyGreenlet *)thread, rest, NULL);
+        Py_XDECREF(rest);
+        Py_DECREF(thread);
+        return result;
+    }
+    if (PyTuple_CheckExact(args)) {
+        result = PyObject_Call(callback, args, NULL);
+    }
+    else {
+        PyObject *tuple = PySequence_Tuple(args);
+        result = tuple == NULL ? NULL : PyObject_Call(callback, tuple, NULL);
+        Py_XDECREF(tuple);
+    }
+    Py_DECREF(args);
+    return result;
+}
+
 /* The body of Hub.park; the decisions are documented on the Python version in hub.py. */
 static PyObject *
 park_run(ParkObject *self)
@@ -413,31 +464,9 @@ park_run(ParkObject *self)
         return NULL;
     }
     PyObject *callback, *args;
-    if (PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 2) {
-        callback = PyTuple_GET_ITEM(entry, 0);
-        args = PyTuple_GET_ITEM(entry, 1);
-        Py_INCREF(callback);
-        Py_INCREF(args);
+    if (split_entry(entry, &callback, &args) < 0) {
+        return NULL;
     }
-    else {
-        PyObject *items = PySequence_Tuple(entry);
-        if (items == NULL) {
-            Py_DECREF(entry);
-            return NULL;
-        }
-        if (PyTuple_GET_SIZE(items) != 2) {
-            PyErr_Format(PyExc_ValueError, "a ready-queue entry must be (callback, args), not %R", entry);
-            Py_DECREF(items);
-            Py_DECREF(entry);
-            return NULL;
-        }
-        callback = PyTuple_GET_ITEM(items, 0);
-        args = PyTuple_GET_ITEM(items, 1);
-        Py_INCREF(callback);
-        Py_INCREF(args);
-        Py_DECREF(items);
-    }
-    Py_DECREF(entry);
 
     if (callback != switch_into && callback != throw_into) {
         goto to_hub;
@@ -546,31 +575,8 @@ take_entry:
         goto error;
     }
     {
-        PyObject *result;
-        if (callback == switch_into && PyTuple_CheckExact(args) && PyTuple_GET_SIZE(args) >= 1 &&
-            PyGreenlet_Check(PyTuple_GET_ITEM(args, 0))) {
-            /* greenlet.switch(thread, *rest) without the method call around it; the entry's parts
-             * are let go first, so that the woken thread's Waiter finds its entry held by
-             * nobody else (keep_entry) */
-            PyObject *thread = Py_NewRef(PyTuple_GET_ITEM(args, 0));
-            PyObject *rest = PyTuple_GetSlice(args, 1, PyTuple_GET_SIZE(args));
-            Py_DECREF(callback);
-            Py_DECREF(args);
-            result = rest == NULL ? NULL : PyGreenlet_Switch((PyGreenlet *)thread, rest, NULL);
-            Py_XDECREF(rest);
-            Py_DECREF(thread);
-            return result;
-        }
-        else if (PyTuple_CheckExact(args)) {
-            result = PyObject_Call(callback, args, NULL);
-        }
-        else {
-            PyObject *tuple = PySequence_Tuple(args);
-            result = tuple == NULL ? NULL : PyObject_Call(callback, tuple, NULL);
-            Py_XDECREF(tuple);
-        }
+        PyObject *result = call_entry(callback, args);
         Py_DECREF(callback);
-        Py_DECREF(args);
         return result;
     }
 
@@ -2541,7 +2547,7 @@ static PyMethodDef hub_wait_writable_def = {
  * methods, called by name. Returns only by raising, as the Python loop does. */
 static PyObject *str_io_event, *str_io_wake_failed, *str_switch, *str_callback_failed, *str_idle_exit,
     *str_idle_forever, *str_run_timers, *str_raise_in_main, *str_backend, *str_poll, *str_cancelled_timers,
-    *str_callback, *str_wakeup_read, *str_wakeup_pending, *word_callback;
+    *str_callback, *str_wakeup_read, *str_wakeup_pending;
 
 /* hub.method(), result dropped: 0, or -1 with the exception set. */
 static int
@@ -2587,56 +2593,18 @@ static int
 run_entry(PyObject *hub, PyObject *entry)
 {
     PyObject *callback, *args;
-    if (PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 2) {
-        callback = Py_NewRef(PyTuple_GET_ITEM(entry, 0));
-        args = Py_NewRef(PyTuple_GET_ITEM(entry, 1));
-        Py_DECREF(entry);
+    if (split_entry(entry, &callback, &args) < 0) {
+        return -1;
     }
-    else {
-        PyObject *items = PySequence_Tuple(entry);
-        Py_DECREF(entry);
-        if (items == NULL) {
-            return -1;
-        }
-        if (PyTuple_GET_SIZE(items) != 2) {
-            PyErr_Format(PyExc_ValueError, "a ready-queue entry must be (callback, args), not %R", items);
-            Py_DECREF(items);
-            return -1;
-        }
-        callback = Py_NewRef(PyTuple_GET_ITEM(items, 0));
-        args = Py_NewRef(PyTuple_GET_ITEM(items, 1));
-        Py_DECREF(items);
-    }
-    PyObject *result;
-    if (callback == switch_into && PyTuple_CheckExact(args) && PyTuple_GET_SIZE(args) >= 1 &&
-        PyGreenlet_Check(PyTuple_GET_ITEM(args, 0))) {
-        /* greenlet.switch(thread, *rest) without the method call around it; the entry is let go
-         * first, as park does (keep_entry) */
-        PyObject *thread = Py_NewRef(PyTuple_GET_ITEM(args, 0));
-        PyObject *rest = PyTuple_GetSlice(args, 1, PyTuple_GET_SIZE(args));
-        Py_DECREF(args);
-        result = rest == NULL ? NULL : PyGreenlet_Switch((PyGreenlet *)thread, rest, NULL);
-        Py_XDECREF(rest);
-        Py_DECREF(thread);
-    }
-    else {
-        if (PyTuple_CheckExact(args)) {
-            result = PyObject_Call(callback, args, NULL);
-        }
-        else {
-            PyObject *tuple = PySequence_Tuple(args);
-            result = tuple == NULL ? NULL : PyObject_Call(callback, tuple, NULL);
-            Py_XDECREF(tuple);
-        }
-        Py_DECREF(args);
-    }
+    PyObject *result = call_entry(callback, args);
     if (result != NULL) {
         Py_DECREF(result);
         Py_DECREF(callback);
         return 0;
     }
     PyObject *error = fetch_error();
-    PyObject *done = PyObject_CallMethodObjArgs(hub, str_callback_failed, word_callback, callback, error, NULL);
+    /* the kind, "callback", is the same word as the timer attribute str_callback names */
+    PyObject *done = PyObject_CallMethodObjArgs(hub, str_callback_failed, str_callback, callback, error, NULL);
     Py_DECREF(callback);
     Py_XDECREF(error);
     if (done == NULL) {
@@ -3833,7 +3801,6 @@ PyInit__core(void)
     INTERN(str_callback, "callback");
     INTERN(str_wakeup_read, "_wakeup_read");
     INTERN(str_wakeup_pending, "_wakeup_pending");
-    word_callback = str_callback;
     empty_bytes = PyBytes_FromStringAndSize(NULL, 0);
     if (empty_bytes == NULL) {
         return NULL;
