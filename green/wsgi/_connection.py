@@ -21,6 +21,8 @@ _monotonic = _hub_monotonic  # the hub clock: deadlines agree with its timers
 class _Connection(_Reading):
     """One client connection, served by one green thread; also the parser's callback object."""
 
+    __slots__ = ()
+
     def take_over(self) -> tuple[Any, bytes]:
         """``environ["green.wsgi.take_over"]()``: hand the connection to the application.
 

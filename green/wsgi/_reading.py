@@ -239,6 +239,8 @@ class _EventletEmptyInput(_EmptyInput):
 class _Reading(_Writing):
     """The receiving half of a connection, also the parser's callback object."""
 
+    __slots__ = ()
+
     def __init__(self, server: Server, sock: Any, address: Any) -> None:
         super().__init__(server, sock, address)
         if server.eventlet_environ:
@@ -343,12 +345,20 @@ class _Reading(_Writing):
         if not (self.in_headers or parsing is None or parsing.complete):
             self._parse(data)  # in a body: no budget
             return
+        # Here, and at the top of each turn of the loop, the parser is in a head or between
+        # requests (a request ending in a body returns above or at the loop's end).
         limit = self.server.max_head_bytes
+        feed = self.parser.feed_data
         while data:
             budget = limit - self.raw_header_bytes
             piece = data if len(data) <= budget else data[:budget]
             heads = self.heads_completed
-            self._parse(piece)
+            between = not self.in_headers
+            begun = self.messages_begun
+            try:
+                feed(piece)
+            except (httptools.HttpParserError, httptools.HttpParserUpgrade) as error:
+                self._parse_failed(error, piece, between, begun)
             data = data[len(piece) :]
             parsing = self.parsing
             if not (self.in_headers or parsing is None or parsing.complete):
@@ -366,7 +376,14 @@ class _Reading(_Writing):
         begun = self.messages_begun
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserInvalidMethodError:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as error:
+            self._parse_failed(error, data, between, begun)
+
+    def _parse_failed(self, error: Exception, data: bytes, between: bool, begun: int) -> None:
+        """What the parser's `error` on `data` means: raises the HTTPError to answer with, or
+        returns after an upgrade. `between`: the parser was between requests when given `data`;
+        `begun`: the count of requests begun then."""
+        if isinstance(error, httptools.HttpParserInvalidMethodError):
             # llhttp knows the registered methods only. A well-formed request line with a method
             # it does not know is answered 501 (RFC 9110 section 9.1), anything else 400; this is
             # decided when the request line starts this read, as it does but for pipelining.
@@ -374,7 +391,7 @@ class _Reading(_Writing):
             if between and self.messages_begun == begun + 1:
                 status = _unknown_method_status(data)
             raise HTTPError(status) from None
-        except httptools.HttpParserUpgrade as upgrade:
+        if isinstance(error, httptools.HttpParserUpgrade):
             # Upgrade or CONNECT: the request is answered like any other, then the connection
             # closes (this server speaks nothing but HTTP/1.x) -- unless the application takes
             # the connection over (``green.wsgi.take_over`` in its environ, e.g. a WebSocket).
@@ -382,23 +399,22 @@ class _Reading(_Writing):
             if self.requests:
                 self.requests[-1].keep_alive = False
                 self.upgrade_request = self.requests[-1]
-                offset = upgrade.args[0] if upgrade.args and type(upgrade.args[0]) is int else len(data)
+                offset = error.args[0] if error.args and type(error.args[0]) is int else len(data)
                 self.upgrade_data = bytes(data[offset:])
             return
-        except httptools.HttpParserCallbackError as error:
+        if isinstance(error, httptools.HttpParserCallbackError):
             cause = error.__context__
             if isinstance(cause, HTTPError):
                 raise cause from None
             raise HTTPError(400, "parser callback failed") from cause
-        except httptools.HttpParserError as error:
-            # llhttp refuses well-formed versions it does not know (HTTP/1.2, HTTP/3.0) with this
-            # message; like the versions it parses but we do not serve, they are a 505.
-            status = 505 if str(error) == "Invalid HTTP version" else 400
-            parsing = self.parsing
-            if status == 400 and not self.in_headers and parsing is not None and not parsing.complete:
-                # In a body (a bad chunk): the application still runs and its reads raise this.
-                raise BodyError(400, str(error)) from None
-            raise HTTPError(status, str(error)) from None
+        # llhttp refuses well-formed versions it does not know (HTTP/1.2, HTTP/3.0) with this
+        # message; like the versions it parses but we do not serve, they are a 505.
+        status = 505 if str(error) == "Invalid HTTP version" else 400
+        parsing = self.parsing
+        if status == 400 and not self.in_headers and parsing is not None and not parsing.complete:
+            # In a body (a bad chunk): the application still runs and its reads raise this.
+            raise BodyError(400, str(error)) from None
+        raise HTTPError(status, str(error)) from None
 
     def _receive(self) -> bool:
         """One `recv` (waiting as needed) fed to the parser. False at end of stream."""
@@ -435,7 +451,7 @@ class _Reading(_Writing):
         # longer; a kept-alive connection gets header_timeout from the first byte of a request.
         answered = self.answered
         if answered:
-            self.since = _monotonic()
+            self.since = self.hub.clock()
             self.deadline = self.since + server.keepalive_timeout
         else:
             self.deadline = self.since + server.header_timeout
@@ -459,7 +475,7 @@ class _Reading(_Writing):
                 if self.phase == _IDLE and not requests:
                     self.phase = _HEADERS
                     if answered:
-                        self.since = _monotonic()
+                        self.since = self.hub.clock()
                         self.deadline = self.since + server.header_timeout
         except HTTPError as error:
             if requests:  # answer what arrived intact first

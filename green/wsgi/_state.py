@@ -13,7 +13,6 @@ import httptools
 from greenlet import getcurrent
 
 from green.hubs import monotonic as _hub_monotonic
-from green.hubs import wait_until as _wait_until
 from green.wsgi._protocol import _BUSY, HTTPError, _Expired, _Request
 
 _monotonic = _hub_monotonic  # the hub clock: deadlines agree with its timers
@@ -24,6 +23,54 @@ if TYPE_CHECKING:
 
 class _ConnectionState:
     """The attributes every layer of a connection reads and writes."""
+
+    # Slots: a connection has more attributes than CPython 3.11 shares between instances'
+    # dicts, and its every request reads and writes them.
+    __slots__ = (
+        "server",
+        "sock",
+        "fd",
+        "hub",
+        "greenlet",
+        "parser",
+        "requests",
+        "parsing",
+        "url",
+        "headers",
+        "in_headers",
+        "header_bytes",
+        "raw_header_bytes",
+        "messages_begun",
+        "heads_completed",
+        "trailer_bytes",
+        "error",
+        "upgraded",
+        "upgrade_request",
+        "upgrade_data",
+        "taken_over",
+        "wait_first",
+        "answered",
+        "tls",
+        "phase",
+        "deadline",
+        "expired",
+        "expiring",
+        "since",
+        "shed",
+        "request",
+        "status",
+        "response_headers",
+        "headers_sent",
+        "continue_sent",
+        "no_body",
+        "chunked",
+        "remaining",
+        "keep_alive",
+        "sent_bytes",
+        "status_code",
+        "environ_template",
+        "peer",
+    )
 
     def __init__(self, server: Server, sock: Any, address: Any) -> None:
         self.server = server
@@ -92,7 +139,10 @@ class _ConnectionState:
         """Park until the socket is ready; raises _Expired when the sweeper ends the wait."""
         # No deadline of its own: the server's sweeper ends overdue waits (see the package's essay).
         try:
-            _wait_until(self.fd, not readable, None)
+            if readable:
+                self.hub.wait_readable(self.fd)
+            else:
+                self.hub.wait_writable(self.fd)
         except OSError:
             if self.expired:
                 raise _Expired from None
