@@ -3648,6 +3648,361 @@ frame_chunks(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(unused))
 #endif
 }
 
+/* -- green.wsgi's response head ------------------------------------------------------------------ */
+
+/* Kinds of response header names, as green.wsgi._writing numbers them. */
+enum { HEAD_ORDINARY = 0, HEAD_LENGTH = 1, HEAD_CONNECTION = 2, HEAD_DATE = 3 };
+
+static PyObject *str_close, *str_lower;
+
+/* A str that is its own latin-1 encoding (one byte per character) without CR or LF. */
+static int
+plain_latin1(PyObject *text)
+{
+    if (!PyUnicode_CheckExact(text) || PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND) {
+        return 0;
+    }
+    const char *data = (const char *)PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t size = PyUnicode_GET_LENGTH(text);
+    return memchr(data, '\r', size) == NULL && memchr(data, '\n', size) == NULL;
+}
+
+#define HEAD_MAX_LINES 32
+
+/* green.wsgi._writing._response_head for the usual headers: at most HEAD_MAX_LINES of them, in a
+   list of (str, str) tuples, in latin-1 without CR or LF, no hop-by-hop name. Anything else goes
+   to the Python function (which raises the errors, or takes a longer list). */
+static PyObject *
+response_head(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "response_head(status, headers, table, make_entry, python)");
+        return NULL;
+    }
+    PyObject *status = args[0], *headers = args[1], *table = args[2], *make_entry = args[3];
+    PyObject *python = args[4];
+    if (!plain_latin1(status) || !PyList_CheckExact(headers) || !PyDict_CheckExact(table) ||
+        PyList_GET_SIZE(headers) > HEAD_MAX_LINES) {
+        return PyObject_Vectorcall(python, args, 3, NULL);
+    }
+    /* The kept lines' two halves ("Name: ", value), held until copied. */
+    PyObject *halves[2 * HEAD_MAX_LINES];
+    Py_ssize_t kept = 0;
+    PyObject *length = NULL, *result = NULL;
+    int has_date = 0, close = 0, python_path = 0;
+    /* "HTTP/1.1 " status CR LF, each kept line CR LF. */
+    Py_ssize_t size = 9 + PyUnicode_GET_LENGTH(status) + 2;
+    for (Py_ssize_t index = 0; index < PyList_GET_SIZE(headers) && index < HEAD_MAX_LINES; index++) {
+        PyObject *header = PyList_GET_ITEM(headers, index);
+        if (!PyTuple_CheckExact(header) || PyTuple_GET_SIZE(header) != 2) {
+            python_path = 1;
+            break;
+        }
+        PyObject *name = PyTuple_GET_ITEM(header, 0), *value = PyTuple_GET_ITEM(header, 1);
+        if (!PyUnicode_CheckExact(name) || !plain_latin1(value)) {
+            python_path = 1;
+            break;
+        }
+        PyObject *entry = PyDict_GetItemWithError(table, name);
+        if (entry != NULL) {
+            Py_INCREF(entry);
+        } else if (!PyErr_Occurred()) {
+            PyObject *call_args[2] = {table, name};
+            entry = PyObject_Vectorcall(make_entry, call_args, 2, NULL);
+        }
+        if (entry == NULL) {
+            goto done;
+        }
+        long kind = -1;
+        PyObject *start = NULL;
+        if (PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 2) {
+            kind = PyLong_AsLong(PyTuple_GET_ITEM(entry, 0));
+            start = PyTuple_GET_ITEM(entry, 1);
+        }
+        if (kind == -1 && PyErr_Occurred()) {
+            Py_DECREF(entry);
+            goto done;
+        }
+        if (kind < HEAD_ORDINARY || kind > HEAD_DATE || !plain_latin1(start)) {
+            Py_DECREF(entry);
+            python_path = 1; /* a hop-by-hop name (or a name with CR or LF): Python raises */
+            break;
+        }
+        if (kind == HEAD_CONNECTION) {
+            PyObject *lowered = PyObject_CallMethodNoArgs(value, str_lower);
+            int is_close = lowered == NULL ? -1 : PyObject_RichCompareBool(lowered, str_close, Py_EQ);
+            Py_XDECREF(lowered);
+            Py_DECREF(entry);
+            if (is_close < 0) {
+                goto done;
+            }
+            close |= is_close;
+            continue;
+        }
+        if (kind == HEAD_LENGTH) {
+            Py_XSETREF(length, PyNumber_Long(value));
+            if (length == NULL) {
+                Py_DECREF(entry);
+                goto done;
+            }
+        } else if (kind == HEAD_DATE) {
+            has_date = 1;
+        }
+        halves[2 * kept] = Py_NewRef(start);
+        halves[2 * kept + 1] = Py_NewRef(value);
+        kept++;
+        size += PyUnicode_GET_LENGTH(start) + PyUnicode_GET_LENGTH(value) + 2;
+        Py_DECREF(entry);
+    }
+    if (python_path) {
+        result = PyObject_Vectorcall(python, args, 3, NULL);
+        goto done;
+    }
+    PyObject *head = PyBytes_FromStringAndSize(NULL, size);
+    if (head == NULL) {
+        goto done;
+    }
+    char *out = PyBytes_AS_STRING(head);
+    memcpy(out, "HTTP/1.1 ", 9);
+    out += 9;
+    memcpy(out, PyUnicode_1BYTE_DATA(status), PyUnicode_GET_LENGTH(status));
+    out += PyUnicode_GET_LENGTH(status);
+    *out++ = '\r';
+    *out++ = '\n';
+    for (Py_ssize_t index = 0; index < 2 * kept; index += 2) {
+        memcpy(out, PyUnicode_1BYTE_DATA(halves[index]), PyUnicode_GET_LENGTH(halves[index]));
+        out += PyUnicode_GET_LENGTH(halves[index]);
+        memcpy(out, PyUnicode_1BYTE_DATA(halves[index + 1]), PyUnicode_GET_LENGTH(halves[index + 1]));
+        out += PyUnicode_GET_LENGTH(halves[index + 1]);
+        *out++ = '\r';
+        *out++ = '\n';
+    }
+    if (length == NULL && (length = PyLong_FromLong(-1)) == NULL) {
+        Py_DECREF(head);
+        goto done;
+    }
+    result = PyTuple_Pack(4, head, length, has_date ? Py_True : Py_False, close ? Py_True : Py_False);
+    Py_DECREF(head);
+done:
+    for (Py_ssize_t index = 0; index < 2 * kept; index++) {
+        Py_DECREF(halves[index]);
+    }
+    Py_XDECREF(length);
+    return result;
+}
+
+/* -- green.wsgi's environ ------------------------------------------------------------------------ */
+
+static PyObject *environ_header_keys, *environ_methods, *environ_key, *environ_python;
+static PyObject *str_server, *str_environ_template, *str_upgraded, *str_url, *str_method, *str_version,
+    *str_headers, *str_complete, *str_body, *str_keep_alive, *str_eventlet_environ, *str_max_body,
+    *str_input_class, *str_raw_path_info, *str_path_info, *str_query_string, *str_request_method,
+    *str_server_protocol, *str_wsgi_input, *str_http_cookie, *str_http_transfer_encoding, *str_http_1_1,
+    *str_http_1_0, *str_version_1_1, *str_comma, *str_semicolon;
+
+static PyObject *
+configure_environ(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *header_keys, *methods, *key, *python;
+    if (!PyArg_ParseTuple(args, "O!O!OO:configure_environ", &PyDict_Type, &header_keys, &PyDict_Type, &methods,
+                          &key, &python)) {
+        return NULL;
+    }
+    Py_XSETREF(environ_header_keys, Py_NewRef(header_keys));
+    Py_XSETREF(environ_methods, Py_NewRef(methods));
+    Py_XSETREF(environ_key, Py_NewRef(key));
+    Py_XSETREF(environ_python, Py_NewRef(python));
+    Py_RETURN_NONE;
+}
+
+/* getattr(owner, name) is true; -1 on an error */
+static int
+attribute_true(PyObject *owner, PyObject *name)
+{
+    PyObject *value = PyObject_GetAttr(owner, name);
+    if (value == NULL) {
+        return -1;
+    }
+    int result = PyObject_IsTrue(value);
+    Py_DECREF(value);
+    return result;
+}
+
+/* The environ's headers, merged as the Python function merges them; 1 when a header is not a
+   pair of bytes (the Python function takes the request), -1 on an error. */
+static int
+environ_add_headers(PyObject *environ, PyObject *headers)
+{
+    for (Py_ssize_t index = 0; index < PyList_GET_SIZE(headers); index++) {
+        PyObject *header = PyList_GET_ITEM(headers, index);
+        if (!PyTuple_CheckExact(header) || PyTuple_GET_SIZE(header) != 2 ||
+            !PyBytes_CheckExact(PyTuple_GET_ITEM(header, 0)) || !PyBytes_CheckExact(PyTuple_GET_ITEM(header, 1))) {
+            return 1;
+        }
+        PyObject *name = PyTuple_GET_ITEM(header, 0), *value = PyTuple_GET_ITEM(header, 1);
+        PyObject *key = PyDict_GetItemWithError(environ_header_keys, name);
+        if (key != NULL) {
+            Py_INCREF(key);
+        } else if (PyErr_Occurred() || (key = PyObject_CallOneArg(environ_key, name)) == NULL) {
+            return -1;
+        }
+        if (!PyUnicode_Check(key) || PyUnicode_GET_LENGTH(key) == 0) {
+            Py_DECREF(key);
+            continue; /* a header that is dropped */
+        }
+        PyObject *text = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value), NULL);
+        if (text == NULL) {
+            Py_DECREF(key);
+            return -1;
+        }
+        PyObject *earlier = PyDict_GetItemWithError(environ, key);
+        if (earlier != NULL) {
+            PyObject *separator = PyUnicode_Compare(key, str_http_cookie) == 0 ? str_semicolon : str_comma;
+            PyObject *joined = PyUnicode_Concat(earlier, separator);
+            Py_SETREF(text, joined == NULL ? NULL : PyUnicode_Concat(joined, text));
+            Py_XDECREF(joined);
+        }
+        int failed = text == NULL || PyErr_Occurred() || PyDict_SetItem(environ, key, text) < 0;
+        Py_XDECREF(text);
+        Py_DECREF(key);
+        if (failed) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* green.wsgi._environ._build_environ for the usual request: a target in origin form ("/path?query")
+   without percent escapes, no body limit, no eventlet keys, no upgrade. The Python function
+   takes every other request. */
+static PyObject *
+build_environ(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || environ_python == NULL) {
+        PyErr_SetString(PyExc_TypeError, "build_environ(connection, request) before configure_environ");
+        return NULL;
+    }
+    PyObject *connection = args[0], *request = args[1];
+    PyObject *server = NULL, *max_body = NULL, *url = NULL, *method = NULL, *version = NULL, *headers = NULL;
+    PyObject *template = NULL, *environ = NULL, *text = NULL, *body = NULL;
+    int usual = 0;
+    if ((server = PyObject_GetAttr(connection, str_server)) == NULL ||
+        (max_body = PyObject_GetAttr(server, str_max_body)) == NULL ||
+        (url = PyObject_GetAttr(request, str_url)) == NULL ||
+        (method = PyObject_GetAttr(request, str_method)) == NULL ||
+        (version = PyObject_GetAttr(request, str_version)) == NULL ||
+        (headers = PyObject_GetAttr(request, str_headers)) == NULL) {
+        goto done;
+    }
+    int eventlet = attribute_true(server, str_eventlet_environ);
+    int upgraded = eventlet < 0 ? -1 : attribute_true(connection, str_upgraded);
+    if (upgraded < 0) {
+        goto done;
+    }
+    const char *target = PyBytes_CheckExact(url) ? PyBytes_AS_STRING(url) : NULL;
+    Py_ssize_t target_size = target != NULL ? PyBytes_GET_SIZE(url) : 0;
+    const char *question = target != NULL ? memchr(target, '?', target_size) : NULL;
+    Py_ssize_t path_size = question != NULL ? question - target : target_size;
+    const char *query = question != NULL ? question + 1 : target + target_size;
+    Py_ssize_t query_size = question != NULL ? target_size - path_size - 1 : 0;
+    /* What follows a '#' is dropped, in the path and the query each (as the Python function does). */
+    const char *hash = target != NULL ? memchr(target, '#', path_size) : NULL;
+    if (hash != NULL) {
+        path_size = hash - target;
+    }
+    hash = query_size ? memchr(query, '#', query_size) : NULL;
+    if (hash != NULL) {
+        query_size = hash - query;
+    }
+    usual = !eventlet && !upgraded && max_body == Py_None && target_size > 0 && target[0] == '/' &&
+            memchr(target, '%', path_size) == NULL && PyBytes_CheckExact(method) && PyUnicode_CheckExact(version) &&
+            PyList_CheckExact(headers);
+    if (!usual) {
+        goto done;
+    }
+    if ((template = PyObject_GetAttr(connection, str_environ_template)) == NULL ||
+        (environ = PyDict_Copy(template)) == NULL) {
+        goto done;
+    }
+    if ((text = PyUnicode_DecodeLatin1(target, path_size, NULL)) == NULL ||
+        PyDict_SetItem(environ, str_raw_path_info, text) < 0 || PyDict_SetItem(environ, str_path_info, text) < 0) {
+        goto failed;
+    }
+    Py_CLEAR(text);
+    if ((text = PyUnicode_DecodeLatin1(query, query_size, NULL)) == NULL ||
+        PyDict_SetItem(environ, str_query_string, text) < 0) {
+        goto failed;
+    }
+    Py_CLEAR(text);
+    text = PyDict_GetItemWithError(environ_methods, method);
+    if (text != NULL) {
+        Py_INCREF(text);
+    } else if (PyErr_Occurred() ||
+               (text = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(method), PyBytes_GET_SIZE(method), NULL)) == NULL) {
+        goto failed;
+    }
+    if (PyDict_SetItem(environ, str_request_method, text) < 0) {
+        goto failed;
+    }
+    Py_CLEAR(text);
+    int is_1_1 = PyUnicode_Compare(version, str_version_1_1) == 0;
+    if (PyErr_Occurred() ||
+        PyDict_SetItem(environ, str_server_protocol, is_1_1 ? str_http_1_1 : str_http_1_0) < 0) {
+        goto failed;
+    }
+    int added = environ_add_headers(environ, headers);
+    if (added != 0) {
+        usual = added < 0; /* not pairs of bytes: the Python function takes the request */
+        goto failed;
+    }
+    if (!is_1_1) {
+        int framed = PyDict_Contains(environ, str_http_transfer_encoding);
+        if (framed < 0) {
+            goto failed;
+        }
+        /* RFC 9112 section 6.1: the framing of such a message cannot be trusted. */
+        if (framed && (PyObject_SetAttr(request, str_keep_alive, Py_False) < 0 ||
+                       PyObject_SetAttr(connection, str_keep_alive, Py_False) < 0)) {
+            goto failed;
+        }
+    }
+    int complete = attribute_true(request, str_complete);
+    if (complete < 0 || (body = PyObject_GetAttr(request, str_body)) == NULL) {
+        goto failed;
+    }
+    Py_ssize_t body_size = PyObject_Length(body);
+    if (body_size < 0) {
+        goto failed;
+    }
+    if (!complete || body_size) {
+        PyObject *input_class = PyObject_GetAttr(server, str_input_class);
+        PyObject *call_args[2] = {connection, request};
+        text = input_class == NULL ? NULL : PyObject_Vectorcall(input_class, call_args, 2, NULL);
+        Py_XDECREF(input_class);
+        if (text == NULL || PyDict_SetItem(environ, str_wsgi_input, text) < 0) {
+            goto failed;
+        }
+        Py_CLEAR(text);
+    }
+    goto done;
+failed:
+    Py_CLEAR(environ);
+    Py_CLEAR(text);
+done:
+    Py_XDECREF(server);
+    Py_XDECREF(max_body);
+    Py_XDECREF(url);
+    Py_XDECREF(method);
+    Py_XDECREF(version);
+    Py_XDECREF(headers);
+    Py_XDECREF(template);
+    Py_XDECREF(body);
+    if (environ == NULL && !usual && !PyErr_Occurred()) {
+        return PyObject_Vectorcall(environ_python, args, 2, NULL);
+    }
+    return environ;
+}
+
 /* -- the module ------------------------------------------------------------------------------- */
 
 static PyObject *
@@ -3702,6 +4057,16 @@ static PyMethodDef module_methods[] = {
     {"to_events", (PyCFunction)(void (*)(void))to_events, METH_FASTCALL,
      "to_events(kernel_events, read_bits, write_bits): a poll's (fd, kernel mask) pairs as the hub's "
      "(fd, READ | WRITE) (green.hubs.epoll and green.hubs.poll)."},
+    {"response_head", (PyCFunction)(void (*)(void))response_head, METH_FASTCALL,
+     "response_head(status, headers, table, make_entry, python): green.wsgi's status line and "
+     "headers checked and encoded (green.wsgi._writing._response_head; python(status, headers, table) "
+     "takes what the C path does not)."},
+    {"build_environ", (PyCFunction)(void (*)(void))build_environ, METH_FASTCALL,
+     "build_environ(connection, request): green.wsgi's environ of a request "
+     "(green.wsgi._environ._build_environ; the Python function takes what the C path does not)."},
+    {"configure_environ", configure_environ, METH_VARARGS,
+     "configure_environ(header_keys, methods, environ_key, python): green.wsgi._environ's tables and "
+     "functions, given once."},
     {"quiet", quiet, METH_O,
      "quiet(change): count the calling OS thread in (+1) or out (-1) of green's idle threads "
      "(green._waiter._quiet)."},
@@ -3749,6 +4114,34 @@ PyInit__core(void)
         return NULL;
     }
     INTERN(str_hub, "hub");
+    INTERN(str_server, "server");
+    INTERN(str_environ_template, "environ_template");
+    INTERN(str_upgraded, "upgraded");
+    INTERN(str_url, "url");
+    INTERN(str_method, "method");
+    INTERN(str_version, "version");
+    INTERN(str_headers, "headers");
+    INTERN(str_complete, "complete");
+    INTERN(str_body, "body");
+    INTERN(str_keep_alive, "keep_alive");
+    INTERN(str_eventlet_environ, "eventlet_environ");
+    INTERN(str_max_body, "max_body");
+    INTERN(str_input_class, "input_class");
+    INTERN(str_raw_path_info, "RAW_PATH_INFO");
+    INTERN(str_path_info, "PATH_INFO");
+    INTERN(str_query_string, "QUERY_STRING");
+    INTERN(str_request_method, "REQUEST_METHOD");
+    INTERN(str_server_protocol, "SERVER_PROTOCOL");
+    INTERN(str_wsgi_input, "wsgi.input");
+    INTERN(str_http_cookie, "HTTP_COOKIE");
+    INTERN(str_http_transfer_encoding, "HTTP_TRANSFER_ENCODING");
+    INTERN(str_http_1_1, "HTTP/1.1");
+    INTERN(str_http_1_0, "HTTP/1.0");
+    INTERN(str_version_1_1, "1.1");
+    INTERN(str_comma, ", ");
+    INTERN(str_semicolon, "; ");
+    INTERN(str_close, "close");
+    INTERN(str_lower, "lower");
     INTERN(str_schedule, "schedule");
     INTERN(str_clock, "clock");
     INTERN(str_iterations, "iterations");

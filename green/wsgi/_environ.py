@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import httptools
 
+from green._compiled import core as _core
 from green._stdlib import original
 from green.wsgi._protocol import HTTPError, _Request
 from green.wsgi._reading import _EMPTY_INPUT, _EventletInput
@@ -108,7 +109,7 @@ def _header_name(name: bytes) -> str:
 _header_names: dict[bytes, str] = {}
 
 
-def _build_environ(connection: _Connection, request: _Request) -> dict:
+def _python_build_environ(connection: _Connection, request: _Request) -> dict:
     """The PEP 3333 environ of `request`, from the connection's template; with
     `Server.eventlet_environ` also eventlet's keys (``eventlet.input``, ``eventlet.posthooks``,
     ``headers_raw``)."""
@@ -183,3 +184,13 @@ def _build_environ(connection: _Connection, request: _Request) -> dict:
         environ["green.wsgi.take_over"] = connection.take_over
         environ["RAW_URI"] = url.decode("latin-1")  # the target as sent (hixie-76 echoes it)
     return environ
+
+
+# The compiled core's version builds the usual request's environ (a target "/path?query" without
+# percent escapes, no body limit, no eventlet keys, no upgrade) and gives the others to the Python
+# function.
+if _core is not None:
+    _core.configure_environ(_header_keys, _methods, _environ_key, _python_build_environ)
+    _build_environ = _core.build_environ
+else:
+    _build_environ = _python_build_environ

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Iterable, Iterator
 
+from green._compiled import core as _core
 from green._stdlib import original
 from green.hubs import monotonic as _hub_monotonic
 from green.wsgi._protocol import _BUSY, _IO, _REASONS, _ClientGone, _Expired, _log, _Request
@@ -55,6 +56,51 @@ def _head_entry(table: _HeaderTable, name: str) -> tuple[int, str]:
     if len(table) < 2048:
         table[name] = entry
     return entry
+
+
+def _python_response_head(status: str, headers: list, table: _HeaderTable) -> tuple[bytes, int, bool, bool]:
+    """The start of a response head: the status line and the application's `headers`, checked
+    and encoded, each line ended by CR LF; with what the rest of the head needs to know of them:
+    ``(text, Content-Length or -1, has Date, says Connection: close)``. Raises ValueError for a
+    hop-by-hop header, a CR or LF in the status or a header (it would split the response) or a
+    Content-Length that is not a number."""
+    lines = [f"HTTP/1.1 {status}"]
+    length = -1
+    close = has_date = False
+    for name, value in headers:
+        entry = table.get(name)
+        if entry is None:
+            entry = _head_entry(table, name)
+        kind, start = entry
+        if kind:
+            if kind == _LENGTH:
+                length = int(value)
+            elif kind == _CONNECTION:
+                if value.lower() == "close":
+                    close = True
+                continue
+            elif kind == _DATE:
+                has_date = True
+            else:
+                raise ValueError(f"hop-by-hop header {name!r} set by the application")
+        lines.append(f"{start}{value}")
+    lines.append("")
+    text = "\r\n".join(lines)
+    separators = len(lines) - 1
+    if text.count("\n") != separators or text.count("\r") != separators:
+        raise ValueError("CR or LF in the response status or headers")
+    return text.encode("latin-1"), length, has_date, close
+
+
+def _pure_response_head(
+    status: str, headers: list, table: _HeaderTable, make_entry: Any, python: Any
+) -> tuple[bytes, int, bool, bool]:
+    return python(status, headers, table)
+
+
+# The compiled core's version takes the usual headers (a list of str pairs) and gives the rest
+# to the Python function.
+_response_head = _core.response_head if _core is not None else _pure_response_head
 
 
 def _asks_keep_alive(request: _Request) -> bool:
@@ -107,6 +153,8 @@ def _capitalized(name: str) -> str:
 
 class _Writing(_ConnectionState):
     """The sending half of a connection."""
+
+    __slots__ = ()
 
     # -- 100 Continue --
 
@@ -244,32 +292,13 @@ class _Writing(_ConnectionState):
         request = self.request
         assert request is not None
         server = self.server
+        head_start, length, has_date, close = _response_head(
+            status, self.response_headers, server.head_table, _head_entry, _python_response_head
+        )
         code = status[:3]
         self.status_code = code
-        lines = [f"HTTP/1.1 {status}"]
-        length = -1
-        keep_alive = self.keep_alive
-        has_date = False
-        table = server.head_table
-        for name, value in self.response_headers:
-            entry = table.get(name)
-            if entry is None:
-                entry = _head_entry(table, name)
-            kind, start = entry
-            if kind:
-                if kind == _LENGTH:
-                    length = int(value)
-                elif kind == _CONNECTION:
-                    if value.lower() == "close":
-                        keep_alive = False
-                    continue
-                elif kind == _DATE:
-                    has_date = True
-                else:
-                    raise ValueError(f"hop-by-hop header {name!r} set by the application")
-            lines.append(f"{start}{value}")
-        if not has_date:
-            lines.append(server.date_header)
+        keep_alive = self.keep_alive and not close
+        lines = [] if has_date else [server.date_header]
         method = request.method
         if code == "200" and method != b"HEAD":
             no_body = False
@@ -307,12 +336,7 @@ class _Writing(_ConnectionState):
                 lines.append(server.keepalive_line)
         self.keep_alive = keep_alive
         lines.append("\r\n")
-        text = "\r\n".join(lines)
-        # A CR or LF inside a name, value or the status would split the response.
-        separators = len(lines)
-        if text.count("\n") != separators or text.count("\r") != separators:
-            raise ValueError("CR or LF in the response status or headers")
-        head = text.encode("latin-1")
+        head = head_start + "\r\n".join(lines).encode("latin-1")
         self.headers_sent = True
         if no_body or not body:
             self._sendall(head)
