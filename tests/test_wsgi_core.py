@@ -61,21 +61,28 @@ _HEADERS: list[Any] = [
 ]
 
 
-@pytest.mark.parametrize(
-    "status", ["200 OK", "404 Not Found", "200 OK\r\nX: y", "200 \u20ac", _Text("201 Created")]
-)
-@pytest.mark.parametrize("headers", _HEADERS, ids=range(len(_HEADERS)))
-@pytest.mark.parametrize("capitalized", [False, True])
-def test_the_compiled_response_head_is_the_python_one(status, headers, capitalized):
+_STATUSES = ["200 OK", "404 Not Found", "200 OK\r\nX: y", "200 \u20ac", _Text("201 Created")]
+
+
+def test_the_compiled_response_head_is_the_python_one():
     compiled = _require_core()
-    table = _writing._capitalized_heads if capitalized else _writing._plain_heads
-    expected = _outcome(lambda: _writing._python_response_head(status, headers, table))
-    got = _outcome(
-        lambda: compiled.response_head(
-            status, headers, table, _writing._head_entry, _writing._python_response_head
-        )
-    )
-    assert got == expected
+    differences = []
+    for table in (_writing._plain_heads, _writing._capitalized_heads):
+        for status in _STATUSES:
+            for headers in _HEADERS:
+                expected = _outcome(lambda: _writing._python_response_head(status, headers, table))  # noqa: B023
+                got = _outcome(
+                    lambda: compiled.response_head(
+                        status,  # noqa: B023
+                        headers,  # noqa: B023
+                        table,  # noqa: B023
+                        _writing._head_entry,
+                        _writing._python_response_head,
+                    )
+                )
+                if got != expected:
+                    differences.append((status, headers, table is _writing._plain_heads, expected, got))
+    assert differences == []
 
 
 class _Input:
@@ -125,33 +132,40 @@ _REQUESTS: list[dict[str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize("case", _REQUESTS, ids=range(len(_REQUESTS)))
-def test_the_compiled_environ_is_the_python_one(case):
+def _environ_outcome(build: Callable[[Any, Any], dict], case: dict[str, Any]) -> tuple:
+    """What `build` makes of `case`: its environ (or exception) and the keep-alive flags after."""
+    connection = _connection(**case.get("server", {}))
+    connection.upgraded = case.get("upgraded", False)
+    request = SimpleNamespace(
+        url=case["url"],
+        method=case.get("method", b"GET"),
+        version=case.get("version", "1.1"),
+        headers=case.get("headers", [(b"Host", b"example.com")]),
+        keep_alive=True,
+        complete=case.get("complete", True),
+        body=case.get("body", bytearray()),
+    )
+    connection.upgrade_request = request if connection.upgraded else None
+    connection.take_over = "take_over"
+    outcome = _outcome(lambda: build(connection, request))
+    if outcome[0] == "returned":
+        environ = dict(outcome[1])
+        for key, value in list(environ.items()):
+            if isinstance(value, _Input):  # made for this connection: compare its arguments
+                assert value.connection is connection and value.request is request
+                environ[key] = "an input"
+            elif not isinstance(value, (str, int, tuple, list)):
+                environ[key] = type(value).__name__
+        outcome = ("returned", list(environ.items()))
+    return outcome, request.keep_alive, connection.keep_alive
+
+
+def test_the_compiled_environ_is_the_python_one():
     compiled = _require_core()
-    results = []
-    for build in (_environ._python_build_environ, compiled.build_environ):
-        connection = _connection(**case.get("server", {}))
-        connection.upgraded = case.get("upgraded", False)
-        request = SimpleNamespace(
-            url=case["url"],
-            method=case.get("method", b"GET"),
-            version=case.get("version", "1.1"),
-            headers=case.get("headers", [(b"Host", b"example.com")]),
-            keep_alive=True,
-            complete=case.get("complete", True),
-            body=case.get("body", bytearray()),
-        )
-        connection.upgrade_request = request if connection.upgraded else None
-        connection.take_over = "take_over"
-        outcome = _outcome(lambda: build(connection, request))  # noqa: B023
-        if outcome[0] == "returned":
-            environ = dict(outcome[1])
-            for key, value in list(environ.items()):
-                if isinstance(value, _Input):  # made for this connection: compare its arguments
-                    assert value.connection is connection and value.request is request
-                    environ[key] = "an input"
-                elif not isinstance(value, (str, int, tuple, list)):
-                    environ[key] = type(value).__name__
-            outcome = ("returned", list(environ.items()))
-        results.append((outcome, request.keep_alive, connection.keep_alive))
-    assert results[1] == results[0]
+    differences = []
+    for case in _REQUESTS:
+        expected = _environ_outcome(_environ._python_build_environ, case)
+        got = _environ_outcome(compiled.build_environ, case)
+        if got != expected:
+            differences.append((case, expected, got))
+    assert differences == []
