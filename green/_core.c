@@ -3439,6 +3439,228 @@ static PyMethodDef *const hub_defs[] = {&hub_wait_readable_def, &hub_wait_writab
 static PyMethodDef *const socket_defs[] = {&socket_recv_def, &socket_recv_into_def, &socket_send_def,
                                            &socket_sendall_def, NULL};
 
+/* -- green.wsgi's parser callbacks ---------------------------------------------------------------- */
+
+/* Slots of green.wsgi's connection class that the callbacks below read and write. */
+static Py_ssize_t wsgi_server_offset = -1, wsgi_url_offset, wsgi_headers_offset, wsgi_in_headers_offset,
+                  wsgi_header_bytes_offset, wsgi_trailer_bytes_offset, wsgi_messages_begun_offset,
+                  wsgi_parsing_offset;
+static PyObject *wsgi_http_error;
+static PyObject *str_complete; /* (interned with the environ's names below) */
+static PyObject *str_max_request_line, *str_max_header_line, *str_max_header_bytes, *str_max_headers,
+    *str_trailers_too_large, *str_header_line_too_long, *str_headers_too_large, *str_too_many_headers;
+
+/* Replace the object in `self`'s slot at `offset` with `value` (a new reference, stolen); -1 if
+   `value` is NULL. */
+static int
+set_slot(PyObject *self, Py_ssize_t offset, PyObject *value)
+{
+    if (value == NULL) {
+        return -1;
+    }
+    Py_XSETREF(OBJECT_SLOT(self, offset), value);
+    return 0;
+}
+
+/* The slot at `offset` as a C integer; -1 with an exception set if it is empty or no int. */
+static Py_ssize_t
+slot_size(PyObject *self, Py_ssize_t offset)
+{
+    PyObject *value = OBJECT_SLOT(self, offset);
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "a connection slot is empty");
+        return -1;
+    }
+    return PyLong_AsSsize_t(value);
+}
+
+/* getattr(self.server, name) as a C integer; -1 with an exception set on an error. */
+static Py_ssize_t
+server_limit(PyObject *self, PyObject *name)
+{
+    PyObject *server = OBJECT_SLOT(self, wsgi_server_offset);
+    if (server == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "server");
+        return -1;
+    }
+    PyObject *limit = PyObject_GetAttr(server, name);
+    if (limit == NULL) {
+        return -1;
+    }
+    Py_ssize_t size = PyLong_AsSsize_t(limit);
+    Py_DECREF(limit);
+    return size;
+}
+
+/* raise HTTPError(status[, reason]); returns NULL */
+static PyObject *
+raise_http_error(int status, PyObject *reason)
+{
+    PyObject *code = PyLong_FromLong(status);
+    if (code == NULL) {
+        return NULL;
+    }
+    PyObject *args[2] = {code, reason};
+    PyObject *error = PyObject_Vectorcall(wsgi_http_error, args, reason == NULL ? 1 : 2, NULL);
+    Py_DECREF(code);
+    if (error != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(error), error);
+        Py_DECREF(error);
+    }
+    return NULL;
+}
+
+static PyObject *
+wsgi_on_message_begin(PyObject *self, PyObject *Py_UNUSED(unused))
+{
+    Py_ssize_t begun = slot_size(self, wsgi_messages_begun_offset);
+    if (begun == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (set_slot(self, wsgi_messages_begun_offset, PyLong_FromSsize_t(begun + 1)) < 0 ||
+        set_slot(self, wsgi_url_offset, PyBytes_FromStringAndSize(NULL, 0)) < 0 ||
+        set_slot(self, wsgi_headers_offset, PyList_New(0)) < 0 ||
+        set_slot(self, wsgi_in_headers_offset, Py_NewRef(Py_True)) < 0 ||
+        set_slot(self, wsgi_header_bytes_offset, PyLong_FromLong(0)) < 0 ||
+        set_slot(self, wsgi_trailer_bytes_offset, PyLong_FromLong(0)) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+wsgi_on_url(PyObject *self, PyObject *fragment)
+{
+    PyObject *url = OBJECT_SLOT(self, wsgi_url_offset);
+    if (url == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "url");
+        return NULL;
+    }
+    PyObject *longer = PyNumber_Add(url, fragment);
+    if (longer == NULL) {
+        return NULL;
+    }
+    Py_ssize_t size = PyObject_Length(longer);
+    Py_ssize_t limit = size < 0 ? -1 : server_limit(self, str_max_request_line);
+    if (limit == -1 && PyErr_Occurred()) {
+        Py_DECREF(longer);
+        return NULL;
+    }
+    if (size > limit) {
+        Py_DECREF(longer);
+        return raise_http_error(414, NULL);
+    }
+    set_slot(self, wsgi_url_offset, longer);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+wsgi_on_header(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "on_header(name, value) takes two bytes");
+        return NULL;
+    }
+    PyObject *name = args[0], *value = args[1];
+    Py_ssize_t size = PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4;
+    PyObject *in_headers = OBJECT_SLOT(self, wsgi_in_headers_offset);
+    int heading = in_headers == NULL ? -1 : PyObject_IsTrue(in_headers);
+    if (heading < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_AttributeError, "in_headers");
+        }
+        return NULL;
+    }
+    if (!heading) { /* a trailer: discarded, but bounded */
+        Py_ssize_t trailers = slot_size(self, wsgi_trailer_bytes_offset);
+        if ((trailers == -1 && PyErr_Occurred()) ||
+            set_slot(self, wsgi_trailer_bytes_offset, PyLong_FromSsize_t(trailers + size)) < 0) {
+            return NULL;
+        }
+        Py_ssize_t limit = server_limit(self, str_max_header_bytes);
+        if (limit == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (trailers + size > limit) {
+            return raise_http_error(431, str_trailers_too_large);
+        }
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t limit = server_limit(self, str_max_header_line);
+    if (limit == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (size > limit) {
+        return raise_http_error(431, str_header_line_too_long);
+    }
+    Py_ssize_t total = slot_size(self, wsgi_header_bytes_offset);
+    if ((total == -1 && PyErr_Occurred()) ||
+        set_slot(self, wsgi_header_bytes_offset, PyLong_FromSsize_t(total + size)) < 0) {
+        return NULL;
+    }
+    limit = server_limit(self, str_max_header_bytes);
+    if (limit == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (total + size > limit) {
+        return raise_http_error(431, str_headers_too_large);
+    }
+    /* RFC 9112 section 5: whitespace around a field value is not part of it (llhttp drops the
+       leading whitespace only). */
+    Py_ssize_t end = PyBytes_GET_SIZE(value);
+    const char *data = PyBytes_AS_STRING(value);
+    while (end > 0 && (data[end - 1] == ' ' || data[end - 1] == '\t')) {
+        end--;
+    }
+    PyObject *field = end == PyBytes_GET_SIZE(value) ? Py_NewRef(value) : PyBytes_FromStringAndSize(data, end);
+    PyObject *header = field == NULL ? NULL : PyTuple_Pack(2, name, field);
+    Py_XDECREF(field);
+    if (header == NULL) {
+        return NULL;
+    }
+    PyObject *headers = OBJECT_SLOT(self, wsgi_headers_offset);
+    int appended = headers == NULL || !PyList_Check(headers) ? -1 : PyList_Append(headers, header);
+    Py_DECREF(header);
+    if (appended < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "headers is not a list");
+        }
+        return NULL;
+    }
+    limit = server_limit(self, str_max_headers);
+    if (limit == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (PyList_GET_SIZE(headers) > limit) {
+        return raise_http_error(431, str_too_many_headers);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+wsgi_on_message_complete(PyObject *self, PyObject *Py_UNUSED(unused))
+{
+    PyObject *request = OBJECT_SLOT(self, wsgi_parsing_offset);
+    if (request == NULL || request == Py_None) {
+        PyErr_SetString(PyExc_AssertionError, "a message completed without a request");
+        return NULL;
+    }
+    if (PyObject_SetAttr(request, str_complete, Py_True) < 0) {
+        return NULL;
+    }
+    set_slot(self, wsgi_in_headers_offset, Py_NewRef(Py_False));
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef wsgi_on_message_begin_def = {"on_message_begin", wsgi_on_message_begin, METH_NOARGS, NULL};
+static PyMethodDef wsgi_on_url_def = {"on_url", wsgi_on_url, METH_O, NULL};
+static PyMethodDef wsgi_on_header_def = {"on_header", (PyCFunction)(void (*)(void))wsgi_on_header, METH_FASTCALL,
+                                         NULL};
+static PyMethodDef wsgi_on_message_complete_def = {"on_message_complete", wsgi_on_message_complete, METH_NOARGS,
+                                                   NULL};
+static PyMethodDef *const wsgi_defs[] = {&wsgi_on_message_begin_def, &wsgi_on_url_def, &wsgi_on_header_def,
+                                         &wsgi_on_message_complete_def, NULL};
+
 /* A tuple of `cls`'s method descriptors for `defs` (NULL-terminated). */
 static PyObject *
 method_descriptors(PyObject *cls, PyMethodDef *const *defs)
@@ -3466,7 +3688,8 @@ method_descriptors(PyObject *cls, PyMethodDef *const *defs)
  * of `kind` installs: "queue" (get, put), "lock" (acquire, release, __enter__, __exit__),
  * "semaphore" (acquire, release), "event" (wait, send, reset; `not_ready` is green.event's marker),
  * "hub" (wait_readable, wait_writable; the third argument is the hub's _FdState, not a Waiter),
- * "socket" (recv, recv_into, send, sendall; no third argument). */
+ * "socket" (recv, recv_into, send, sendall; no third argument), "wsgi" (green.wsgi's parser callbacks
+ * on_message_begin, on_url, on_header, on_message_complete; the third argument is its HTTPError). */
 static PyObject *
 compiled_methods(PyObject *Py_UNUSED(module), PyObject *args)
 {
@@ -3484,6 +3707,25 @@ compiled_methods(PyObject *Py_UNUSED(module), PyObject *args)
             return NULL;
         }
         return method_descriptors(cls, socket_defs);
+    }
+    if (strcmp(kind, "wsgi") == 0) { /* the third argument is green.wsgi's HTTPError here */
+        const char *names[] = {"server", "url", "headers", "in_headers", "header_bytes", "trailer_bytes",
+                               "messages_begun", "parsing"};
+        Py_ssize_t *offsets[] = {&wsgi_server_offset, &wsgi_url_offset, &wsgi_headers_offset,
+                                 &wsgi_in_headers_offset, &wsgi_header_bytes_offset, &wsgi_trailer_bytes_offset,
+                                 &wsgi_messages_begun_offset, &wsgi_parsing_offset};
+        if (waiter_class == NULL) {
+            PyErr_SetString(PyExc_TypeError, "methods(): wsgi needs the HTTPError class");
+            return NULL;
+        }
+        for (size_t index = 0; index < sizeof(names) / sizeof(names[0]); index++) {
+            if ((*offsets[index] = slot_offset(cls, names[index])) < 0) {
+                wsgi_server_offset = -1;
+                return NULL;
+            }
+        }
+        Py_XSETREF(wsgi_http_error, Py_NewRef(waiter_class));
+        return method_descriptors(cls, wsgi_defs);
     }
     if (waiter_class == NULL) {
         PyErr_Format(PyExc_TypeError, "methods(): %s needs its third argument", kind);
@@ -4140,6 +4382,14 @@ PyInit__core(void)
     INTERN(str_version_1_1, "1.1");
     INTERN(str_comma, ", ");
     INTERN(str_semicolon, "; ");
+    INTERN(str_max_request_line, "max_request_line");
+    INTERN(str_max_header_line, "max_header_line");
+    INTERN(str_max_header_bytes, "max_header_bytes");
+    INTERN(str_max_headers, "max_headers");
+    INTERN(str_trailers_too_large, "trailers too large");
+    INTERN(str_header_line_too_long, "header line too long");
+    INTERN(str_headers_too_large, "headers too large");
+    INTERN(str_too_many_headers, "too many headers");
     INTERN(str_close, "close");
     INTERN(str_lower, "lower");
     INTERN(str_schedule, "schedule");

@@ -169,3 +169,70 @@ def test_the_compiled_environ_is_the_python_one():
         if got != expected:
             differences.append((case, expected, got))
     assert differences == []
+
+
+_STREAMS: list[bytes] = [
+    b"GET /a?b=1 HTTP/1.1\r\nHost: example.com\r\nAccept: */* \t\r\nX-Empty:\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\n\r\nPOST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /n HTTP/1.0\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nT-One: 1\r\nT-Two: 2\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: " + b"t" * 450 + b"\r\n\r\n",
+    b"GET /" + b"u" * 300 + b" HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nX-Long: " + b"v" * 300 + b"\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X-%d: %d\r\n" % (n, n) for n in range(8)) + b"\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X-%d: %s\r\n" % (n, b"w" * 90) for n in range(6)) + b"\r\n",
+    b"BREW /pot HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n",
+]
+
+
+def _parsed(connection_class: type, stream: bytes, piece: int) -> tuple:
+    """What a connection of `connection_class` makes of `stream` fed `piece` bytes at a time: the
+    requests, the parser state after it, and the HTTPError that stopped it."""
+    import green
+    from green import wsgi
+    from green.wsgi._protocol import HTTPError
+
+    listener = green.listen(("127.0.0.1", 0))
+    left, right = green.socket.socketpair()
+    try:
+        server = wsgi.Server(
+            listener, lambda environ, start_response: [], max_request_line=200, max_header_line=200,
+            max_header_bytes=400, max_headers=6,
+        )  # fmt: skip
+        connection = connection_class(server, left, ("127.0.0.1", 1))
+        error = None
+        try:
+            for start in range(0, len(stream), piece):
+                connection._feed(stream[start : start + piece])
+        except HTTPError as raised:
+            error = (type(raised).__name__, raised.status, raised.reason)
+        requests = [
+            (r.method, r.url, r.headers, r.version, r.keep_alive, r.complete, bytes(r.body))
+            for r in connection.requests
+        ]
+        state = [
+            getattr(connection, name)
+            for name in ("url", "headers", "in_headers", "header_bytes", "trailer_bytes", "messages_begun")
+        ]
+        return requests, state, error
+    finally:
+        listener.close()
+        left.close()
+        right.close()
+
+
+def test_the_compiled_parser_callbacks_are_the_python_ones():
+    _require_core()
+    from green.wsgi._connection import _Connection
+    from green.wsgi._reading import _Reading
+
+    python_class = type("_PythonCallbacks", (_Connection,), {"__slots__": (), **_Reading._python_callbacks})
+    differences = []
+    for stream in _STREAMS:
+        for piece in (len(stream), 7, 1):
+            expected = _parsed(python_class, stream, piece)
+            got = _parsed(_Connection, stream, piece)
+            if got != expected:
+                differences.append((stream[:60], piece, expected, got))
+    assert differences == []

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import httptools
 
+from green._compiled import core as _core
 from green._stdlib import original
 from green.hubs import monotonic as _hub_monotonic
 from green.wsgi._protocol import (
@@ -551,3 +552,18 @@ class _Reading(_Writing):
         except (HTTPError, _ClientGone, OSError):
             return False
         return True
+
+
+# The compiled core's versions of the parser callbacks that run for every request; the Python
+# methods above stay the reference (GREEN_PURE=1) and keep on_headers_complete and on_body.
+_Reading._python_callbacks = {  # type: ignore[attr-defined]
+    name: _Reading.__dict__[name]
+    for name in ("on_message_begin", "on_url", "on_header", "on_message_complete")
+}
+if _core is not None:
+    (
+        _Reading.on_message_begin,  # type: ignore[method-assign]
+        _Reading.on_url,  # type: ignore[method-assign]
+        _Reading.on_header,  # type: ignore[method-assign]
+        _Reading.on_message_complete,  # type: ignore[method-assign]
+    ) = _core.methods("wsgi", _Reading, HTTPError)
