@@ -3897,6 +3897,20 @@ enum { HEAD_ORDINARY = 0, HEAD_LENGTH = 1, HEAD_CONNECTION = 2, HEAD_DATE = 3 };
 
 static PyObject *str_close, *str_lower;
 
+static PyObject *head_make_entry, *head_python;
+
+static PyObject *
+configure_head(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *make_entry, *python;
+    if (!PyArg_ParseTuple(args, "OO:configure_head", &make_entry, &python)) {
+        return NULL;
+    }
+    Py_XSETREF(head_make_entry, Py_NewRef(make_entry));
+    Py_XSETREF(head_python, Py_NewRef(python));
+    Py_RETURN_NONE;
+}
+
 /* A str that is its own latin-1 encoding (one byte per character) without CR or LF. */
 static int
 plain_latin1(PyObject *text)
@@ -3913,16 +3927,17 @@ plain_latin1(PyObject *text)
 
 /* green.wsgi._writing._response_head for the usual headers: at most HEAD_MAX_LINES of them, in a
    list of (str, str) tuples, in latin-1 without CR or LF, no hop-by-hop name. Anything else goes
-   to the Python function (which raises the errors, or takes a longer list). */
+   to the Python function given to configure_head (which raises the errors, or takes a longer
+   list). */
 static PyObject *
 response_head(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "response_head(status, headers, table, make_entry, python)");
+    if (nargs != 3 || head_python == NULL) {
+        PyErr_SetString(PyExc_TypeError, "response_head(status, headers, table) after configure_head");
         return NULL;
     }
-    PyObject *status = args[0], *headers = args[1], *table = args[2], *make_entry = args[3];
-    PyObject *python = args[4];
+    PyObject *status = args[0], *headers = args[1], *table = args[2];
+    PyObject *make_entry = head_make_entry, *python = head_python;
     if (!plain_latin1(status) || !PyList_CheckExact(headers) || !PyDict_CheckExact(table) ||
         PyList_GET_SIZE(headers) > HEAD_MAX_LINES) {
         return PyObject_Vectorcall(python, args, 3, NULL);
@@ -4192,10 +4207,8 @@ build_environ(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
         PyDict_SetItem(environ, str_server_protocol, is_1_1 ? str_http_1_1 : str_http_1_0) < 0) {
         goto failed;
     }
-    int added = environ_add_headers(environ, headers);
-    if (added != 0) {
-        usual = added < 0; /* not pairs of bytes: the Python function takes the request */
-        goto failed;
+    if (environ_add_headers(environ, headers) != 0) {
+        goto failed; /* an error, or a header that is not a pair of bytes (the Python function) */
     }
     if (!is_1_1) {
         int framed = PyDict_Contains(environ, str_http_transfer_encoding);
@@ -4239,7 +4252,8 @@ done:
     Py_XDECREF(headers);
     Py_XDECREF(template);
     Py_XDECREF(body);
-    if (environ == NULL && !usual && !PyErr_Occurred()) {
+    /* No environ and no error: not the usual request, the Python function builds it. */
+    if (environ == NULL && !PyErr_Occurred()) {
         return PyObject_Vectorcall(environ_python, args, 2, NULL);
     }
     return environ;
@@ -4300,9 +4314,11 @@ static PyMethodDef module_methods[] = {
      "to_events(kernel_events, read_bits, write_bits): a poll's (fd, kernel mask) pairs as the hub's "
      "(fd, READ | WRITE) (green.hubs.epoll and green.hubs.poll)."},
     {"response_head", (PyCFunction)(void (*)(void))response_head, METH_FASTCALL,
-     "response_head(status, headers, table, make_entry, python): green.wsgi's status line and "
-     "headers checked and encoded (green.wsgi._writing._response_head; python(status, headers, table) "
-     "takes what the C path does not)."},
+     "response_head(status, headers, table): green.wsgi's status line and headers checked and encoded "
+     "(green.wsgi._writing._python_response_head takes what the C path does not)."},
+    {"configure_head", configure_head, METH_VARARGS,
+     "configure_head(make_entry, python): green.wsgi._writing's header-table function and Python "
+     "response_head, given once."},
     {"build_environ", (PyCFunction)(void (*)(void))build_environ, METH_FASTCALL,
      "build_environ(connection, request): green.wsgi's environ of a request "
      "(green.wsgi._environ._build_environ; the Python function takes what the C path does not)."},

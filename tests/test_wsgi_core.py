@@ -71,15 +71,7 @@ def test_the_compiled_response_head_is_the_python_one():
         for status in _STATUSES:
             for headers in _HEADERS:
                 expected = _outcome(lambda: _writing._python_response_head(status, headers, table))  # noqa: B023
-                got = _outcome(
-                    lambda: compiled.response_head(
-                        status,  # noqa: B023
-                        headers,  # noqa: B023
-                        table,  # noqa: B023
-                        _writing._head_entry,
-                        _writing._python_response_head,
-                    )
-                )
+                got = _outcome(lambda: compiled.response_head(status, headers, table))  # noqa: B023
                 if got != expected:
                     differences.append((status, headers, table is _writing._plain_heads, expected, got))
     assert differences == []

@@ -92,15 +92,13 @@ def _python_response_head(status: str, headers: list, table: _HeaderTable) -> tu
     return text.encode("latin-1"), length, has_date, close
 
 
-def _pure_response_head(
-    status: str, headers: list, table: _HeaderTable, make_entry: Any, python: Any
-) -> tuple[bytes, int, bool, bool]:
-    return python(status, headers, table)
-
-
 # The compiled core's version takes the usual headers (a list of str pairs) and gives the rest
 # to the Python function.
-_response_head = _core.response_head if _core is not None else _pure_response_head
+if _core is not None:
+    _core.configure_head(_head_entry, _python_response_head)
+    _response_head = _core.response_head
+else:
+    _response_head = _python_response_head
 
 
 def _asks_keep_alive(request: _Request) -> bool:
@@ -292,9 +290,7 @@ class _Writing(_ConnectionState):
         request = self.request
         assert request is not None
         server = self.server
-        head_start, length, has_date, close = _response_head(
-            status, self.response_headers, server.head_table, _head_entry, _python_response_head
-        )
+        head_start, length, has_date, close = _response_head(status, self.response_headers, server.head_table)
         code = status[:3]
         self.status_code = code
         keep_alive = self.keep_alive and not close
