@@ -3444,9 +3444,20 @@ static PyMethodDef *const socket_defs[] = {&socket_recv_def, &socket_recv_into_d
 /* Slots of green.wsgi's connection class that the callbacks below read and write. */
 static Py_ssize_t wsgi_server_offset = -1, wsgi_url_offset, wsgi_headers_offset, wsgi_in_headers_offset,
                   wsgi_header_bytes_offset, wsgi_trailer_bytes_offset, wsgi_messages_begun_offset,
-                  wsgi_parsing_offset;
+                  wsgi_parsing_offset, wsgi_parser_offset, wsgi_raw_header_bytes_offset,
+                  wsgi_heads_completed_offset, wsgi_requests_offset;
 static PyObject *wsgi_http_error;
-static PyObject *str_complete; /* (interned with the environ's names below) */
+/* green.wsgi._protocol._Request, its slots, and _reading's Host check (configure_request). */
+static PyObject *wsgi_request_class, *wsgi_valid_hosts, *wsgi_valid_host;
+static Py_ssize_t request_offsets[8]; /* method, url, headers, version, keep_alive, body, complete, body_size */
+static PyObject *str_get_http_version, *str_get_method, *str_should_keep_alive, *str_require_host, *str_append,
+    *str_invalid_host, *str_more_than_one_host, *str_missing_host, *str_version_1_0, *str_version_1_1;
+static PyObject *str_complete; /* (interned with the environ's names) */
+static PyObject *str_server, *str_environ_template, *str_upgraded, *str_url, *str_method, *str_version,
+    *str_headers, *str_body, *str_keep_alive, *str_eventlet_environ, *str_max_body,
+    *str_input_class, *str_raw_path_info, *str_path_info, *str_query_string, *str_request_method,
+    *str_server_protocol, *str_wsgi_input, *str_http_cookie, *str_http_transfer_encoding, *str_http_1_1,
+    *str_http_1_0, *str_comma, *str_semicolon;
 static PyObject *str_max_request_line, *str_max_header_line, *str_max_header_bytes, *str_max_headers,
     *str_trailers_too_large, *str_header_line_too_long, *str_headers_too_large, *str_too_many_headers;
 
@@ -3652,14 +3663,166 @@ wsgi_on_message_complete(PyObject *self, PyObject *Py_UNUSED(unused))
     Py_RETURN_NONE;
 }
 
+/* configure_request(Request, valid_hosts, valid_host): green.wsgi's request class (a class with
+   __slots__ method, url, headers, version, keep_alive, body, complete, body_size), the set of Host
+   values seen valid and the function that checks one (a match: None when it is not valid). */
+static PyObject *
+configure_request(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *cls, *valid_hosts, *valid_host;
+    if (!PyArg_ParseTuple(args, "O!O!O:configure_request", &PyType_Type, &cls, &PySet_Type, &valid_hosts,
+                          &valid_host)) {
+        return NULL;
+    }
+    const char *names[] = {"method", "url", "headers", "version", "keep_alive", "body", "complete", "body_size"};
+    for (size_t index = 0; index < 8; index++) {
+        if ((request_offsets[index] = slot_offset(cls, names[index])) < 0) {
+            Py_CLEAR(wsgi_request_class);
+            return NULL;
+        }
+    }
+    Py_XSETREF(wsgi_request_class, Py_NewRef(cls));
+    Py_XSETREF(wsgi_valid_hosts, Py_NewRef(valid_hosts));
+    Py_XSETREF(wsgi_valid_host, Py_NewRef(valid_host));
+    Py_RETURN_NONE;
+}
+
+/* The number of Host headers in `headers` (a list of (name, value) bytes pairs), each value checked
+   (and remembered) as _reading.on_headers_complete does; -1 with HTTPError(400) set for an invalid one. */
+static Py_ssize_t
+count_hosts(PyObject *headers)
+{
+    Py_ssize_t hosts = 0;
+    for (Py_ssize_t index = 0; index < PyList_GET_SIZE(headers); index++) {
+        PyObject *header = PyList_GET_ITEM(headers, index);
+        if (!PyTuple_Check(header) || PyTuple_GET_SIZE(header) != 2) {
+            PyErr_SetString(PyExc_TypeError, "a header is not a (name, value) pair");
+            return -1;
+        }
+        PyObject *name = PyTuple_GET_ITEM(header, 0), *value = PyTuple_GET_ITEM(header, 1);
+        if (!PyBytes_Check(name) || PyBytes_GET_SIZE(name) != 4 ||
+            PyOS_strnicmp(PyBytes_AS_STRING(name), "host", 4) != 0) {
+            continue;
+        }
+        hosts++;
+        int known = PySet_Contains(wsgi_valid_hosts, value);
+        if (known < 0) {
+            return -1;
+        }
+        if (known) {
+            continue;
+        }
+        PyObject *match = PyObject_CallOneArg(wsgi_valid_host, value);
+        if (match == NULL) {
+            return -1;
+        }
+        Py_DECREF(match);
+        if (match == Py_None) {
+            raise_http_error(400, str_invalid_host);
+            return -1;
+        }
+        if ((PySet_GET_SIZE(wsgi_valid_hosts) >= 256 && PySet_Clear(wsgi_valid_hosts) < 0) ||
+            PySet_Add(wsgi_valid_hosts, value) < 0) {
+            return -1;
+        }
+    }
+    return hosts;
+}
+
+static PyObject *
+wsgi_on_headers_complete(PyObject *self, PyObject *Py_UNUSED(unused))
+{
+    if (wsgi_request_class == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "green._core.configure_request was not called");
+        return NULL;
+    }
+    PyObject *parser = OBJECT_SLOT(self, wsgi_parser_offset), *url = OBJECT_SLOT(self, wsgi_url_offset),
+             *headers = OBJECT_SLOT(self, wsgi_headers_offset), *requests = OBJECT_SLOT(self, wsgi_requests_offset);
+    if (parser == NULL || url == NULL || headers == NULL || requests == NULL || !PyList_Check(headers)) {
+        PyErr_SetString(PyExc_AttributeError, "a connection slot is empty");
+        return NULL;
+    }
+    PyObject *version = PyObject_CallMethodNoArgs(parser, str_get_http_version);
+    if (version == NULL) {
+        return NULL;
+    }
+    int is_1_1 = PyUnicode_Check(version) && PyUnicode_Compare(version, str_version_1_1) == 0;
+    if (!is_1_1 && !(PyUnicode_Check(version) && PyUnicode_Compare(version, str_version_1_0) == 0)) {
+        Py_DECREF(version);
+        return PyErr_Occurred() ? NULL : raise_http_error(505, NULL);
+    }
+    Py_ssize_t hosts = count_hosts(headers);
+    if (hosts < 0) {
+        Py_DECREF(version);
+        return NULL;
+    }
+    /* RFC 9112 section 3.2: an HTTP/1.1 request without Host, or any request with more than one, is
+       answered 400 (a proxy and this server could disagree about the target). */
+    if (hosts > 1) {
+        Py_DECREF(version);
+        return raise_http_error(400, str_more_than_one_host);
+    }
+    if (hosts == 0 && is_1_1) {
+        PyObject *server = OBJECT_SLOT(self, wsgi_server_offset);
+        PyObject *require = server == NULL ? NULL : PyObject_GetAttr(server, str_require_host);
+        int required = require == NULL ? -1 : PyObject_IsTrue(require);
+        Py_XDECREF(require);
+        if (required != 0) {
+            Py_DECREF(version);
+            if (required > 0) {
+                return raise_http_error(400, str_missing_host);
+            }
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_AttributeError, "server");
+            }
+            return NULL;
+        }
+    }
+    PyObject *method = PyObject_CallMethodNoArgs(parser, str_get_method);
+    PyObject *keep_alive = method == NULL ? NULL : PyObject_CallMethodNoArgs(parser, str_should_keep_alive);
+    PyObject *body = keep_alive == NULL ? NULL : PyByteArray_FromStringAndSize(NULL, 0);
+    PyTypeObject *cls = (PyTypeObject *)wsgi_request_class;
+    PyObject *request = body == NULL ? NULL : cls->tp_alloc(cls, 0);
+    if (request == NULL) {
+        Py_DECREF(version);
+        Py_XDECREF(method);
+        Py_XDECREF(keep_alive);
+        Py_XDECREF(body);
+        return NULL;
+    }
+    PyObject *values[8] = {method, Py_NewRef(url), Py_NewRef(headers), version, keep_alive, body,
+                           Py_NewRef(Py_False), Py_NewRef(zero)};
+    for (size_t index = 0; index < 8; index++) {
+        OBJECT_SLOT(request, request_offsets[index]) = values[index];
+    }
+    Py_ssize_t completed = slot_size(self, wsgi_heads_completed_offset);
+    if ((completed == -1 && PyErr_Occurred()) ||
+        set_slot(self, wsgi_heads_completed_offset, PyLong_FromSsize_t(completed + 1)) < 0) {
+        Py_DECREF(request);
+        return NULL;
+    }
+    set_slot(self, wsgi_in_headers_offset, Py_NewRef(Py_False));
+    set_slot(self, wsgi_raw_header_bytes_offset, Py_NewRef(zero));
+    set_slot(self, wsgi_parsing_offset, Py_NewRef(request));
+    PyObject *done = PyObject_CallMethodOneArg(requests, str_append, request);
+    Py_DECREF(request);
+    if (done == NULL) {
+        return NULL;
+    }
+    Py_DECREF(done);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef wsgi_on_message_begin_def = {"on_message_begin", wsgi_on_message_begin, METH_NOARGS, NULL};
 static PyMethodDef wsgi_on_url_def = {"on_url", wsgi_on_url, METH_O, NULL};
 static PyMethodDef wsgi_on_header_def = {"on_header", (PyCFunction)(void (*)(void))wsgi_on_header, METH_FASTCALL,
                                          NULL};
 static PyMethodDef wsgi_on_message_complete_def = {"on_message_complete", wsgi_on_message_complete, METH_NOARGS,
                                                    NULL};
+static PyMethodDef wsgi_on_headers_complete_def = {"on_headers_complete", wsgi_on_headers_complete, METH_NOARGS,
+                                                   NULL};
 static PyMethodDef *const wsgi_defs[] = {&wsgi_on_message_begin_def, &wsgi_on_url_def, &wsgi_on_header_def,
-                                         &wsgi_on_message_complete_def, NULL};
+                                         &wsgi_on_headers_complete_def, &wsgi_on_message_complete_def, NULL};
 
 /* A tuple of `cls`'s method descriptors for `defs` (NULL-terminated). */
 static PyObject *
@@ -3684,12 +3847,15 @@ method_descriptors(PyObject *cls, PyMethodDef *const *defs)
     return descriptors;
 }
 
+static PyObject *wsgi_response_methods(PyObject *cls);
+
 /* methods(kind, cls, Waiter, not_ready=None) -> the method descriptors of `cls` that the module
  * of `kind` installs: "queue" (get, put), "lock" (acquire, release, __enter__, __exit__),
  * "semaphore" (acquire, release), "event" (wait, send, reset; `not_ready` is green.event's marker),
  * "hub" (wait_readable, wait_writable; the third argument is the hub's _FdState, not a Waiter),
  * "socket" (recv, recv_into, send, sendall; no third argument), "wsgi" (green.wsgi's parser callbacks
- * on_message_begin, on_url, on_header, on_message_complete; the third argument is its HTTPError). */
+ * on_message_begin, on_url, on_header, on_headers_complete, on_message_complete; the third argument is its
+ * HTTPError; configure_request first), "wsgi_response" (green.wsgi's _Writing._start; no third argument). */
 static PyObject *
 compiled_methods(PyObject *Py_UNUSED(module), PyObject *args)
 {
@@ -3708,12 +3874,16 @@ compiled_methods(PyObject *Py_UNUSED(module), PyObject *args)
         }
         return method_descriptors(cls, socket_defs);
     }
+    if (strcmp(kind, "wsgi_response") == 0) {
+        return wsgi_response_methods(cls);
+    }
     if (strcmp(kind, "wsgi") == 0) { /* the third argument is green.wsgi's HTTPError here */
-        const char *names[] = {"server", "url", "headers", "in_headers", "header_bytes", "trailer_bytes",
-                               "messages_begun", "parsing"};
-        Py_ssize_t *offsets[] = {&wsgi_server_offset, &wsgi_url_offset, &wsgi_headers_offset,
-                                 &wsgi_in_headers_offset, &wsgi_header_bytes_offset, &wsgi_trailer_bytes_offset,
-                                 &wsgi_messages_begun_offset, &wsgi_parsing_offset};
+        const char *names[] = {"server", "url", "headers", "in_headers", "header_bytes", "trailer_bytes", "parsing",
+                               "parser", "raw_header_bytes", "heads_completed", "requests", "messages_begun"};
+        Py_ssize_t *offsets[] = {&wsgi_server_offset, &wsgi_url_offset, &wsgi_headers_offset, &wsgi_in_headers_offset,
+                                 &wsgi_header_bytes_offset, &wsgi_trailer_bytes_offset, &wsgi_parsing_offset,
+                                 &wsgi_parser_offset, &wsgi_raw_header_bytes_offset, &wsgi_heads_completed_offset,
+                                 &wsgi_requests_offset, &wsgi_messages_begun_offset};
         if (waiter_class == NULL) {
             PyErr_SetString(PyExc_TypeError, "methods(): wsgi needs the HTTPError class");
             return NULL;
@@ -4048,14 +4218,336 @@ done:
     return result;
 }
 
+/* -- green.wsgi's response framing --------------------------------------------------------------- */
+
+/* _Writing._start(body, final): the status line and headers with the framing the response needs
+   (Content-Length, chunked, Connection), sent with the first piece of `body` in one _sendall. The
+   Python method (`_python_start`) takes a body that is not bytes and a missing request; the state
+   is the connection's slots, read at the offsets found when the method was made. */
+static Py_ssize_t start_status_offset = -1, start_request_offset, start_server_offset, start_headers_offset,
+                  start_keep_alive_offset, start_status_code_offset, start_no_body_offset, start_chunked_offset,
+                  start_remaining_offset, start_headers_sent_offset, start_sent_bytes_offset;
+static PyObject *str_python_start, *str_sendall, *str_expect_pending, *str_asks_keep_alive, *str_head_table,
+    *str_date_header, *str_stopping, *str_keepalive_line, *str_announce_keepalive, *minus_one;
+
+/* The object attribute `name` of `object` as a truth value; -1 on an error. */
+static int
+attribute_truth(PyObject *object, PyObject *name)
+{
+    PyObject *value = PyObject_GetAttr(object, name);
+    if (value == NULL) {
+        return -1;
+    }
+    int truth = PyObject_IsTrue(value);
+    Py_DECREF(value);
+    return truth;
+}
+
+/* Append `text` (a str of latin-1 characters) and CR LF to `out` at `*used`, growing it. */
+static int
+append_line(PyObject **out, Py_ssize_t *used, const char *data, Py_ssize_t size)
+{
+    if (*used + size + 2 > PyBytes_GET_SIZE(*out) && _PyBytes_Resize(out, (*used + size + 2) * 2) < 0) {
+        return -1;
+    }
+    memcpy(PyBytes_AS_STRING(*out) + *used, data, size);
+    *used += size;
+    memcpy(PyBytes_AS_STRING(*out) + *used, "\r\n", 2);
+    *used += 2;
+    return 0;
+}
+
+static int
+append_text_line(PyObject **out, Py_ssize_t *used, PyObject *text)
+{
+    PyObject *encoded = PyUnicode_Check(text) ? PyUnicode_AsLatin1String(text) : NULL;
+    if (encoded == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "a response line is not a str");
+        }
+        return -1;
+    }
+    int done = append_line(out, used, PyBytes_AS_STRING(encoded), PyBytes_GET_SIZE(encoded));
+    Py_DECREF(encoded);
+    return done;
+}
+
+static PyObject *
+wsgi_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "_start(body, final) takes two arguments");
+        return NULL;
+    }
+    PyObject *body = args[0];
+    PyObject *status = OBJECT_SLOT(self, start_status_offset), *request = OBJECT_SLOT(self, start_request_offset),
+             *server = OBJECT_SLOT(self, start_server_offset), *headers = OBJECT_SLOT(self, start_headers_offset);
+    if (status == Py_None) {
+        PyErr_SetString(PyExc_AssertionError, "the application did not call start_response");
+        return NULL;
+    }
+    if (!PyBytes_CheckExact(body) || status == NULL || !PyUnicode_CheckExact(status) ||
+        PyUnicode_GET_LENGTH(status) < 3 || request == NULL || request == Py_None || server == NULL ||
+        headers == NULL) {
+        PyObject *call_args[3] = {self, args[0], args[1]};
+        return PyObject_VectorcallMethod(str_python_start, call_args, 3, NULL);
+    }
+    int final = PyObject_IsTrue(args[1]);
+    if (final < 0) {
+        return NULL;
+    }
+    PyObject *table = PyObject_GetAttr(server, str_head_table);
+    if (table == NULL) {
+        return NULL;
+    }
+    PyObject *head_args[3] = {status, headers, table};
+    PyObject *head = response_head(NULL, head_args, 3);
+    Py_DECREF(table);
+    if (head == NULL) {
+        return NULL;
+    }
+    PyObject *code = NULL, *method = NULL, *version = NULL, *out = NULL, *result = NULL;
+    if (!PyTuple_Check(head) || PyTuple_GET_SIZE(head) != 4 || !PyBytes_Check(PyTuple_GET_ITEM(head, 0))) {
+        PyErr_SetString(PyExc_TypeError, "the response head is not (bytes, length, has_date, close)");
+        goto done;
+    }
+    PyObject *head_start = PyTuple_GET_ITEM(head, 0), *length = PyTuple_GET_ITEM(head, 1);
+    int overflow;
+    long long length_value = PyLong_AsLongLongAndOverflow(length, &overflow);
+    if (length_value == -1 && PyErr_Occurred()) {
+        goto done;
+    }
+    int has_length = overflow > 0 || (overflow == 0 && length_value >= 0);
+    int has_date = PyObject_IsTrue(PyTuple_GET_ITEM(head, 2)), close = PyObject_IsTrue(PyTuple_GET_ITEM(head, 3));
+    if (has_date < 0 || close < 0) {
+        goto done;
+    }
+    code = PyUnicode_Substring(status, 0, 3);
+    if (code == NULL) {
+        goto done;
+    }
+    Py_XSETREF(OBJECT_SLOT(self, start_status_code_offset), Py_NewRef(code));
+    PyObject *keep_alive_value = OBJECT_SLOT(self, start_keep_alive_offset);
+    int keep_alive = keep_alive_value == NULL ? -1 : PyObject_IsTrue(keep_alive_value);
+    if (keep_alive < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_AttributeError, "keep_alive");
+        }
+        goto done;
+    }
+    keep_alive = keep_alive && !close;
+    method = PyObject_GetAttr(request, str_method);
+    version = method == NULL ? NULL : PyObject_GetAttr(request, str_version);
+    if (version == NULL) {
+        goto done;
+    }
+    int head_request = PyBytes_Check(method) && PyBytes_GET_SIZE(method) == 4 &&
+                       memcmp(PyBytes_AS_STRING(method), "HEAD", 4) == 0;
+    Py_UCS4 first = PyUnicode_READ_CHAR(code, 0);
+    int code_204_304 = PyUnicode_CompareWithASCIIString(code, "204") == 0 ||
+                       PyUnicode_CompareWithASCIIString(code, "304") == 0;
+    int no_body = head_request || code_204_304 || first == '1';
+    int is_1_1 = PyUnicode_Check(version) && PyUnicode_CompareWithASCIIString(version, "1.1") == 0;
+    int is_1_0 = PyUnicode_Check(version) && PyUnicode_CompareWithASCIIString(version, "1.0") == 0;
+    Py_ssize_t body_size = PyBytes_GET_SIZE(body);
+    Py_ssize_t used = PyBytes_GET_SIZE(head_start);
+    out = PyBytes_FromStringAndSize(NULL, used + 160 + (final ? body_size : 0));
+    if (out == NULL) {
+        goto done;
+    }
+    memcpy(PyBytes_AS_STRING(out), PyBytes_AS_STRING(head_start), used);
+    if (!has_date) {
+        PyObject *date = PyObject_GetAttr(server, str_date_header);
+        int appended = date == NULL ? -1 : append_text_line(&out, &used, date);
+        Py_XDECREF(date);
+        if (appended < 0) {
+            goto done;
+        }
+    }
+    int chunked = 0;
+    PyObject *remaining = NULL; /* a new reference */
+    char number[32];
+    if (has_length) {
+        remaining = Py_NewRef(length);
+    }
+    else if (no_body) {
+        if (final && body_size && head_request && first != '1' && !code_204_304) {
+            int size = snprintf(number, sizeof(number), "Content-Length: %zd", body_size);
+            if (append_line(&out, &used, number, size) < 0) {
+                goto done;
+            }
+        }
+        remaining = Py_NewRef(minus_one);
+    }
+    else if (final) {
+        int size = snprintf(number, sizeof(number), "Content-Length: %zd", body_size);
+        if (append_line(&out, &used, number, size) < 0 || (remaining = PyLong_FromSsize_t(body_size)) == NULL) {
+            goto done;
+        }
+    }
+    else if (is_1_1) {
+        if (append_line(&out, &used, "Transfer-Encoding: chunked", 26) < 0) {
+            goto done;
+        }
+        chunked = 1;
+        remaining = Py_NewRef(minus_one);
+    }
+    else {
+        keep_alive = 0;
+        remaining = Py_NewRef(minus_one);
+    }
+    Py_XSETREF(OBJECT_SLOT(self, start_no_body_offset), Py_NewRef(no_body ? Py_True : Py_False));
+    Py_XSETREF(OBJECT_SLOT(self, start_chunked_offset), Py_NewRef(chunked ? Py_True : Py_False));
+    Py_XSETREF(OBJECT_SLOT(self, start_remaining_offset), remaining);
+    if (keep_alive) {
+        int stopping = attribute_truth(server, str_stopping);
+        if (stopping < 0) {
+            goto done;
+        }
+        if (stopping) {
+            keep_alive = 0;
+        }
+        else {
+            int complete = attribute_truth(request, str_complete);
+            if (complete < 0) {
+                goto done;
+            }
+            if (!complete) {
+                PyObject *pending = PyObject_CallMethodOneArg(self, str_expect_pending, request);
+                int waiting = pending == NULL ? -1 : PyObject_IsTrue(pending);
+                Py_XDECREF(pending);
+                if (waiting < 0) {
+                    goto done;
+                }
+                keep_alive = !waiting;
+            }
+        }
+    }
+    int announce = 0;
+    if (!keep_alive) {
+        if (append_line(&out, &used, "Connection: close", 17) < 0) {
+            goto done;
+        }
+    }
+    else if (is_1_0) {
+        announce = 1;
+    }
+    else {
+        announce = attribute_truth(server, str_announce_keepalive);
+        if (announce > 0) {
+            PyObject *asks = PyObject_CallMethodOneArg(self, str_asks_keep_alive, request);
+            announce = asks == NULL ? -1 : PyObject_IsTrue(asks);
+            Py_XDECREF(asks);
+        }
+        if (announce < 0) {
+            goto done;
+        }
+    }
+    if (announce) {
+        if (append_line(&out, &used, "Connection: keep-alive", 22) < 0) {
+            goto done;
+        }
+        PyObject *line = PyObject_GetAttr(server, str_keepalive_line);
+        int wanted = line == NULL ? -1 : PyObject_IsTrue(line);
+        if (wanted > 0) {
+            wanted = append_text_line(&out, &used, line) < 0 ? -1 : 1;
+        }
+        Py_XDECREF(line);
+        if (wanted < 0) {
+            goto done;
+        }
+    }
+    Py_XSETREF(OBJECT_SLOT(self, start_keep_alive_offset), Py_NewRef(keep_alive ? Py_True : Py_False));
+    if (append_line(&out, &used, "", 0) < 0) {
+        goto done;
+    }
+    Py_XSETREF(OBJECT_SLOT(self, start_headers_sent_offset), Py_NewRef(Py_True));
+    Py_ssize_t sent = -1; /* the body bytes sent, when there are any */
+    if (!no_body && body_size) {
+        Py_ssize_t size = body_size;
+        if (chunked) {
+            int hex = snprintf(number, sizeof(number), "%zx", size);
+            if (append_line(&out, &used, number, hex) < 0) {
+                goto done;
+            }
+        }
+        else if (final && !has_length) { /* remaining was the body's size */
+            Py_XSETREF(OBJECT_SLOT(self, start_remaining_offset), Py_NewRef(zero));
+        }
+        else if (has_length) {
+            /* remaining = the promised length: a longer body is cut there, and the connection closes. */
+            if (overflow == 0 && size > length_value) {
+                size = (Py_ssize_t)length_value;
+                Py_XSETREF(OBJECT_SLOT(self, start_keep_alive_offset), Py_NewRef(Py_False));
+            }
+            PyObject *taken = PyLong_FromSsize_t(size);
+            PyObject *left = taken == NULL ? NULL : PyNumber_Subtract(length, taken);
+            Py_XDECREF(taken);
+            if (left == NULL) {
+                goto done;
+            }
+            Py_XSETREF(OBJECT_SLOT(self, start_remaining_offset), left);
+        }
+        if (used + size + 2 > PyBytes_GET_SIZE(out) && _PyBytes_Resize(&out, used + size + 2) < 0) {
+            goto done;
+        }
+        memcpy(PyBytes_AS_STRING(out) + used, PyBytes_AS_STRING(body), size);
+        used += size;
+        if (chunked) {
+            memcpy(PyBytes_AS_STRING(out) + used, "\r\n", 2);
+            used += 2;
+        }
+        sent = size;
+    }
+    if (used != PyBytes_GET_SIZE(out) && _PyBytes_Resize(&out, used) < 0) {
+        goto done;
+    }
+    PyObject *count = sent < 0 ? NULL : PyLong_FromSsize_t(sent);
+    if (sent >= 0 && count == NULL) {
+        goto done;
+    }
+    if (count != NULL && !chunked) {
+        Py_XSETREF(OBJECT_SLOT(self, start_sent_bytes_offset), Py_NewRef(count));
+    }
+    result = PyObject_CallMethodOneArg(self, str_sendall, out);
+    if (count != NULL && chunked && result != NULL) { /* counted once sent, as in the Python method */
+        Py_XSETREF(OBJECT_SLOT(self, start_sent_bytes_offset), Py_NewRef(count));
+    }
+    Py_XDECREF(count);
+done:
+    Py_DECREF(head);
+    Py_XDECREF(code);
+    Py_XDECREF(method);
+    Py_XDECREF(version);
+    Py_XDECREF(out);
+    return result;
+}
+
+static PyMethodDef wsgi_start_def = {"_start", (PyCFunction)(void (*)(void))wsgi_start, METH_FASTCALL, NULL};
+static PyMethodDef *const wsgi_response_defs[] = {&wsgi_start_def, NULL};
+
+/* methods("wsgi_response", _Writing): the descriptor of the compiled _start, its slots found. */
+static PyObject *
+wsgi_response_methods(PyObject *cls)
+{
+    const char *names[] = {"status",  "request", "server",    "response_headers", "keep_alive", "status_code",
+                           "no_body", "chunked", "remaining", "headers_sent",     "sent_bytes"};
+    Py_ssize_t *offsets[] = {&start_status_offset, &start_request_offset, &start_server_offset, &start_headers_offset,
+                             &start_keep_alive_offset, &start_status_code_offset, &start_no_body_offset,
+                             &start_chunked_offset, &start_remaining_offset, &start_headers_sent_offset,
+                             &start_sent_bytes_offset};
+    for (size_t index = 0; index < sizeof(names) / sizeof(names[0]); index++) {
+        if ((*offsets[index] = slot_offset(cls, names[index])) < 0) {
+            start_status_offset = -1;
+            return NULL;
+        }
+    }
+    return method_descriptors(cls, wsgi_response_defs);
+}
+
 /* -- green.wsgi's environ ------------------------------------------------------------------------ */
 
 static PyObject *environ_header_keys, *environ_methods, *environ_key, *environ_python;
-static PyObject *str_server, *str_environ_template, *str_upgraded, *str_url, *str_method, *str_version,
-    *str_headers, *str_complete, *str_body, *str_keep_alive, *str_eventlet_environ, *str_max_body,
-    *str_input_class, *str_raw_path_info, *str_path_info, *str_query_string, *str_request_method,
-    *str_server_protocol, *str_wsgi_input, *str_http_cookie, *str_http_transfer_encoding, *str_http_1_1,
-    *str_http_1_0, *str_version_1_1, *str_comma, *str_semicolon;
 
 static PyObject *
 configure_environ(PyObject *Py_UNUSED(module), PyObject *args)
@@ -4316,6 +4808,9 @@ static PyMethodDef module_methods[] = {
     {"response_head", (PyCFunction)(void (*)(void))response_head, METH_FASTCALL,
      "response_head(status, headers, table): green.wsgi's status line and headers checked and encoded "
      "(green.wsgi._writing._python_response_head takes what the C path does not)."},
+    {"configure_request", configure_request, METH_VARARGS,
+     "configure_request(Request, valid_hosts, valid_host): green.wsgi's request class, the Host values seen "
+     "valid and the Host check, for the compiled on_headers_complete."},
     {"configure_head", configure_head, METH_VARARGS,
      "configure_head(make_entry, python): green.wsgi._writing's header-table function and Python "
      "response_head, given once."},
@@ -4406,6 +4901,28 @@ PyInit__core(void)
     INTERN(str_header_line_too_long, "header line too long");
     INTERN(str_headers_too_large, "headers too large");
     INTERN(str_too_many_headers, "too many headers");
+    INTERN(str_get_http_version, "get_http_version");
+    INTERN(str_get_method, "get_method");
+    INTERN(str_should_keep_alive, "should_keep_alive");
+    INTERN(str_require_host, "require_host");
+    INTERN(str_append, "append");
+    INTERN(str_invalid_host, "invalid Host header");
+    INTERN(str_more_than_one_host, "more than one Host header");
+    INTERN(str_missing_host, "missing Host header");
+    INTERN(str_version_1_0, "1.0");
+    INTERN(str_python_start, "_python_start");
+    INTERN(str_sendall, "_sendall");
+    INTERN(str_expect_pending, "_expect_pending");
+    INTERN(str_asks_keep_alive, "_asks_keep_alive");
+    INTERN(str_head_table, "head_table");
+    INTERN(str_date_header, "date_header");
+    INTERN(str_stopping, "stopping");
+    INTERN(str_keepalive_line, "keepalive_line");
+    INTERN(str_announce_keepalive, "announce_keepalive");
+    minus_one = PyLong_FromLong(-1);
+    if (minus_one == NULL) {
+        return NULL;
+    }
     INTERN(str_close, "close");
     INTERN(str_lower, "lower");
     INTERN(str_schedule, "schedule");

@@ -1,9 +1,11 @@
-"""green.wsgi's two compiled paths, the response head and the environ: for every input, the same
-result as the Python functions they stand in for, or the same exception."""
+"""green.wsgi's compiled paths (the response head, the environ, the parser callbacks, the response
+framing): for every input, the same result as the Python functions they stand in for, or the same
+exception."""
 
 from __future__ import annotations
 
 import os
+import socket
 from types import SimpleNamespace
 from typing import Any, Callable
 
@@ -175,10 +177,17 @@ _STREAMS: list[bytes] = [
     b"BREW /pot HTTP/1.1\r\nHost: a\r\n\r\n",
     b"GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n",
     b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n",
+    b"GET / HTTP/1.1\r\nX: 1\r\n\r\n",
+    b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nHEAD /h HTTP/1.1\r\nhOsT: [::1]:80\r\nConnection: close\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nHOST: b\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: \r\n\r\nGET / HTTP/1.1\r\nHost: x:\r\n\r\n",
+    b"GET / HTTP/0.9\r\nHost: a\r\n\r\n",
+    b"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
 ]
 
 
-def _parsed(connection_class: type, stream: bytes, piece: int) -> tuple:
+def _parsed(connection_class: type, stream: bytes, piece: int, require_host: bool = True) -> tuple:
     """What a connection of `connection_class` makes of `stream` fed `piece` bytes at a time: the
     requests, the parser state after it, and the HTTPError that stopped it."""
     import green
@@ -190,7 +199,7 @@ def _parsed(connection_class: type, stream: bytes, piece: int) -> tuple:
     try:
         server = wsgi.Server(
             listener, lambda environ, start_response: [], max_request_line=200, max_header_line=200,
-            max_header_bytes=400, max_headers=6,
+            max_header_bytes=400, max_headers=6, require_host=require_host,
         )  # fmt: skip
         connection = connection_class(server, left, ("127.0.0.1", 1))
         error = None
@@ -200,13 +209,27 @@ def _parsed(connection_class: type, stream: bytes, piece: int) -> tuple:
         except HTTPError as raised:
             error = (type(raised).__name__, raised.status, raised.reason)
         requests = [
-            (r.method, r.url, r.headers, r.version, r.keep_alive, r.complete, bytes(r.body))
+            (
+                type(r),
+                r.method,
+                r.url,
+                r.headers,
+                r.version,
+                r.keep_alive,
+                r.complete,
+                bytes(r.body),
+                r.body_size,
+            )
             for r in connection.requests
         ]
-        state = [
+        parsing = connection.parsing
+        state = [parsing is None or parsing in connection.requests] + [
             getattr(connection, name)
-            for name in ("url", "headers", "in_headers", "header_bytes", "trailer_bytes", "messages_begun")
-        ]
+            for name in (
+                "url", "headers", "in_headers", "header_bytes", "trailer_bytes", "messages_begun",
+                "raw_header_bytes", "heads_completed",
+            )
+        ]  # fmt: skip
         return requests, state, error
     finally:
         listener.close()
@@ -222,9 +245,119 @@ def test_the_compiled_parser_callbacks_are_the_python_ones():
     python_class = type("_PythonCallbacks", (_Connection,), {"__slots__": (), **_Reading._python_callbacks})
     differences = []
     for stream in _STREAMS:
-        for piece in (len(stream), 7, 1):
-            expected = _parsed(python_class, stream, piece)
-            got = _parsed(_Connection, stream, piece)
+        for piece, require_host in ((len(stream), True), (7, True), (1, True), (len(stream), False)):
+            expected = _parsed(python_class, stream, piece, require_host)
+            got = _parsed(_Connection, stream, piece, require_host)
             if got != expected:
-                differences.append((stream[:60], piece, expected, got))
+                differences.append((stream[:60], piece, require_host, expected, got))
+    assert differences == []
+
+
+def _started(connection_class: type, server: Any, case: dict[str, Any]) -> tuple:
+    """What `connection_class._start` sends and leaves for `case` (a response, a request, a server
+    state), or the exception it raises."""
+    from green.wsgi._protocol import _Request
+
+    left, right = socket.socketpair()
+    try:
+        sent: list[bytes] = []
+        capture = type(
+            "_Capture", (connection_class,), {"__slots__": (), "_sendall": lambda self, d: sent.append(d)}
+        )
+        connection = capture(server, left, ("127.0.0.1", 1))
+        request = _Request(case["method"], b"/", case["request_headers"], case["version"], True)
+        request.complete = case["complete"]
+        server.stopping = case["stopping"]
+        connection.request = request
+        connection.status = case["status"]
+        connection.response_headers = list(case["headers"])
+        connection.keep_alive = case["keep_alive"]
+        connection.headers_sent = connection.continue_sent = False
+        connection.sent_bytes = connection.status_code = 0
+        outcome = _outcome(lambda: connection._start(case["body"], case["final"]))
+        state = [
+            getattr(connection, name)
+            for name in (
+                "status_code",
+                "no_body",
+                "chunked",
+                "remaining",
+                "keep_alive",
+                "headers_sent",
+                "sent_bytes",
+            )
+        ]
+        return outcome, [type(data) for data in sent], b"".join(sent), state
+    finally:
+        left.close()
+        right.close()
+
+
+_START_RESPONSES: list[tuple[Any, list]] = [
+    ("200 OK", []),
+    ("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")]),
+    ("200 OK", [("Content-Length", "3")]),
+    ("200 OK", [("Content-Length", "99999999999999999999999")]),
+    ("200 OK", [("Content-Length", "-1")]),
+    ("200 OK", [("Date", "Mon, 01 Jan 2024 00:00:00 GMT"), ("Connection", "Close")]),
+    ("200 OK", [("Connection", "keep-alive")]),
+    ("200 OK", [("Transfer-Encoding", "chunked")]),
+    ("204 No Content", []),
+    ("304 Not Modified", [("Content-Length", "5")]),
+    ("101 Switching Protocols", []),
+    ("404 Not Found", []),
+    ("200 \u20ac", []),
+    (None, []),
+]
+
+
+def test_the_compiled_response_framing_is_the_python_one():
+    _require_core()
+    import itertools
+
+    import green
+    from green import wsgi
+    from green.wsgi._connection import _Connection
+    from green.wsgi._writing import _Writing
+
+    python_class = type("_PythonStart", (_Connection,), {"__slots__": (), "_start": _Writing._python_start})
+    listener = green.listen(("127.0.0.1", 0))
+    servers = [
+        wsgi.Server(listener, lambda environ, start_response: []),
+        wsgi.Server(
+            listener, lambda environ, start_response: [], announce_keepalive=True, keepalive_timeout=5
+        ),
+        wsgi.Server(
+            listener, lambda environ, start_response: [], announce_keepalive=True, keepalive_timeout=0.5
+        ),
+    ]
+    for server in servers:
+        server.date_header = "Date: Tue, 01 Dec 2026 00:00:00 GMT"
+    requests = [
+        (b"GET", "1.1", []),
+        (b"HEAD", "1.1", []),
+        (b"GET", "1.0", [(b"Connection", b"keep-alive")]),
+        (b"POST", "1.1", [(b"Connection", b"Keep-Alive"), (b"Expect", b"100-continue")]),
+    ]
+    differences = []
+    cases = 0
+    try:
+        for (status, headers), (method, version, request_headers), body, final, flags, server in itertools.product(
+            _START_RESPONSES, requests, (b"", b"hello", bytearray(b"hi")), (True, False),
+            ((True, True, False), (True, False, False), (False, True, False), (True, True, True)), servers,
+        ):  # fmt: skip
+            keep_alive, complete, stopping = flags
+            case = {
+                "status": status, "headers": headers, "method": method, "version": version,
+                "request_headers": request_headers, "body": body, "final": final, "keep_alive": keep_alive,
+                "complete": complete, "stopping": stopping,
+            }  # fmt: skip
+            cases += 1
+            expected = _started(python_class, server, case)
+            got = _started(_Connection, server, case)
+            if got != expected:
+                differences.append((case, expected, got))
+    finally:
+        listener.close()
+    assert cases > 1000
     assert differences == []

@@ -555,15 +555,17 @@ class _Reading(_Writing):
 
 
 # The compiled core's versions of the parser callbacks that run for every request; the Python
-# methods above stay the reference (GREEN_PURE=1) and keep on_headers_complete and on_body.
+# methods above stay the reference (GREEN_PURE=1) and keep on_body.
 _Reading._python_callbacks = {  # type: ignore[attr-defined]
     name: _Reading.__dict__[name]
-    for name in ("on_message_begin", "on_url", "on_header", "on_message_complete")
+    for name in ("on_message_begin", "on_url", "on_header", "on_headers_complete", "on_message_complete")
 }
 if _core is not None:
+    _core.configure_request(_Request, _valid_hosts, _valid_host)
     (
         _Reading.on_message_begin,  # type: ignore[method-assign]
         _Reading.on_url,  # type: ignore[method-assign]
         _Reading.on_header,  # type: ignore[method-assign]
+        _Reading.on_headers_complete,  # type: ignore[method-assign]
         _Reading.on_message_complete,  # type: ignore[method-assign]
     ) = _core.methods("wsgi", _Reading, HTTPError)

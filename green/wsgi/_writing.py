@@ -282,6 +282,8 @@ class _Writing(_ConnectionState):
         self.response_headers = headers
         return self.write
 
+    _asks_keep_alive = staticmethod(_asks_keep_alive)
+
     def _start(self, body: bytes, final: bool) -> None:
         """Send the status line and headers, together with the first piece of `body`."""
         status = self.status
@@ -326,7 +328,7 @@ class _Writing(_ConnectionState):
             lines.append("Connection: keep-alive")
             if server.keepalive_line:
                 lines.append(server.keepalive_line)
-        elif server.announce_keepalive and _asks_keep_alive(request):
+        elif server.announce_keepalive and self._asks_keep_alive(request):
             lines.append("Connection: keep-alive")
             if server.keepalive_line:
                 lines.append(server.keepalive_line)
@@ -471,3 +473,10 @@ class _Writing(_ConnectionState):
         finally:
             self.phase = _BUSY
         return True
+
+
+# The compiled core's _start (the head and framing of every response); the Python method stays the
+# reference (GREEN_PURE=1) and takes a body that is not bytes.
+_Writing._python_start = _Writing._start  # type: ignore[attr-defined]
+if _core is not None:
+    (_Writing._start,) = _core.methods("wsgi_response", _Writing)  # type: ignore[method-assign]
