@@ -438,6 +438,37 @@ def test_an_exception_thrown_into_sleep_zero_takes_its_entry_off_the_ready_queue
     assert outcome == ["thrown", "woken"]
 
 
+def test_the_sleep_zero_entry_kept_for_the_next_call_keeps_no_thread_alive():
+    # The compiled sleep(0) keeps its ready-queue entry after its wake-up and refills it for the
+    # next sleep(0) of any green thread: threads sleeping at once each get an entry of their own
+    # and run in turn, a thread that ends is not held by the kept entry, and no references leak.
+    order: list[int] = []
+
+    def sleeper(number: int) -> None:
+        for _ in range(3):
+            order.append(number)
+            green.sleep(0)
+
+    threads = [green.spawn(sleeper, number) for number in range(3)]
+    for thread in threads:
+        thread.wait()
+    assert order == [0, 1, 2] * 3
+    references = [weakref.ref(thread) for thread in threads]
+    del thread, threads
+    gc.collect()
+    assert [reference() for reference in references] == [None, None, None]
+
+    growth = []
+    for _ in range(4):  # the first round warms caches up; the later ones must not grow
+        before = len(gc.get_objects())
+        for thread in [green.spawn(sleeper, 0) for _ in range(50)]:
+            thread.wait()
+        del thread
+        gc.collect()
+        growth.append(len(gc.get_objects()) - before)
+    assert max(growth[1:]) <= 1, growth
+
+
 def test_sleep_zero_inside_the_hub_returns_at_once():
     called: list[bool] = []
 
