@@ -418,6 +418,63 @@ split_entry(PyObject *entry, PyObject **callback, PyObject **args)
     return 0;
 }
 
+/* Tuples that nobody else holds any more (by their reference counts) are refilled in place
+ * instead of being freed and made again: ready-queue entries (see keep_entry and sleep_entry) and
+ * the one-item tuple a wake-up passes to greenlet's switch (call_entry). Not on free-threaded
+ * builds (reference counts are not exact there) nor from 3.14 on (tuples cache their hash there). */
+#if !defined(Py_GIL_DISABLED) && PY_VERSION_HEX < 0x030E0000
+#define REUSE_ENTRIES 1
+#endif
+
+static void
+set_tuple_item(PyObject *tuple, Py_ssize_t index, PyObject *item)
+{
+    PyObject *old = PyTuple_GET_ITEM(tuple, index);
+    PyTuple_SET_ITEM(tuple, index, Py_NewRef(item));
+    Py_XDECREF(old);
+}
+
+/* The `(value,)` of the last wake-up that came back to its switch, its item cleared. */
+static PyObject *spare_rest = NULL;
+
+/* greenlet.switch(thread, *rest)'s `rest` for the entry arguments `args`: a new reference. */
+static PyObject *
+switch_rest(PyObject *args)
+{
+    Py_ssize_t size = PyTuple_GET_SIZE(args);
+    if (size == 1) {
+        return Py_NewRef(empty_tuple);
+    }
+#ifdef REUSE_ENTRIES
+    PyObject *rest = spare_rest;
+    if (size == 2 && rest != NULL && Py_REFCNT(rest) == 1) {
+        spare_rest = NULL;
+        set_tuple_item(rest, 0, PyTuple_GET_ITEM(args, 1));
+        if (!PyObject_GC_IsTracked(rest)) {
+            PyObject_GC_Track(rest);
+        }
+        return rest;
+    }
+#endif
+    return PyTuple_GetSlice(args, 1, size);
+}
+
+/* Let go of `rest` once its switch has come back: kept as the spare if nobody else holds it. */
+static void
+drop_rest(PyObject *rest)
+{
+#ifdef REUSE_ENTRIES
+    if (spare_rest == NULL && PyTuple_GET_SIZE(rest) == 1 && Py_REFCNT(rest) == 1) {
+        set_tuple_item(rest, 0, Py_None);
+        if (spare_rest == NULL) { /* still none: letting go of the value ran no code that kept one */
+            spare_rest = rest;
+            return;
+        }
+    }
+#endif
+    Py_DECREF(rest);
+}
+
 /* `callback(*args)` of a ready-queue entry (steals `args`). greenlet.switch(thread, *rest) is
  * made without the method call around it, and `args` is let go before the switch, so that the
  * woken thread's Waiter finds its entry held by nobody else (keep_entry). */
@@ -428,11 +485,12 @@ call_entry(PyObject *callback, PyObject *args)
     if (callback == switch_into && PyTuple_CheckExact(args) && PyTuple_GET_SIZE(args) >= 1 &&
         PyGreenlet_Check(PyTuple_GET_ITEM(args, 0))) {
         PyObject *thread = Py_NewRef(PyTuple_GET_ITEM(args, 0));
-        PyObject *rest = PyTuple_GET_SIZE(args) == 1 ? Py_NewRef(empty_tuple)
-                                                     : PyTuple_GetSlice(args, 1, PyTuple_GET_SIZE(args));
+        PyObject *rest = switch_rest(args);
         Py_DECREF(args);
         result = rest == NULL ? NULL : PyGreenlet_Switch((PyGreenlet *)thread, rest, NULL);
-        Py_XDECREF(rest);
+        if (rest != NULL) {
+            drop_rest(rest);
+        }
         Py_DECREF(thread);
         return result;
     }
@@ -853,19 +911,7 @@ waiter_wait(WaiterObject *self, PyObject *const *args, Py_ssize_t nargs, PyObjec
  * entry when nobody else holds it or its inner pair any more (the hub let go of both before
  * switching), its items cleared, and fills it in place for its next wake-up: two tuples fewer to
  * allocate and free per hand-off. The reference counts say that nobody can see the change; the
- * garbage collector is told about the new contents. Not on free-threaded builds (reference
- * counts are not exact there) nor from 3.14 on (tuples cache their hash there). */
-#if !defined(Py_GIL_DISABLED) && PY_VERSION_HEX < 0x030E0000
-#define REUSE_ENTRIES 1
-#endif
-
-static void
-set_tuple_item(PyObject *tuple, Py_ssize_t index, PyObject *item)
-{
-    PyObject *old = PyTuple_GET_ITEM(tuple, index);
-    PyTuple_SET_ITEM(tuple, index, Py_NewRef(item));
-    Py_XDECREF(old);
-}
+ * garbage collector is told about the new contents (REUSE_ENTRIES, above). */
 
 /* Called by drop_waiter: the Waiter's entry as its spare, if nobody else holds it. */
 static void
