@@ -30,6 +30,8 @@
 #include "greenlet.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -3154,6 +3156,108 @@ static PyObject *str_python_recv, *str_python_recv_into, *str_python_sendall; /*
 static PyObject *str_recv, *str_recv_into, *str_send, *str_fileno, *str_sendall_rest, *str_end_of_stream,
     *str_errno, *empty_bytes;
 
+/* The kernel calls themselves. The real socket of a green socket is the stdlib's socket class
+ * (given to methods("socket", ...) when that class keeps _socket's recv, send and fileno), in
+ * non-blocking mode; its recv(size) and send(bytes) without flags are the system calls recv and
+ * send with MSG_DONTWAIT (never blocking, whatever the descriptor's mode), made here without the
+ * method call, its argument parsing and a release of the GIL around a call that does not block:
+ * the same bytes, counts and OSError (errno, and its subclass) as the methods, EINTR retried after
+ * the signal handlers as they do. A recv of more than DIRECT_RECV_MAX bytes, other arguments and
+ * other socket classes call the method. Not on free-threaded builds (the receive buffer is shared
+ * under the GIL). */
+#if defined(MSG_DONTWAIT) && !defined(Py_GIL_DISABLED)
+#define DIRECT_SOCKET_CALLS 1
+#define DIRECT_RECV_MAX 65536
+static char direct_recv_buffer[DIRECT_RECV_MAX];
+#endif
+static PyTypeObject *direct_socket_class = NULL;
+
+/* The descriptor of `sock` (a direct_socket_class instance), or -1 with an exception set. */
+static int
+direct_fd(PyObject *sock)
+{
+    PyObject *number = PyObject_CallMethodNoArgs(sock, str_fileno);
+    if (number == NULL) {
+        return -1;
+    }
+    long fd = PyLong_AsLong(number);
+    Py_DECREF(number);
+    if (fd == -1 && !PyErr_Occurred()) {
+        errno = EBADF; /* closed: the call fails as the method's does */
+        PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return fd < 0 || fd > INT_MAX ? -1 : (int)fd;
+}
+
+/* `sock.name(*args)` by the system call when it is one of those above: returns 1 with `*result`
+ * the call's result, or NULL with an exception set, or NULL without one for EAGAIN (the caller
+ * waits and tries again); 0 when the method must be called. */
+static int
+direct_call(PyObject *sock, PyObject *name, PyObject *const *args, Py_ssize_t nargs, PyObject **result)
+{
+#ifdef DIRECT_SOCKET_CALLS
+    if (direct_socket_class == NULL || Py_TYPE(sock) != direct_socket_class || nargs < 1 || nargs > 2 ||
+        (nargs == 2 && args[1] != zero)) {
+        return 0;
+    }
+    int receiving = name == str_recv;
+    if (!receiving && name != str_send) {
+        return 0;
+    }
+    Py_ssize_t size = 0;
+    if (receiving) {
+        if (!PyLong_CheckExact(args[0])) {
+            return 0;
+        }
+        size = PyLong_AsSsize_t(args[0]);
+        if (size < 0 || size > DIRECT_RECV_MAX) {
+            PyErr_Clear();
+            return 0;
+        }
+        if (size == 0) {
+            *result = Py_NewRef(empty_bytes);
+            return 1;
+        }
+    }
+    else if (!PyBytes_CheckExact(args[0])) {
+        return 0;
+    }
+    int fd = direct_fd(sock);
+    if (fd < 0) {
+        *result = NULL;
+        return 1;
+    }
+    for (;;) {
+        ssize_t done = receiving ? recv(fd, direct_recv_buffer, (size_t)size, MSG_DONTWAIT)
+                                 : send(fd, PyBytes_AS_STRING(args[0]), (size_t)PyBytes_GET_SIZE(args[0]),
+                                        MSG_DONTWAIT);
+        if (done >= 0) {
+            *result = receiving ? PyBytes_FromStringAndSize(direct_recv_buffer, done) : PyLong_FromSsize_t(done);
+            return 1;
+        }
+        if (errno == EINTR) {
+            if (PyErr_CheckSignals() < 0) {
+                *result = NULL;
+                return 1;
+            }
+            continue;
+        }
+        *result = NULL;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            PyErr_SetFromErrno(PyExc_OSError);
+        }
+        return 1;
+    }
+#else
+    (void)sock;
+    (void)name;
+    (void)args;
+    (void)nargs;
+    (void)result;
+    return 0;
+#endif
+}
+
 /* The real socket (a new reference) when the call is one the C path takes: the class's path,
  * `nargs` positional arguments between `least` and `most`, the one at `flags` (if given) the int
  * 0, no keywords, no timeout. NULL (no error set) otherwise. */
@@ -3203,8 +3307,13 @@ socket_retry(PyObject *hub, PyObject *sock, PyObject *name, PyObject *const *arg
             *waited = 1;
         }
         wait_first = 1;
-        PyObject *result = PyObject_VectorcallMethod(name, stack + 1, (nargs + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET,
-                                                     NULL);
+        PyObject *result;
+        if (!direct_call(sock, name, args, nargs, &result)) {
+            result = PyObject_VectorcallMethod(name, stack + 1, (nargs + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        }
+        if (result == NULL && !PyErr_Occurred()) {
+            continue; /* EAGAIN from the system call: wait */
+        }
         if (result != NULL || !PyErr_ExceptionMatches(PyExc_BlockingIOError)) {
             Py_XDECREF(fd);
             return result;
@@ -3343,8 +3452,13 @@ socket_sendall(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObjec
     PyObject *sent = NULL;
     if (PyBytes_CheckExact(args[0])) {
         PyObject *stack[3] = {sock, args[0], nargs == 2 ? args[1] : NULL};
-        sent = PyObject_VectorcallMethod(str_send, stack, (size_t)nargs + 1, NULL);
-        if (sent == NULL) {
+        if (!direct_call(sock, str_send, args, nargs, &sent)) {
+            sent = PyObject_VectorcallMethod(str_send, stack, (size_t)nargs + 1, NULL);
+        }
+        if (sent == NULL && !PyErr_Occurred()) {
+            /* EAGAIN from the system call: the rest waits */
+        }
+        else if (sent == NULL) {
             if (!PyErr_ExceptionMatches(PyExc_BlockingIOError)) {
                 Py_DECREF(sock);
                 return NULL;
@@ -3946,7 +4060,8 @@ static PyObject *wsgi_response_methods(PyObject *cls);
  * of `kind` installs: "queue" (get, put), "lock" (acquire, release, __enter__, __exit__),
  * "semaphore" (acquire, release), "event" (wait, send, reset; `not_ready` is green.event's marker),
  * "hub" (wait_readable, wait_writable; the third argument is the hub's _FdState, not a Waiter),
- * "socket" (recv, recv_into, send, sendall; no third argument), "wsgi" (green.wsgi's parser callbacks
+ * "socket" (recv, recv_into, send, sendall; the third argument, optional, is the real socket class whose
+ * recv and send may be made as system calls), "wsgi" (green.wsgi's parser callbacks
  * on_message_begin, on_url, on_header, on_headers_complete, on_message_complete; the third argument is its
  * HTTPError; configure_request first), "wsgi_response" (green.wsgi's _Writing._start; no third argument). */
 static PyObject *
@@ -3958,7 +4073,8 @@ compiled_methods(PyObject *Py_UNUSED(module), PyObject *args)
                           &not_ready)) {
         return NULL;
     }
-    if (strcmp(kind, "socket") == 0) {
+    if (strcmp(kind, "socket") == 0) { /* the third argument, if given, is the real socket class */
+        Py_XSETREF(direct_socket_class, (PyTypeObject *)Py_XNewRef(waiter_class));
         socket_sock_offset = slot_offset(cls, "_sock");
         socket_timeout_offset = socket_sock_offset < 0 ? -1 : slot_offset(cls, "_timeout");
         socket_expect_offset = socket_timeout_offset < 0 ? -1 : slot_offset(cls, "_expect_wait");

@@ -834,7 +834,15 @@ if _core is not None:
     socket._python_recv_into = socket.recv_into  # type: ignore[attr-defined]
     socket._python_send = socket.send  # type: ignore[attr-defined]
     socket._python_sendall = socket.sendall  # type: ignore[attr-defined]
-    socket.recv, socket.recv_into, socket.send, socket.sendall = _core.methods("socket", socket)  # type: ignore[method-assign]
+    # The stdlib's socket class keeps _socket's recv, send and fileno: the core may make those
+    # calls as the system calls themselves.
+    _plain = all(
+        getattr(_stdsocket.socket, name) is getattr(_stdsocket._socket.socket, name)
+        for name in ("recv", "send", "fileno")
+    )
+    socket.recv, socket.recv_into, socket.send, socket.sendall = _core.methods(  # type: ignore[method-assign]
+        "socket", socket, *([_stdsocket.socket] if _plain else [])
+    )
 
 SocketType = socket
 

@@ -963,6 +963,79 @@ def test_calls_without_a_timeout_wait_and_retry_with_the_stdlib_outcomes(pair):
         left.recv_into(bytearray(10))
 
 
+def _outcome_of(call, *args) -> object:
+    try:
+        return ("returned", call(*args))
+    except Exception as error:
+        return (type(error).__name__, getattr(error, "errno", None), str(error))
+
+
+def _connection(module) -> tuple:
+    """A TCP connection on loopback made of `module`'s sockets: (client, server)."""
+    listener = module.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    client = module.create_connection(listener.getsockname())
+    server, _ = listener.accept()
+    listener.close()
+    return client, server
+
+
+def test_recv_and_send_made_as_system_calls_have_the_methods_outcomes():
+    # With the compiled core, recv(size) and send(bytes) of a green socket without a timeout are
+    # the system calls themselves (MSG_DONTWAIT); every outcome is the stdlib method's, on a
+    # stdlib socket in the same state.
+    from green._compiled import core
+
+    if core is not None:
+        assert gsocket._plain  # the stdlib class keeps _socket's recv, send and fileno
+
+    def reset(client, server) -> None:
+        server.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_LINGER, struct.pack("ii", 1, 0))
+        server.close()
+
+    scenarios = [
+        ("recv(0)", lambda c, s: None, lambda c: c.recv(0)),
+        ("recv after data", lambda c, s: s.sendall(b"hello"), lambda c: c.recv(100)),
+        ("recv(3) of more", lambda c, s: s.sendall(b"hello"), lambda c: (c.recv(3), c.recv(3))),
+        ("recv(-1)", lambda c, s: None, lambda c: c.recv(-1)),
+        ("recv(2**70)", lambda c, s: None, lambda c: c.recv(2**70)),
+        ("recv('x')", lambda c, s: None, lambda c: c.recv("x")),
+        ("recv of a large read", lambda c, s: s.sendall(b"z" * 200_000), lambda c: len(c.recv(100_000)) > 0),
+        ("recv at the end", lambda c, s: s.close(), lambda c: c.recv(10)),
+        ("recv after a reset", reset, lambda c: c.recv(10)),
+        ("send", lambda c, s: None, lambda c: c.send(b"data")),
+        ("send of nothing", lambda c, s: None, lambda c: c.send(b"")),
+        ("send after a reset", reset, lambda c: c.send(b"data")),
+        ("recv after close", lambda c, s: c.close(), lambda c: c.recv(10)),
+        ("send after close", lambda c, s: c.close(), lambda c: c.send(b"x")),
+    ]
+    differences = []
+    seen = []
+    for name, prepare, call in scenarios:
+        outcomes = []
+        for module in (gsocket, stdsocket):
+            client, server = _connection(module)
+            try:
+                if module is stdsocket:
+                    client.settimeout(5)  # blocking, as the green call waits; the data is there
+                prepare(client, server)
+                if name.endswith("reset"):  # the RST has arrived when the socket reads as ready
+                    assert original("select").select([client.fileno()], [], [], 5)[0]
+                outcomes.append(_outcome_of(call, client))
+            finally:
+                client.close()
+                server.close()
+        if outcomes[0] != outcomes[1]:
+            differences.append((name, *outcomes))
+        seen.append(outcomes[0])
+    assert differences == []
+    assert {outcome[:2] for outcome in seen} >= {
+        ("ConnectionResetError", errno.ECONNRESET),
+        ("OSError", errno.EBADF),
+    }
+
+
 def test_a_reset_is_an_error_or_the_end_of_stream_as_the_class_says():
     class ResetIsEnd(gsocket.socket):
         __slots__ = ()
