@@ -361,3 +361,45 @@ def test_the_compiled_response_framing_is_the_python_one():
         listener.close()
     assert cases > 1000
     assert differences == []
+
+
+def _some_outcomes(recv_some: Callable, send_some: Callable) -> list:
+    """What `recv_some` and `send_some` give on a real non-blocking socket pair, step by step."""
+    import struct
+
+    from green._stdlib import original
+
+    real = original("socket")  # green.wsgi's connections are real sockets, in the patched run too
+    left, right = real.socketpair()
+    left.setblocking(False)
+    right.setblocking(False)
+    try:
+        steps = [
+            _outcome(lambda: recv_some(left, 65536)),  # nothing there: None, not BlockingIOError
+            _outcome(lambda: send_some(right, b"hello")),
+            _outcome(lambda: recv_some(left, 3)),
+            _outcome(lambda: recv_some(left, 65536)),
+            _outcome(lambda: send_some(right, memoryview(b"view"))),
+            _outcome(lambda: recv_some(left, 100_000)),
+            _outcome(lambda: recv_some(left, "size")),
+        ]
+        right.setsockopt(real.SOL_SOCKET, real.SO_LINGER, struct.pack("ii", 1, 0))
+        right.close()
+        steps.append(_outcome(lambda: recv_some(left, 10)))  # the end of the stream
+        steps.append(_outcome(lambda: send_some(left, b"x" * 10)))  # to a closed peer
+        left.close()
+        steps.append(_outcome(lambda: recv_some(left, 10)))
+        steps.append(_outcome(lambda: send_some(left, b"x")))
+        return steps
+    finally:
+        left.close()
+        right.close()
+
+
+def test_the_compiled_recv_some_and_send_some_are_the_python_ones():
+    compiled = _require_core()
+    from green.wsgi import _protocol
+
+    expected = _some_outcomes(_protocol._python_recv_some, _protocol._python_send_some)
+    assert expected[0] == ("returned", None) and expected[2] == ("returned", b"hel")
+    assert _some_outcomes(compiled.recv_some, compiled.send_some) == expected
