@@ -3352,40 +3352,6 @@ socket_end_of_stream(PyObject *self)
     return found;
 }
 
-/* recv_some(sock, size) and send_some(sock, data): `sock.recv(size)` and `sock.send(data)` on a
- * non-blocking socket (green.wsgi's connections), with None for "would block" instead of
- * BlockingIOError; the system calls themselves where direct_call takes the call. Other errors
- * (an SSL socket's SSLWantReadError included) are raised as the methods raise them. */
-static PyObject *
-socket_call_some(PyObject *const *args, Py_ssize_t nargs, PyObject *name, const char *function)
-{
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "%s() takes 2 arguments (%zd given)", function, nargs);
-        return NULL;
-    }
-    PyObject *result;
-    if (!direct_call(args[0], name, args + 1, 1, &result)) {
-        result = PyObject_CallMethodOneArg(args[0], name, args[1]);
-    }
-    if (result == NULL && (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_BlockingIOError))) {
-        PyErr_Clear();
-        Py_RETURN_NONE;
-    }
-    return result;
-}
-
-static PyObject *
-recv_some(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
-{
-    return socket_call_some(args, nargs, str_recv, "recv_some");
-}
-
-static PyObject *
-send_some(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
-{
-    return socket_call_some(args, nargs, str_send, "send_some");
-}
-
 /* The hub of this OS thread (a new reference), or NULL: on error, or (no error set) in a thread
  * without one, where the Python method makes it. */
 static PyObject *
@@ -5051,10 +5017,6 @@ static PyMethodDef module_methods[] = {
     {"response_head", (PyCFunction)(void (*)(void))response_head, METH_FASTCALL,
      "response_head(status, headers, table): green.wsgi's status line and headers checked and encoded "
      "(green.wsgi._writing._python_response_head takes what the C path does not)."},
-    {"recv_some", (PyCFunction)(void (*)(void))recv_some, METH_FASTCALL,
-     "recv_some(sock, size): sock.recv(size) on a non-blocking socket, None where it would block."},
-    {"send_some", (PyCFunction)(void (*)(void))send_some, METH_FASTCALL,
-     "send_some(sock, data): sock.send(data) on a non-blocking socket, None where it would block."},
     {"configure_request", configure_request, METH_VARARGS,
      "configure_request(Request, valid_hosts, valid_host): green.wsgi's request class, the Host values seen "
      "valid and the Host check, for the compiled on_headers_complete."},

@@ -4,9 +4,6 @@ the phases of a connection's wait."""
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-from green._compiled import core as _core
 
 SERVER_SOFTWARE = "green.wsgi"
 
@@ -38,28 +35,6 @@ _REASONS = {
 }
 
 _log = logging.getLogger("green.wsgi")
-
-
-def _python_recv_some(sock: Any, size: int) -> bytes | None:
-    """`sock.recv(size)` on a non-blocking socket; None where it would block (other errors, an SSL
-    socket's SSLWantReadError among them, are raised)."""
-    try:
-        return sock.recv(size)
-    except BlockingIOError:
-        return None
-
-
-def _python_send_some(sock: Any, data: Any) -> int | None:
-    """`sock.send(data)` on a non-blocking socket; None where it would block."""
-    try:
-        return sock.send(data)
-    except BlockingIOError:
-        return None
-
-
-# The compiled core makes a plain socket's recv and send as the system calls themselves.
-_recv_some = _core.recv_some if _core is not None else _python_recv_some
-_send_some = _core.send_some if _core is not None else _python_send_some
 
 
 class HTTPError(Exception):

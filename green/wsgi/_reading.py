@@ -22,7 +22,6 @@ from green.wsgi._protocol import (
     HTTPError,
     _ClientGone,
     _Expired,
-    _recv_some,
     _Request,
 )
 from green.wsgi._writing import _Writing
@@ -423,9 +422,10 @@ class _Reading(_Writing):
         sock = self.sock
         while True:
             try:
-                data = _recv_some(sock, RECEIVE_SIZE)
-                if data is not None:
-                    break
+                data = sock.recv(RECEIVE_SIZE)
+                break
+            except BlockingIOError:
+                pass
             except _ssl.SSLWantReadError:
                 pass
             except _ssl.SSLWantWriteError:

@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Iterator
 from green._compiled import core as _core
 from green._stdlib import original
 from green.hubs import monotonic as _hub_monotonic
-from green.wsgi._protocol import _BUSY, _IO, _REASONS, _ClientGone, _Expired, _log, _Request, _send_some
+from green.wsgi._protocol import _BUSY, _IO, _REASONS, _ClientGone, _Expired, _log, _Request
 from green.wsgi._state import _ConnectionState
 
 _ssl = original("ssl")
@@ -193,8 +193,8 @@ class _Writing(_ConnectionState):
     def _sendall(self, data: bytes | memoryview) -> None:
         sock = self.sock
         try:
-            sent = _send_some(sock, data) or 0
-        except (_ssl.SSLWantWriteError, _ssl.SSLWantReadError):
+            sent = sock.send(data)
+        except (BlockingIOError, _ssl.SSLWantWriteError, _ssl.SSLWantReadError):
             sent = 0
         except (ConnectionError, _ssl.SSLError) as error:
             raise _ClientGone(error) from None
