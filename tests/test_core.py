@@ -106,12 +106,22 @@ def test_a_waiter_kept_for_the_next_wait_keeps_nothing_alive_and_serves_any_thre
         green.spawn(other)
         results.extend([queue.get(), lock.acquire(), event.wait()])  # each one waits
 
+    # Real OS threads, also in the patched run (where threading.Thread starts green threads).
+    real_thread = original("_thread")
     for _ in range(2):
-        worker = original("threading").Thread(target=in_thread)
-        worker.start()
-        worker.join(10)
-        assert not worker.is_alive()
+        done = real_thread.allocate_lock()
+        done.acquire()
+
+        def run(done: Any) -> None:
+            try:
+                in_thread()
+            finally:
+                done.release()
+
+        real_thread.start_new_thread(run, (done,))
+        assert done.acquire(True, 10)
     assert results == ["item", True, "sent"] * 2
+    assert all(reference() is not get_hub() for reference in hubs)  # their own hubs
     gc.collect()
     for reference in hubs:  # (a hub parked in a finished OS thread lives on in greenlet's hands)
         hub = reference()
