@@ -436,6 +436,16 @@ set_tuple_item(PyObject *tuple, Py_ssize_t index, PyObject *item)
     Py_XDECREF(old);
 }
 
+/* A refilled tuple shown to the garbage collector again (it may have untracked it while it held
+   only atomic items). */
+static void
+track_tuple(PyObject *tuple)
+{
+    if (!PyObject_GC_IsTracked(tuple)) {
+        PyObject_GC_Track(tuple);
+    }
+}
+
 /* The `(value,)` of the last wake-up that came back to its switch, its item cleared. */
 static PyObject *spare_rest = NULL;
 
@@ -452,9 +462,7 @@ switch_rest(PyObject *args)
     if (size == 2 && rest != NULL && Py_REFCNT(rest) == 1) {
         spare_rest = NULL;
         set_tuple_item(rest, 0, PyTuple_GET_ITEM(args, 1));
-        if (!PyObject_GC_IsTracked(rest)) {
-            PyObject_GC_Track(rest);
-        }
+        track_tuple(rest);
         return rest;
     }
 #endif
@@ -950,12 +958,8 @@ reuse_entry(WaiterObject *self, PyObject *into, PyObject *waiting, PyObject *out
     set_tuple_item(pair, 0, waiting);
     set_tuple_item(pair, 1, outcome);
     set_tuple_item(entry, 0, into);
-    if (!PyObject_GC_IsTracked(pair)) {
-        PyObject_GC_Track(pair);
-    }
-    if (!PyObject_GC_IsTracked(entry)) {
-        PyObject_GC_Track(entry);
-    }
+    track_tuple(pair);
+    track_tuple(entry);
     return entry;
 #else
     (void)self;
@@ -1156,12 +1160,8 @@ sleep_entry(PyObject *current)
         spare_sleep_entry = NULL;
         PyObject *inner = PyTuple_GET_ITEM(spare, 1);
         set_tuple_item(inner, 0, current);
-        if (!PyObject_GC_IsTracked(inner)) {
-            PyObject_GC_Track(inner);
-        }
-        if (!PyObject_GC_IsTracked(spare)) {
-            PyObject_GC_Track(spare);
-        }
+        track_tuple(inner);
+        track_tuple(spare);
         return spare;
     }
 #endif
@@ -4439,17 +4439,17 @@ static Py_ssize_t start_status_offset = -1, start_request_offset, start_server_o
 static PyObject *str_python_start, *str_sendall, *str_expect_pending, *str_asks_keep_alive, *str_head_table,
     *str_date_header, *str_stopping, *str_keepalive_line, *str_announce_keepalive, *minus_one;
 
-/* The object attribute `name` of `object` as a truth value; -1 on an error. */
+/* getattr(owner, name) is true; -1 on an error */
 static int
-attribute_truth(PyObject *object, PyObject *name)
+attribute_true(PyObject *owner, PyObject *name)
 {
-    PyObject *value = PyObject_GetAttr(object, name);
+    PyObject *value = PyObject_GetAttr(owner, name);
     if (value == NULL) {
         return -1;
     }
-    int truth = PyObject_IsTrue(value);
+    int result = PyObject_IsTrue(value);
     Py_DECREF(value);
-    return truth;
+    return result;
 }
 
 /* Append `text` (a str of latin-1 characters) and CR LF to `out` at `*used`, growing it. */
@@ -4609,7 +4609,7 @@ wsgi_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_XSETREF(OBJECT_SLOT(self, start_chunked_offset), Py_NewRef(chunked ? Py_True : Py_False));
     Py_XSETREF(OBJECT_SLOT(self, start_remaining_offset), remaining);
     if (keep_alive) {
-        int stopping = attribute_truth(server, str_stopping);
+        int stopping = attribute_true(server, str_stopping);
         if (stopping < 0) {
             goto done;
         }
@@ -4617,7 +4617,7 @@ wsgi_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             keep_alive = 0;
         }
         else {
-            int complete = attribute_truth(request, str_complete);
+            int complete = attribute_true(request, str_complete);
             if (complete < 0) {
                 goto done;
             }
@@ -4642,7 +4642,7 @@ wsgi_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         announce = 1;
     }
     else {
-        announce = attribute_truth(server, str_announce_keepalive);
+        announce = attribute_true(server, str_announce_keepalive);
         if (announce > 0) {
             PyObject *asks = PyObject_CallMethodOneArg(self, str_asks_keep_alive, request);
             announce = asks == NULL ? -1 : PyObject_IsTrue(asks);
@@ -4771,19 +4771,6 @@ configure_environ(PyObject *Py_UNUSED(module), PyObject *args)
     Py_XSETREF(environ_key, Py_NewRef(key));
     Py_XSETREF(environ_python, Py_NewRef(python));
     Py_RETURN_NONE;
-}
-
-/* getattr(owner, name) is true; -1 on an error */
-static int
-attribute_true(PyObject *owner, PyObject *name)
-{
-    PyObject *value = PyObject_GetAttr(owner, name);
-    if (value == NULL) {
-        return -1;
-    }
-    int result = PyObject_IsTrue(value);
-    Py_DECREF(value);
-    return result;
 }
 
 /* The environ's headers, merged as the Python function merges them; 1 when a header is not a

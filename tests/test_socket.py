@@ -894,14 +894,20 @@ def test_listener_dropped_with_its_killed_acceptor_leaves_no_stale_registration(
         server.close()
 
 
-def _reset_connection() -> tuple[gsocket.socket, gsocket.socket]:
-    """A green TCP connection on loopback whose server side is closed with a reset (RST)."""
-    listener = gsocket.socket()
+def _connection(module) -> tuple:
+    """A TCP connection on loopback made of `module`'s sockets: (client, server)."""
+    listener = module.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
-    client = gsocket.create_connection(listener.getsockname())
+    client = module.create_connection(listener.getsockname())
     server, _ = listener.accept()
     listener.close()
+    return client, server
+
+
+def _reset_connection() -> tuple[gsocket.socket, gsocket.socket]:
+    """A green TCP connection on loopback whose server side is closed with a reset (RST)."""
+    client, server = _connection(gsocket)
     server.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_LINGER, struct.pack("ii", 1, 0))
     return client, server
 
@@ -968,17 +974,6 @@ def _outcome_of(call, *args) -> object:
         return ("returned", call(*args))
     except Exception as error:
         return (type(error).__name__, getattr(error, "errno", None), str(error))
-
-
-def _connection(module) -> tuple:
-    """A TCP connection on loopback made of `module`'s sockets: (client, server)."""
-    listener = module.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    client = module.create_connection(listener.getsockname())
-    server, _ = listener.accept()
-    listener.close()
-    return client, server
 
 
 def test_recv_and_send_made_as_system_calls_have_the_methods_outcomes():
